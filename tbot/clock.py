@@ -1,0 +1,57 @@
+"""The one source of the current time. Every timestamp tbot writes comes through a Clock.
+
+Times are aware UTC datetimes, always. Nothing else in the package calls `datetime.now()`;
+the engine injects a real or simulated clock, tests inject a frozen one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Anything that can say what time it is, in aware UTC."""
+
+    def now(self) -> datetime:
+        """The current instant as an aware UTC datetime."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time."""
+
+    def now(self) -> datetime:
+        """The current wall-clock instant in UTC."""
+        return datetime.now(UTC)
+
+
+class FrozenClock:
+    """A clock that only moves when told to: for tests and reproducible runs."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = ensure_utc(at)
+
+    def now(self) -> datetime:
+        """The frozen instant."""
+        return self._at
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward by `delta`."""
+        self._at += delta
+
+    def set(self, at: datetime) -> None:
+        """Jump to `at`."""
+        self._at = ensure_utc(at)
+
+
+def ensure_utc(moment: datetime) -> datetime:
+    """Return `moment` converted to UTC; naive datetimes are refused, never guessed."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment.isoformat()} given where an aware UTC one is required")
+    return moment.astimezone(UTC)
+
+
+def utc_stamp(moment: datetime) -> str:
+    """A compact, sortable, filename-safe UTC stamp such as ``20261121T142501Z``."""
+    return ensure_utc(moment).strftime("%Y%m%dT%H%M%SZ")
