@@ -96,6 +96,11 @@ class HomePaths:
         """Where `tbot keys rotate` copies the previous keys and encrypted files."""
         return self.backups_dir / "keys" / utc_stamp(moment)
 
+    def secret_backup_dir(self, moment: datetime) -> Path:
+        """Where a secret or `.env_bot.enc` is copied before `tbot secrets set` or
+        `tbot config encrypt` replaces it."""
+        return self.backups_dir / "config" / utc_stamp(moment)
+
     def ledger_backup_dir(self, day: date) -> Path:
         """`storage/backups/{date}/`: the online ledger backups taken on `day` (UTC)."""
         return self.backups_dir / day.isoformat()

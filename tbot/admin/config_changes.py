@@ -1,0 +1,88 @@
+"""Changing a secret or the encrypted bot config: validated, backed up, audit-logged."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tbot.admin.bot_home import BotHome
+from tbot.clock import Clock
+from tbot.config.encrypted_files import write_encrypted
+from tbot.config.loader import parse_bot_text
+from tbot.config.secret_names import SECRETS
+from tbot.config.secret_store import SecretStore
+from tbot.errors import TbotError
+from tbot.ledger.posting import LedgerWriter
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """What a change wrote and where the previous version was kept."""
+
+    written: Path
+    backup: Path | None
+
+
+def _backup_previous(bot: BotHome, clock: Clock, target: Path) -> Path | None:
+    """Copy `target` (if it exists) under storage/backups/config/<stamp>/ before it changes."""
+    if not target.exists():
+        return None
+    backup_dir = bot.paths.secret_backup_dir(clock.now())
+    backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    destination = backup_dir / target.name
+    if destination.exists():
+        raise TbotError(f"backup {destination} already exists; wait a second and retry")
+    shutil.copy2(target, destination)
+    destination.chmod(0o600)
+    return destination
+
+
+def _relative(bot: BotHome, path: Path) -> str:
+    return str(path.relative_to(bot.paths.home)) if path.is_relative_to(bot.paths.home) else str(path)
+
+
+def set_secret_from_file(
+    bot: BotHome, clock: Clock, name: str, source: Path, *, actor: str
+) -> ConfigChange:
+    """Encrypt the JSON object in `source` as secret `name`, keeping the previous one."""
+    if name not in SECRETS:
+        raise TbotError(f"unknown secret {name!r}; known secrets: {', '.join(sorted(SECRETS))}")
+    store = SecretStore(bot.paths)
+    target = bot.paths.secret_file(name)
+    with LedgerWriter(bot.paths, clock, bot.backup_policy) as writer:
+        backup = _backup_previous(bot, clock, target)
+        store.set_from_file(name, source)
+        writer.record_event(
+            "secrets.set",
+            actor=actor,
+            subject=name,
+            details={
+                "file": _relative(bot, target),
+                "previous_backup": _relative(bot, backup) if backup else None,
+            },
+        )
+    return ConfigChange(written=target, backup=backup)
+
+
+def encrypt_bot_config(
+    bot: BotHome, clock: Clock, *, actor: str, remove_plaintext: bool = False
+) -> ConfigChange:
+    """Write `.env_bot.enc` from the plain `.env_bot`, after validating it in full."""
+    plain = bot.paths.env_bot_file
+    if not plain.exists():
+        raise TbotError(f"{plain} not found: nothing to encrypt")
+    text = plain.read_text(encoding="utf-8")
+    parse_bot_text(text, plain.name)  # refuse to encrypt a config that would not start
+    target = bot.paths.env_bot_enc_file
+    details: dict[str, Any] = {"file": _relative(bot, target)}
+    with LedgerWriter(bot.paths, clock, bot.backup_policy) as writer:
+        backup = _backup_previous(bot, clock, target)
+        write_encrypted(target, text.encode("utf-8"), bot.paths.key_file("env"))
+        if remove_plaintext:
+            plain.unlink()
+        details["previous_backup"] = _relative(bot, backup) if backup else None
+        details["plaintext_removed"] = remove_plaintext
+        writer.record_event("config.encrypt", actor=actor, subject=plain.name, details=details)
+    return ConfigChange(written=target, backup=backup)

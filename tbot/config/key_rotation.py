@@ -1,0 +1,274 @@
+"""Rotating every Fernet key of a bot home: backed up first, atomic at every step.
+
+`rotate_keys` works in this order, so that stopping between ANY two file operations (crash,
+power cut, full disk) leaves a home whose every file still decrypts:
+
+1. finish any rotation an earlier run left half-done (`recover_interrupted_rotation`);
+2. decrypt every encrypted file into memory; if one fails, stop before changing anything;
+3. copy every key file and encrypted file to `storage/backups/keys/<UTC stamp>/` (same
+   layout, 0600 files, 0700 directories, fsynced) and check the copies decrypt;
+4. generate a new key for every key of the registry, none equal to a current key or to a
+   key in any earlier backup;
+5. per key: write the new key to `<key>.next` (atomic), re-encrypt each file of that key
+   with it (atomic replace each), then rename `<key>.next` over `<key>`.
+
+While a `.next` key exists, `decrypt_file` opens files whose header names it, so step 5 is
+safe between any two operations. Recovery looks at each `.next` key: if some file already
+uses it, the remaining files are re-encrypted and the key promoted; otherwise it is deleted.
+No key material ever reaches a log line, an error or the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tbot.clock import Clock
+from tbot.config.atomic_write import (
+    PRIVATE_DIR_MODE,
+    atomic_write_bytes,
+    ensure_private_dir,
+    fsync_dir,
+)
+from tbot.config.encrypted_files import (
+    decrypt_file,
+    encrypt_bytes,
+    file_key_fingerprint,
+    generate_key,
+    is_fernet_key,
+    key_fingerprint,
+    pending_key_path,
+    read_key,
+)
+from tbot.config.paths import HomePaths
+from tbot.config.secret_names import KEYS, SECRETS
+from tbot.errors import TbotError
+
+log = logging.getLogger(__name__)
+
+BeforeReplace = Callable[[Path], None]
+NO_PREVIOUS_KEY = "none"
+# A fresh 256-bit key equal to a known one means a broken random source, not bad luck:
+# retry a few times, then refuse rather than loop.
+_MAX_KEY_ATTEMPTS = 5
+
+
+class RotationError(TbotError):
+    """A rotation that was refused before it changed anything."""
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    """What a rotation did. Holds names, paths and fingerprints only: no key material."""
+
+    backup_dir: Path
+    rotated_keys: list[str]
+    reencrypted: list[Path]
+    fingerprints: dict[str, tuple[str, str]]
+    finished_interrupted: list[str]
+    home: Path | None = field(default=None)
+
+    def _shown(self, path: Path) -> str:
+        if self.home is not None:
+            home = self.home.resolve()
+            if path.is_relative_to(home):
+                return str(path.relative_to(home))
+        return str(path)
+
+    def as_audit_details(self) -> dict[str, Any]:
+        """A JSON-safe summary for the audit row: names, home-relative paths, fingerprints."""
+        return {
+            "backup_dir": self._shown(self.backup_dir),
+            "rotated_keys": list(self.rotated_keys),
+            "reencrypted": [self._shown(path) for path in self.reencrypted],
+            "fingerprints": {
+                name: {"old": old, "new": new} for name, (old, new) in self.fingerprints.items()
+            },
+            "finished_interrupted": list(self.finished_interrupted),
+        }
+
+
+@dataclass(frozen=True)
+class _KeyGroup:
+    """One key file and the encrypted files (that exist) encrypted with it."""
+
+    name: str
+    key_path: Path
+    files: list[Path]
+
+
+def _key_groups(paths: HomePaths) -> list[_KeyGroup]:
+    files_by_key: dict[str, list[Path]] = {name: [] for name in KEYS}
+    for secret_name, spec in SECRETS.items():
+        files_by_key[spec.key.name].append(paths.secret_file(secret_name))
+    files_by_key["env"].append(paths.env_bot_enc_file)
+    return [
+        _KeyGroup(name, paths.key_file(name), [f for f in files if f.exists()])
+        for name, files in files_by_key.items()
+    ]
+
+
+def _replace(path: Path, data: bytes, before_replace: BeforeReplace | None) -> None:
+    if before_replace is not None:
+        before_replace(path)
+    atomic_write_bytes(path, data)
+
+
+def _promote(pending: Path, key_path: Path, before_replace: BeforeReplace | None) -> None:
+    if before_replace is not None:
+        before_replace(key_path)
+    os.replace(pending, key_path)
+    fsync_dir(key_path.parent)
+
+
+def recover_interrupted_rotation(
+    paths: HomePaths, *, before_replace: BeforeReplace | None = None
+) -> list[str]:
+    """Finish or undo what an interrupted rotation left: returns the keys it promoted.
+
+    A pending key already used by some file is the future: the other files of that key are
+    re-encrypted with it and it replaces the key file. A pending key no file uses is
+    deleted. `before_replace` is called before each atomic replace or rename.
+    """
+    finished: list[str] = []
+    for group in _key_groups(paths):
+        pending = pending_key_path(group.key_path)
+        if not pending.exists():
+            continue
+        new_key = read_key(pending)
+        new_fp = key_fingerprint(new_key)
+        behind = [f for f in group.files if file_key_fingerprint(f) != new_fp]
+        if len(behind) == len(group.files):
+            pending.unlink()
+            fsync_dir(pending.parent)
+            log.info("discarded the unused pending key %s of an interrupted rotation", pending)
+            continue
+        plaintexts = {f: decrypt_file(f, group.key_path) for f in behind}
+        for file, plaintext in plaintexts.items():
+            _replace(file, encrypt_bytes(plaintext, new_key), before_replace)
+        _promote(pending, group.key_path, before_replace)
+        log.info("finished the interrupted rotation of key %s (now %s)", group.name, new_fp)
+        finished.append(group.name)
+    return finished
+
+
+def _keys_in(directory: Path) -> set[bytes]:
+    """Every Fernet key stored in a file under `directory` (other files are ignored)."""
+    found: set[bytes] = set()
+    if not directory.is_dir():
+        return found
+    for candidate in directory.rglob("*"):
+        if not candidate.is_file() or candidate.stat().st_size > 1024:
+            continue
+        try:
+            key = candidate.read_bytes().strip()
+        except OSError:
+            continue
+        if is_fernet_key(key):
+            found.add(key)
+    return found
+
+
+def _fresh_keys(names: Iterable[str], forbidden: set[bytes]) -> dict[str, bytes]:
+    """A new key per name, distinct from each other and from every `forbidden` key."""
+    chosen: dict[str, bytes] = {}
+    taken = set(forbidden)
+    for name in names:
+        for _ in range(_MAX_KEY_ATTEMPTS):
+            key = generate_key()
+            if key not in taken:
+                break
+        else:
+            raise RotationError(
+                f"could not generate a new key for {name!r} that was never used before; "
+                "the system's random source looks broken. Nothing was changed."
+            )
+        chosen[name] = key
+        taken.add(key)
+    return chosen
+
+
+def _backup_copy(home: Path, backup_dir: Path, path: Path) -> Path:
+    """Where the backup of `path` goes: the same home-relative path under `backup_dir`."""
+    return backup_dir / path.relative_to(home)
+
+
+def _back_up(home: Path, backup_dir: Path, sources: list[Path]) -> None:
+    """Copy `sources` under `backup_dir` keeping their home-relative layout, durably."""
+    ensure_private_dir(backup_dir.parent)
+    try:
+        os.mkdir(backup_dir, PRIVATE_DIR_MODE)
+    except FileExistsError:
+        raise RotationError(
+            f"key backup {backup_dir} already exists and is never overwritten; "
+            "wait a second and run the rotation again. Nothing was changed."
+        ) from None
+    os.chmod(backup_dir, PRIVATE_DIR_MODE)
+    fsync_dir(backup_dir.parent)
+    for source in sources:
+        atomic_write_bytes(_backup_copy(home, backup_dir, source), source.read_bytes())
+
+
+def rotate_keys(
+    paths: HomePaths, clock: Clock, *, before_replace: BeforeReplace | None = None
+) -> RotationReport:
+    """Give every key of the home a new value and re-encrypt every file with it.
+
+    Backs everything up first and refuses (changing nothing) if any file fails to decrypt
+    or the backup directory for this second already exists. `before_replace(path)` is
+    called before each atomic replace or rename, for tests that inject failures.
+    """
+    finished = recover_interrupted_rotation(paths, before_replace=before_replace)
+    home = paths.home.resolve()
+    groups = _key_groups(paths)
+
+    old_keys: dict[str, bytes | None] = {}
+    plaintexts: dict[Path, bytes] = {}
+    for group in groups:
+        old_keys[group.name] = read_key(group.key_path) if group.key_path.exists() else None
+        for file in group.files:
+            plaintexts[file] = decrypt_file(file, group.key_path)
+
+    backup_dir = paths.key_backup_dir(clock.now())
+    earlier_keys = _keys_in(backup_dir.parent)
+    present_keys = [g.key_path for g in groups if old_keys[g.name] is not None]
+    _back_up(home, backup_dir, present_keys + list(plaintexts))
+    for group in groups:  # a backup that does not open is no backup
+        for file in group.files:
+            decrypt_file(
+                _backup_copy(home, backup_dir, file), _backup_copy(home, backup_dir, group.key_path)
+            )
+    log.info("backed up %d keys and %d files to %s", len(present_keys), len(plaintexts), backup_dir)
+
+    current = {key for key in old_keys.values() if key is not None}
+    new_keys = _fresh_keys([g.name for g in groups], current | earlier_keys)
+
+    fingerprints: dict[str, tuple[str, str]] = {}
+    reencrypted: list[Path] = []
+    for group in groups:
+        new_key = new_keys[group.name]
+        pending = pending_key_path(group.key_path)
+        _replace(pending, new_key + b"\n", before_replace)
+        for file in group.files:
+            _replace(file, encrypt_bytes(plaintexts[file], new_key), before_replace)
+            reencrypted.append(file)
+        _promote(pending, group.key_path, before_replace)
+        old = old_keys[group.name]
+        fingerprints[group.name] = (
+            key_fingerprint(old) if old is not None else NO_PREVIOUS_KEY,
+            key_fingerprint(new_key),
+        )
+        log.info("rotated key %s: %s -> %s", group.name, *fingerprints[group.name])
+
+    return RotationReport(
+        backup_dir=backup_dir,
+        rotated_keys=[g.name for g in groups],
+        reencrypted=reencrypted,
+        fingerprints=fingerprints,
+        finished_interrupted=finished,
+        home=home,
+    )

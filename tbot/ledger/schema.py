@@ -1,0 +1,79 @@
+"""The SQL around the models: table creation, append-only triggers, bulk INSERT statements.
+
+Everything here is derived from the Peewee models, which stay the single schema definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from peewee import Model, SqliteDatabase
+
+from tbot.ledger.models import (
+    AuditRow,
+    LedgerEntry,
+    LedgerPosting,
+    Trade,
+    column_names,
+)
+
+APPEND_ONLY_MODELS: tuple[type[Model], ...] = (LedgerEntry, LedgerPosting, Trade, AuditRow)
+APPEND_ONLY_TABLES: tuple[str, ...] = tuple(m._meta.table_name for m in APPEND_ONLY_MODELS)
+
+
+def _trigger_sql(table: str, operation: str) -> tuple[str, str]:
+    name = f"{table}_no_{operation.lower()}"
+    sql = (
+        f"CREATE TRIGGER {name} BEFORE {operation} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+    )
+    return name, sql
+
+
+APPEND_ONLY_TRIGGERS: dict[str, str] = dict(
+    _trigger_sql(table, operation)
+    for table in APPEND_ONLY_TABLES
+    for operation in ("UPDATE", "DELETE")
+)
+"""Trigger name -> the exact CREATE TRIGGER statement (as sqlite_master stores it)."""
+
+
+def normalise_sql(sql: str) -> str:
+    """`sql` with runs of whitespace collapsed, for comparing stored DDL."""
+    return " ".join(sql.split())
+
+
+def create_tables(database: SqliteDatabase, models: Sequence[type[Model]]) -> None:
+    """Create `models`' tables and indexes (refusing if one exists: files start empty)."""
+    with database.bind_ctx(models):
+        database.create_tables(models, safe=False)
+
+
+def create_append_only_triggers(database: SqliteDatabase) -> None:
+    """The triggers that make entries, postings, trades and audit rows append-only."""
+    for sql in APPEND_ONLY_TRIGGERS.values():
+        database.execute_sql(sql)
+
+
+def insert_statement(model: type[Model]) -> str:
+    """``INSERT INTO "table" ("col", ...) VALUES (?, ...)`` with every column of `model`."""
+    columns = column_names(model)
+    quoted = ", ".join(f'"{column}"' for column in columns)
+    marks = ", ".join("?" for _ in columns)
+    table = model._meta.table_name
+    return f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})'  # noqa: S608 (model names)
+
+
+def require_layout(model: type[Model], expected: tuple[str, ...]) -> tuple[str, ...]:
+    """Fail at import time if `model`'s columns are not `expected`, in order.
+
+    The bulk writer builds row tuples positionally for speed; this keeps it honest if
+    someone reorders or adds a column in the model.
+    """
+    actual = column_names(model)
+    if actual != expected:
+        raise RuntimeError(
+            f"{model._meta.table_name} columns changed: the writer builds {expected}, "
+            f"the model defines {actual}"
+        )
+    return actual
