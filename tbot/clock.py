@@ -48,7 +48,9 @@ class FrozenClock:
 def ensure_utc(moment: datetime) -> datetime:
     """Return `moment` converted to UTC; naive datetimes are refused, never guessed."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment.isoformat()} given where an aware UTC one is required")
+        raise ValueError(
+            f"naive datetime {moment.isoformat()} given where an aware UTC one is required"
+        )
     return moment.astimezone(UTC)
 
 

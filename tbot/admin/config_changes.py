@@ -40,7 +40,9 @@ def _backup_previous(bot: BotHome, clock: Clock, target: Path) -> Path | None:
 
 
 def _relative(bot: BotHome, path: Path) -> str:
-    return str(path.relative_to(bot.paths.home)) if path.is_relative_to(bot.paths.home) else str(path)
+    return (
+        str(path.relative_to(bot.paths.home)) if path.is_relative_to(bot.paths.home) else str(path)
+    )
 
 
 def set_secret_from_file(

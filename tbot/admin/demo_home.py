@@ -29,7 +29,10 @@ CASH, EQUITIES, FLOAT, GAINS, FEES = "1030", "1111", "3010", "4010", "5010"
 def sample_day(day_start: datetime) -> list[EntryDraft]:
     """A float injection and one AAPL round trip (buy 100 @ 187.25, sell @ 189.10)."""
     quantity, buy_price, sell_price, fee = (
-        Decimal("100"), Decimal("187.25"), Decimal("189.10"), Decimal("0.35")
+        Decimal("100"),
+        Decimal("187.25"),
+        Decimal("189.10"),
+        Decimal("0.35"),
     )
     cost = quantity * buy_price
     proceeds = quantity * sell_price
@@ -60,8 +63,15 @@ def sample_day(day_start: datetime) -> list[EntryDraft]:
                 PostingDraft(CASH, -(cost + fee)),
             ),
             trade=TradeDraft(
-                trntype="BUY", strategy="open", symbol="AAPL", side="long", size=quantity,
-                entry_price=buy_price, exit_price=None, pnl=-fee, broker="SIM",
+                trntype="BUY",
+                strategy="open",
+                symbol="AAPL",
+                side="long",
+                size=quantity,
+                entry_price=buy_price,
+                exit_price=None,
+                pnl=-fee,
+                broker="SIM",
             ),
         ),
         EntryDraft(
@@ -77,8 +87,15 @@ def sample_day(day_start: datetime) -> list[EntryDraft]:
                 PostingDraft(GAINS, -gain),
             ),
             trade=TradeDraft(
-                trntype="SELL", strategy="open", symbol="AAPL", side="long", size=quantity,
-                entry_price=buy_price, exit_price=sell_price, pnl=gain - 2 * fee, broker="SIM",
+                trntype="SELL",
+                strategy="open",
+                symbol="AAPL",
+                side="long",
+                size=quantity,
+                entry_price=buy_price,
+                exit_price=sell_price,
+                pnl=gain - 2 * fee,
+                broker="SIM",
             ),
         ),
     ]

@@ -74,4 +74,3 @@ def _build_home(root: Path, identity: BotIdentity, clock: Clock) -> None:
         directory.mkdir(parents=True, exist_ok=True)
     create_coa_file(bot_paths.coa_db(), identity, clock)
     create_ledger_file(bot_paths, clock)
-

@@ -49,9 +49,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("name", choices=sorted(SECRETS), metavar="NAME")
     show.add_argument("--reveal", action="store_true", help="print the values in clear")
     show.set_defaults(handler=run_secrets_show)
-    listing = secret_actions.add_parser(
-        "list", parents=[common], help="which secrets exist"
-    )
+    listing = secret_actions.add_parser("list", parents=[common], help="which secrets exist")
     listing.set_defaults(handler=run_secrets_list)
 
     keys = commands.add_parser("keys", help="manage the Fernet keys")
@@ -152,9 +150,11 @@ def run_keys_rotate(args: argparse.Namespace, out: Output) -> int:
     bot = open_home(resolve_home(args.home))
     report = rotate_all_keys(bot, SystemClock(), actor=local_operator())
     if out.json_mode:
-        out.emit_json({"ok": True, **report.as_audit_details()})
+        out.emit_json({"ok": True, **report.as_audit_details(), "backup_dir": report.backup_dir})
     else:
-        out.say(f"rotated {len(report.rotated_keys)} keys, re-encrypted {len(report.reencrypted)} files")
+        out.say(
+            f"rotated {len(report.rotated_keys)} keys, re-encrypted {len(report.reencrypted)} files"
+        )
         out.say(f"previous keys and files backed up in {report.backup_dir}")
     return EXIT_OK
 

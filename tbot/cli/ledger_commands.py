@@ -65,15 +65,22 @@ def chart_as_json(chart: Chart) -> list[dict[str, Any]]:
             "cash_flow_class": account.cash_flow_class,
             "postable": chart.is_postable(account.code),
         }
-        for account in chart.accounts()
+        for account in chart.accounts
     ]
+
+
+def _depth(chart: Chart, code: str) -> int:
+    depth, parent = 0, chart[code].parent
+    while parent is not None:
+        depth, parent = depth + 1, chart[parent].parent
+    return depth
 
 
 def print_chart(out: Output, chart: Chart) -> None:
     """The chart as an indented table."""
     rows = []
-    for account in chart.accounts():
-        depth = chart.depth(account.code)
+    for account in chart.accounts:
+        depth = _depth(chart, account.code)
         rows.append(
             [
                 account.code,
@@ -115,8 +122,8 @@ def trial_balance_as_json(balance: TrialBalance) -> dict[str, Any]:
             for line in balance.lines
         ],
         "totals": {
-            currency: {"debit": total.debit, "credit": total.credit}
-            for currency, total in balance.totals.items()
+            total.currency: {"debit": total.debit, "credit": total.credit}
+            for total in balance.totals
         },
         "balanced": balance.balanced,
     }
@@ -134,10 +141,15 @@ def print_trial_balance(out: Output, balance: TrialBalance) -> None:
         ]
         for line in balance.lines
     ]
-    for currency, total in sorted(balance.totals.items()):
+    for total in balance.totals:
         rows.append(
-            ["", f"[bold]Total {currency}[/]", currency,
-             f"[bold]{format_money(total.debit)}[/]", f"[bold]{format_money(total.credit)}[/]"]
+            [
+                "",
+                f"[bold]Total {total.currency}[/]",
+                total.currency,
+                f"[bold]{format_money(total.debit)}[/]",
+                f"[bold]{format_money(total.credit)}[/]",
+            ]
         )
     as_of = f" as of {balance.as_of.isoformat()}" if balance.as_of else ""
     out.table(

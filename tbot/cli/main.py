@@ -8,9 +8,9 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from tbot.cli import config_commands, home_commands, ledger_commands
 from tbot.cli.output import Output

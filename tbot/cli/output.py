@@ -16,10 +16,20 @@ from rich.markup import escape
 from rich.table import Table
 
 
+def plain_decimal(value: Decimal) -> str:
+    """Exact fixed-point text with at least two places: ``100184.30``, ``0.000125``, ``-185.00``.
+
+    Stored scales (6 places for money) would otherwise print as ``100184.300000``.
+    """
+    text = f"{value.normalize():f}"
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
 def _json_default(value: Any) -> Any:
     # Money stays exact in JSON: Decimals are written as strings, never floats.
     if isinstance(value, Decimal):
-        return str(value)
+        return plain_decimal(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Path):
@@ -40,7 +50,7 @@ class Output:
     def __init__(self, *, json_mode: bool) -> None:
         self.json_mode = json_mode
         self.console = Console(highlight=False, soft_wrap=False)
-        self.errors = Console(stderr=True, highlight=False)
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def emit_json(self, payload: Any) -> None:
         """Write the command's machine-readable result."""
@@ -49,7 +59,8 @@ class Output:
     def say(self, text: str) -> None:
         """A line for people (suppressed in JSON mode)."""
         if not self.json_mode:
-            self.console.print(text)
+            # soft_wrap: long paths stay on one line, so they can be copied and grepped.
+            self.console.print(text, soft_wrap=True)
 
     def table(
         self,

@@ -159,6 +159,8 @@ def read_key(path: Path) -> bytes:
             "or re-create the secrets it opens",
             path,
         ) from None
+    except OSError as error:
+        raise CryptoError(f"cannot read key file {path} ({error.strerror})", path) from None
     if not stat.S_ISREG(info.st_mode):
         raise InvalidKeyFileError(f"key file {path} is not a regular file", path)
     mode = stat.S_IMODE(info.st_mode)

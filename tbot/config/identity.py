@@ -24,7 +24,7 @@ class BotIdentity(BaseModel):
 
     @property
     def bot_identity(self) -> str:
-        """``{ENTITY_CODE}_{JURISDICTION_CODE}_{BROKER_CODE}_{BOT_ID}``: the bot's file-name stem."""
+        """The file-name stem ``{ENTITY_CODE}_{JURISDICTION_CODE}_{BROKER_CODE}_{BOT_ID}``."""
         return f"{self.entity_code}_{self.jurisdiction_code}_{self.broker_code}_{self.bot_id}"
 
     def as_file_dict(self) -> dict[str, str]:

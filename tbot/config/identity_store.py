@@ -37,10 +37,14 @@ def _problems_from(error: ValidationError, raw: dict[str, Any], file: str) -> li
             problems.append(ConfigProblem(file, key, None, CODE_RULE))
         elif detail["type"] == "extra_forbidden":
             # An unknown key is shown without its value: it could be anything.
-            problems.append(ConfigProblem(
-                file, None, None,
-                f"unknown key {key!r}; the identity holds exactly {', '.join(_IDENTITY_KEYS)}",
-            ))
+            problems.append(
+                ConfigProblem(
+                    file,
+                    None,
+                    None,
+                    f"unknown key {key!r}; the identity holds exactly {', '.join(_IDENTITY_KEYS)}",
+                )
+            )
         else:
             value = raw.get(key) if key is not None else None
             shown = value if isinstance(value, str) else repr(value)
@@ -58,11 +62,15 @@ def load_identity(paths: HomePaths) -> BotIdentity:
     store = SecretStore(paths)
     if not store.exists(IDENTITY_SECRET):
         raise ConfigError(
-            [ConfigProblem(
-                file, None, None,
-                "file not found; run `tbot init`, or `tbot secrets set bot_identity "
-                f"--from-file FILE` with a JSON object of {', '.join(_IDENTITY_KEYS)}",
-            )],
+            [
+                ConfigProblem(
+                    file,
+                    None,
+                    None,
+                    "file not found; run `tbot init`, or `tbot secrets set bot_identity "
+                    f"--from-file FILE` with a JSON object of {', '.join(_IDENTITY_KEYS)}",
+                )
+            ],
             _HEADLINE,
         )
     try:

@@ -140,7 +140,7 @@ class BotPaths(HomePaths):
         return self.ledgers_dir / f"{self.identity.bot_identity}_BOT_ledger.db"
 
     def coa_db(self, version: str = COA_VERSION) -> Path:
-        """The chart of accounts, with its version in the name: `{BOT_IDENTITY}_BOT_COA_v1.0.0.db`."""
+        """The chart of accounts, versioned in its name: `{BOT_IDENTITY}_BOT_COA_v1.0.0.db`."""
         return self.ledgers_dir / f"{self.identity.bot_identity}_BOT_COA_{version}.db"
 
     @property

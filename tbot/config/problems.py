@@ -38,6 +38,8 @@ class ConfigError(TbotError):
 
     def __init__(self, problems: Iterable[ConfigProblem], headline: str = "invalid configuration"):
         self.problems = list(problems)
-        lines = [f"{headline} ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}):"]
+        lines = [
+            f"{headline} ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}):"
+        ]
         lines += [f"  - {problem}" for problem in self.problems]
         super().__init__("\n".join(lines))

@@ -59,19 +59,41 @@ KEYS: dict[str, KeySpec] = {
 SECRETS: dict[str, SecretSpec] = {
     spec.name: spec
     for spec in (
-        SecretSpec("broker", "BROKER_CREDENTIALS_PATH",
-                   "storage/secrets/broker_credentials.json.enc", BROKER_KEY),
-        SecretSpec("smtp", "SMTP_CREDENTIALS_PATH",
-                   "storage/secrets/smtp_credentials.json.enc", SMTP_KEY),
-        SecretSpec("screener_api", "SCREENER_API_PATH",
-                   "storage/secrets/screener_api.json.enc", SCREENER_API_KEY),
-        SecretSpec("acct_api", "ACCT_API_CREDENTIALS_PATH",
-                   "storage/secrets/acct_api_credentials.json.enc", ACCT_API_KEY),
-        SecretSpec("alert", "ALERT_CHANNELS_PATH",
-                   "storage/secrets/alert_channels.json.enc", ALERT_KEY),
-        SecretSpec("network_config", "NETWORK_CONFIG_PATH",
-                   "storage/secrets/network_config.json.enc", NETWORK_CONFIG_KEY),
-        SecretSpec("bot_identity", "BOT_IDENTITY_PATH",
-                   "storage/secrets/bot_identity.json.enc", BOT_IDENTITY_KEY),
+        SecretSpec(
+            "broker",
+            "BROKER_CREDENTIALS_PATH",
+            "storage/secrets/broker_credentials.json.enc",
+            BROKER_KEY,
+        ),
+        SecretSpec(
+            "smtp", "SMTP_CREDENTIALS_PATH", "storage/secrets/smtp_credentials.json.enc", SMTP_KEY
+        ),
+        SecretSpec(
+            "screener_api",
+            "SCREENER_API_PATH",
+            "storage/secrets/screener_api.json.enc",
+            SCREENER_API_KEY,
+        ),
+        SecretSpec(
+            "acct_api",
+            "ACCT_API_CREDENTIALS_PATH",
+            "storage/secrets/acct_api_credentials.json.enc",
+            ACCT_API_KEY,
+        ),
+        SecretSpec(
+            "alert", "ALERT_CHANNELS_PATH", "storage/secrets/alert_channels.json.enc", ALERT_KEY
+        ),
+        SecretSpec(
+            "network_config",
+            "NETWORK_CONFIG_PATH",
+            "storage/secrets/network_config.json.enc",
+            NETWORK_CONFIG_KEY,
+        ),
+        SecretSpec(
+            "bot_identity",
+            "BOT_IDENTITY_PATH",
+            "storage/secrets/bot_identity.json.enc",
+            BOT_IDENTITY_KEY,
+        ),
     )
 }

@@ -83,9 +83,7 @@ class SecretStore:
 
     def _check_name(self, name: str) -> None:
         if name not in SECRETS:
-            raise UnknownSecretError(
-                f"unknown secret {name!r}; valid names: {', '.join(SECRETS)}"
-            )
+            raise UnknownSecretError(f"unknown secret {name!r}; valid names: {', '.join(SECRETS)}")
 
     def path(self, name: str) -> Path:
         """The encrypted file of secret `name`."""
@@ -133,9 +131,7 @@ class SecretStore:
             try:
                 values = json.loads(text)
             except json.JSONDecodeError as error:
-                problem = (
-                    f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-                )
+                problem = f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         if problem is not None:
             raise SecretValueError(f"{file}: {problem}; expected a JSON object")
         return self.set(name, _require_object(values, str(file)))
@@ -153,8 +149,7 @@ class SecretStore:
             problem = f"decrypts to {_describe_json_type(values)}, not a JSON object"
         if problem is not None:
             raise CorruptEncryptedFileError(
-                f"{target} {problem}; re-create it with "
-                f"`tbot secrets set {name} --from-file FILE`",
+                f"{target} {problem}; re-create it with `tbot secrets set {name} --from-file FILE`",
                 target,
             )
         return values

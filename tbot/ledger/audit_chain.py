@@ -33,6 +33,14 @@ GENESIS_HASH = "0" * 64
 """The `prev_hash` of the first audit row."""
 
 _ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_quote = json.encoder.encode_basestring  # JSON string literal, non-ASCII kept (C version)
+# JSONEncoder.encode builds a new C encoder on every call; the writer encodes one entry at a
+# time, so it keeps one (same output: compact, UTF-8, no circular check needed for tuples).
+_C_ENCODER = (
+    json.encoder.c_make_encoder(None, None, _quote, None, ":", ",", False, False, False)
+    if json.encoder.c_make_encoder is not None
+    else None
+)
 _DETAILS_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 AUDIT_HASHED_COLUMNS: tuple[str, ...] = tuple(
@@ -45,9 +53,15 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _encode(value: object) -> str:
+    if _C_ENCODER is None:
+        return _ROW_ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
+
+
 def row_text(values: Sequence[object]) -> str:
     """The canonical text of one row given its stored values in column order."""
-    return _ROW_ENCODER.encode(values)
+    return _encode(values)
 
 
 def entry_text(
@@ -56,12 +70,12 @@ def entry_text(
     trade_row: Sequence[object] | None,
 ) -> str:
     """The canonical text of an entry with its postings (ordered by id) and trade row."""
-    return _ROW_ENCODER.encode((entry_row, posting_rows, trade_row))
+    return _encode((entry_row, posting_rows, trade_row))
 
 
 def audit_row_hash(values_without_hash: Sequence[object]) -> str:
     """`row_hash` of an audit row given every column but `row_hash`, in column order."""
-    return hashlib.sha256(_ROW_ENCODER.encode(values_without_hash).encode("utf-8")).hexdigest()
+    return hashlib.sha256(_encode(values_without_hash).encode("utf-8")).hexdigest()
 
 
 def canonical_details(details: Mapping[str, Any]) -> str:
@@ -103,6 +117,11 @@ def _json_array_sql(model: type[Model], alias: str, columns: Sequence[str] | Non
     return "json_array(" + ", ".join(f'{alias}."{name}"' for name in names) + ")"
 
 
+def row_text_sql(model: type[Model], alias: str) -> str:
+    """SQL expression for the canonical text of one `model` row (alias `alias`)."""
+    return _json_array_sql(model, alias)
+
+
 def audit_text_sql(alias: str = "a") -> str:
     """SQL expression for an audit row's canonical text (the input of its row_hash)."""
     return _json_array_sql(AuditRow, alias, AUDIT_HASHED_COLUMNS)
@@ -127,10 +146,9 @@ def entry_text_sql(alias: str = "e") -> str:
 def entry_details(
     entry_digest: str, entry_id: int, fitid: str, reverses_fitid: str | None = None
 ) -> str:
-    """The canonical `details` of an entry's audit row (same text as `canonical_details`;
-    encoded directly because it runs once per posted entry)."""
-    details: dict[str, object] = {"entry_digest": entry_digest, "entry_id": entry_id,
-                                  "fitid": fitid}
+    """The canonical `details` of an entry's audit row: the same text `canonical_details`
+    gives, spelled out because it runs once per posted entry (keys already sorted)."""
+    text = f'{{"entry_digest":"{entry_digest}","entry_id":{int(entry_id)},"fitid":{_quote(fitid)}'
     if reverses_fitid is not None:
-        details["reverses_fitid"] = reverses_fitid
-    return _DETAILS_ENCODER.encode(details)
+        text += f',"reverses_fitid":{_quote(reverses_fitid)}'
+    return text + "}"

@@ -7,6 +7,7 @@ never write, and under WAL they neither block the writer nor wait for it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +57,15 @@ def open_reader_database(path: Path, what: str = "ledger file") -> SqliteDatabas
     database = SqliteDatabase(_uri(path, "ro"), uri=True, pragmas=list(READER_PRAGMAS))
     database.connect()
     return database
+
+
+def open_reader_connection(path: Path, what: str = "ledger file") -> sqlite3.Connection:
+    """A plain read-only sqlite3 connection on `path` (for backups and bulk scans)."""
+    _require_file(path, what)
+    connection = sqlite3.connect(_uri(path, "ro"), uri=True)
+    for pragma, value in READER_PRAGMAS:
+        connection.execute(f"PRAGMA {pragma} = {value}")
+    return connection
 
 
 def create_database(path: Path, *, wal: bool) -> SqliteDatabase:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from tbot.errors import EXIT_BAD_INPUT, EXIT_FINDING, TbotError
+from tbot.errors import EXIT_BAD_INPUT, TbotError
 
 
 class LedgerError(TbotError):
@@ -98,9 +98,8 @@ class AlreadyReversedError(LedgerError):
 
 
 class LedgerLockedError(LedgerError):
-    """Another process holds the writer lock of this bot's ledgers."""
-
-    exit_code = EXIT_FINDING
+    """Another process holds the writer lock of this bot's ledgers (the operation is
+    refused, exit status 2 like any refused request)."""
 
     def __init__(self, lock_file: Path, holder_pid: int | None) -> None:
         self.lock_file = lock_file

@@ -16,12 +16,10 @@ TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 def format_utc(moment: datetime) -> str:
     """`moment` (aware; converted to UTC) as stored text; naive datetimes raise ValueError."""
-    utc = ensure_utc(moment)
-    # Hand-formatted: strftime's %Y does not zero-pad years below 1000 on every platform.
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
-        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond:06d}Z"
-    )
+    utc = moment if moment.tzinfo is UTC else ensure_utc(moment)
+    # isoformat always pads the year to 4 digits (strftime's %Y does not everywhere) and,
+    # with timespec, always writes microseconds; "+00:00" becomes "Z".
+    return utc.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_utc(text: str) -> datetime:

@@ -1,7 +1,7 @@
 """Turning drafts into storable values, refusing anything the ledger must not hold.
 
-Pure Python, no database: the writer runs this before it takes a backup or opens a
-transaction, so a refused entry or batch costs nothing and changes nothing. This is the hot
+Pure Python, no database: the writer runs this before it opens a transaction, so a
+refused entry or batch changes nothing. This is the hot
 path of bulk posting, hence plain tuples and local variables rather than objects.
 
 Text columns must be printable (`str.isprintable`): no control characters, which keeps log
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded
 from typing import NamedTuple
 
 from tbot.ledger.amounts import (
@@ -42,6 +42,7 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _TRNTYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 _SIDE_OF = {"BUY": "long", "SELL": "long", "SHORT": "short", "COVER": "short"}
 _OPENING = frozenset({"BUY", "SHORT"})
+_EXACT = Context(prec=60, traps=[Inexact, Rounded, InvalidOperation])
 
 
 def is_currency_code(text: object) -> bool:
@@ -87,6 +88,7 @@ class DraftCompiler:
     def __init__(self, chart: Chart) -> None:
         self._chart = chart
         self._postable = chart.postable_codes()  # cached: checked for every posting
+        self._currencies: set[str] = set()  # codes already seen valid: skips the regex
 
     def compile(
         self,
@@ -96,46 +98,53 @@ class DraftCompiler:
         reverses_entry_id: int | None = None,
     ) -> CompiledEntry:
         """`draft` in stored form, or the LedgerError that says why it is refused."""
-        if not isinstance(draft, EntryDraft):
+        if type(draft) is not EntryDraft and not isinstance(draft, EntryDraft):
             raise TypeError(f"an EntryDraft is required, not {type(draft).__name__}")
         fitid = draft.fitid
-        if not is_clean_text(fitid) or len(fitid) > FITID_MAX_LENGTH:
+        if not (type(fitid) is str and fitid and len(fitid) <= FITID_MAX_LENGTH
+                and fitid.isprintable()):
             raise InvalidEntryError(
                 str(fitid), f"FITID must be 1-{FITID_MAX_LENGTH} printable characters"
             )
-        dtposted = self._dtposted(fitid, draft.dtposted)
-        trntype = draft.trntype
-        if type(trntype) is not str or _TRNTYPE.match(trntype) is None:
-            raise InvalidEntryError(fitid, f"TRNTYPE {trntype!r} is not an upper-case OFX code")
-        if not is_clean_text(draft.memo, allow_empty=True):
-            raise InvalidEntryError(fitid, "memo must be printable text without control chars")
-        if not is_clean_text(draft.source):
-            raise InvalidEntryError(fitid, f"source {draft.source!r} must be printable text")
-        postings = self._postings(fitid, draft.postings)
-        trade = self._trade(fitid, draft.trade) if draft.trade is not None else None
-        return CompiledEntry(
-            fitid,
-            dtposted,
-            trntype,
-            draft.memo,
-            draft.source,
-            postings[0][2],
-            postings,
-            trade,
-            1 if is_manual else 0,
-            reverses_entry_id,
-        )
-
-    @staticmethod
-    def _dtposted(fitid: str, moment: object) -> str:
+        moment = draft.dtposted
         if not isinstance(moment, datetime):
             raise InvalidEntryError(fitid, "DTPOSTED must be an aware datetime")
         try:
-            return format_utc(moment)
+            dtposted = format_utc(moment)
         except ValueError:
             raise InvalidEntryError(
                 fitid, "DTPOSTED is a naive datetime; give it a time zone"
             ) from None
+        trntype = draft.trntype
+        if type(trntype) is not str or _TRNTYPE.match(trntype) is None:
+            raise InvalidEntryError(fitid, f"TRNTYPE {trntype!r} is not an upper-case OFX code")
+        memo = draft.memo
+        if not (type(memo) is str and memo.isprintable()):
+            raise InvalidEntryError(fitid, "memo must be printable text without control chars")
+        source = draft.source
+        if not (type(source) is str and source and source.isprintable()):
+            raise InvalidEntryError(fitid, f"source {source!r} must be printable text")
+        postings = self._postings(fitid, draft.postings)
+        trade = draft.trade
+        return CompiledEntry(
+            fitid,
+            dtposted,
+            trntype,
+            memo,
+            source,
+            postings[0][2],
+            postings,
+            None if trade is None else self._trade(fitid, trade),
+            1 if is_manual else 0,
+            reverses_entry_id,
+        )
+
+    def _currency(self, fitid: str, currency: object) -> str:
+        if currency not in self._currencies:
+            if not is_currency_code(currency):
+                raise InvalidEntryError(fitid, f"currency {currency!r} is not an ISO 4217 code")
+            self._currencies.add(currency)  # type: ignore[arg-type]
+        return currency  # type: ignore[return-value]
 
     def _postings(
         self, fitid: str, drafts: Sequence[PostingDraft]
@@ -144,10 +153,11 @@ class DraftCompiler:
             count = len(drafts) if isinstance(drafts, tuple | list) else 0
             raise InvalidEntryError(fitid, f"an entry needs at least 2 postings, it has {count}")
         postable = self._postable
+        currencies = self._currencies
         sums: dict[str, int] = {}
         rows = []
         for posting in drafts:
-            if not isinstance(posting, PostingDraft):
+            if type(posting) is not PostingDraft and not isinstance(posting, PostingDraft):
                 raise TypeError(f"entry {fitid!r}: postings must be PostingDraft values")
             account = posting.account
             if account not in postable:
@@ -156,25 +166,27 @@ class DraftCompiler:
             if amount == 0:
                 raise InvalidEntryError(fitid, f"posting to {account} has a zero amount")
             currency = posting.currency
-            if type(currency) is not str or _CURRENCY.match(currency) is None:
-                raise InvalidEntryError(fitid, f"currency {currency!r} is not an ISO 4217 code")
+            if currency not in currencies:
+                self._currency(fitid, currency)
             quantity = posting.quantity
             if quantity is not None:
                 quantity = _scaled(fitid, "quantity", quantity, QUANTITY_PLACES)
             symbol = posting.symbol
-            if symbol is not None and not is_clean_text(symbol):
+            if symbol is not None and not (type(symbol) is str and symbol
+                                           and symbol.isprintable()):
                 raise InvalidEntryError(fitid, f"symbol {symbol!r} must be printable text")
             memo = posting.memo
-            if memo is not None and not is_clean_text(memo, allow_empty=True):
+            if memo is not None and not (type(memo) is str and memo.isprintable()):
                 raise InvalidEntryError(fitid, "posting memo must be printable text")
             sums[currency] = sums.get(currency, 0) + amount
             rows.append((account, amount, currency, quantity, symbol, memo))
-        if any(sums.values()):
-            raise UnbalancedEntryError(
-                fitid,
-                {currency: from_scaled(total, MONEY_PLACES)
-                 for currency, total in sums.items() if total},
-            )
+        for total in sums.values():
+            if total:
+                raise UnbalancedEntryError(
+                    fitid,
+                    {currency: from_scaled(total, MONEY_PLACES)
+                     for currency, total in sums.items() if total},
+                )
         return rows
 
     def _refuse_account(self, fitid: str, account: object) -> None:
@@ -183,12 +195,11 @@ class DraftCompiler:
         reason = self._chart.refusal_reason(account) or "not postable"
         raise NonPostableAccountError(fitid, account, reason)
 
-    @staticmethod
-    def _trade(fitid: str, trade: TradeDraft) -> tuple[object, ...]:
-        if not isinstance(trade, TradeDraft):
+    def _trade(self, fitid: str, trade: TradeDraft) -> tuple[object, ...]:
+        if type(trade) is not TradeDraft and not isinstance(trade, TradeDraft):
             raise TypeError(f"entry {fitid!r}: trade must be a TradeDraft")
         trntype = trade.trntype
-        if trntype not in TRADE_TRNTYPES:
+        if trntype not in _SIDE_OF:
             raise InvalidEntryError(
                 fitid, f"trade TRNTYPE {trntype!r} is not one of {', '.join(TRADE_TRNTYPES)}"
             )
@@ -200,14 +211,14 @@ class DraftCompiler:
             raise InvalidEntryError(
                 fitid, f"strategy {trade.strategy!r} is not one of {', '.join(STRATEGIES)}"
             )
-        for label, text in (("symbol", trade.symbol), ("broker", trade.broker),
-                            ("tag", trade.tag)):
-            if not is_clean_text(text):
-                raise InvalidEntryError(fitid, f"trade {label} {text!r} must be printable text")
-        if trade.error_code is not None and not is_clean_text(trade.error_code):
+        symbol, broker, tag, error_code = trade.symbol, trade.broker, trade.tag, trade.error_code
+        if not (is_clean_text(symbol) and is_clean_text(broker) and is_clean_text(tag)):
+            raise InvalidEntryError(fitid, "trade symbol, broker and tag must be printable text")
+        if error_code is not None and not is_clean_text(error_code):
             raise InvalidEntryError(fitid, "trade error_code must be printable text or None")
-        if not is_currency_code(trade.currency):
-            raise InvalidEntryError(fitid, f"trade currency {trade.currency!r} is not ISO 4217")
+        currency = trade.currency
+        if currency not in self._currencies:
+            self._currency(fitid, currency)
         size = _scaled(fitid, "size", trade.size, QUANTITY_PLACES)
         entry_price = _scaled(fitid, "entry_price", trade.entry_price, PRICE_PLACES)
         exit_price = trade.exit_price
@@ -227,12 +238,22 @@ class DraftCompiler:
             raise InvalidEntryError(
                 fitid, "trade size, entry_price and leverage_multiplier must be positive"
             )
-        return (trntype, trade.currency, trade.strategy, trade.symbol, trade.side, size,
-                entry_price, exit_price, pnl, trade.tag, leverage, trade.broker,
-                trade.error_code)
+        return (trntype, currency, trade.strategy, symbol, trade.side, size, entry_price,
+                exit_price, pnl, tag, leverage, broker, error_code)
 
 
 def _scaled(fitid: str, label: str, value: Decimal | int | str, places: int) -> int:
+    # Fast path for the common case (an in-range Decimal with few places); anything else,
+    # including every refusal, goes through `to_scaled` for its exact rules and messages.
+    if type(value) is Decimal and value.adjusted() + places <= 18:
+        try:
+            scaled = value.scaleb(places, _EXACT)
+            integral = int(scaled)
+        except (ArithmeticError, ValueError):
+            pass
+        else:
+            if integral == scaled:
+                return integral
     try:
         return to_scaled(value, places)
     except AmountError as problem:

@@ -1,40 +1,63 @@
 """`verify_ledger`: re-check a whole ledger file and list every problem, not only the first.
 
-Both files are opened read-only, so verify can run beside a live writer. The heavy checks
-are single SQL statements (GROUP BY ... HAVING, LEFT JOIN for orphans); the canonical texts
-of audit rows and entries are built by SQLite (`audit_chain`) and only hashed in Python,
-streaming through a plain cursor.
+Both files are opened read-only, so verify can run beside a live writer. It checks the
+ledger as it was when verify started: the highest id of each table is read first, in one
+statement, and every scan stops there (rows are append-only and ids only grow, so the rows
+up to those ids do not change under a legitimate writer).
+
+Checks:
+
+- the append-only triggers exist and are the ones `schema` creates;
+- posting accounts against the chart (unknown, parent, control);
+- the audit hash chain: every row_hash against the row's content, every prev_hash against
+  the previous row's row_hash;
+- one merged pass, in entry-id order, over entries (joined with their trade and audit
+  rows) and their posting groups: too few postings, per-currency balance, orphan postings,
+  duplicate trade rows, missing audit rows, entry digests; and orphan trade rows.
+
+Speed: each scan is one SQL statement streamed through a plain cursor. SQLite builds the
+canonical texts (`audit_chain`), groups and sums; Python only hashes and compares. On a
+large ledger a helper process (`verify_scan`) takes the audit chain and the last third of
+the entries, so two cores share the work; if it cannot run, everything runs here.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from tbot.ledger.amounts import MONEY_PLACES, format_money, from_scaled
-from tbot.ledger.audit_chain import GENESIS_HASH, audit_text_sql, entry_text_sql, sha256_hex
+import tbot
+from tbot.ledger.audit_chain import audit_text_sql, row_text_sql
 from tbot.ledger.chart import AccountType, Chart
 from tbot.ledger.coa_file import load_chart
-from tbot.ledger.database import open_reader_database
 from tbot.ledger.errors import LedgerFileError
-from tbot.ledger.models import LEDGER_MODELS
+from tbot.ledger.models import LEDGER_MODELS, LedgerEntry, LedgerPosting, Trade
 from tbot.ledger.schema import APPEND_ONLY_TRIGGERS, normalise_sql
+from tbot.ledger.verify_scan import (
+    ScanJob,
+    ScanResult,
+    VerifyProblem,
+    entry_label,
+    open_scan_connection,
+    orphan_posting,
+    run_scan,
+)
 
+__all__ = ["VerifyProblem", "VerifyReport", "verify_ledger"]
 
-@dataclass(frozen=True)
-class VerifyProblem:
-    """One thing wrong: its `kind` (a stable code), `where` (entry, posting, row, trigger)
-    and a `detail` for a person."""
+PARALLEL_FROM_ENTRIES = 20_000
+"""Below this many entries a helper process costs more than it saves."""
+HELPER_SHARE = 0.35
+"""Share of the entries the helper checks, besides the whole audit chain."""
 
-    kind: str
-    where: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.where}: {self.detail}"
+_DIGEST_PREFIX = '{"entry_digest":"'
 
 
 @dataclass(frozen=True)
@@ -53,14 +76,19 @@ class VerifyReport:
         return not self.problems
 
 
-def verify_ledger(ledger_path: Path, coa_path: Path) -> VerifyReport:
-    """Check the ledger at `ledger_path` against the chart in `coa_path`; see module doc."""
+def verify_ledger(ledger_path: Path, coa_path: Path, *, parallel: bool = True) -> VerifyReport:
+    """Check the ledger at `ledger_path` against the chart in `coa_path` (see the module
+    doc). `parallel=False` keeps all the work in this process."""
     started = time.perf_counter()
     chart = load_chart(coa_path)
-    database = open_reader_database(ledger_path)
+    ledger_path = Path(ledger_path).resolve()
+    if not ledger_path.is_file():
+        raise LedgerFileError(f"ledger file {ledger_path} does not exist")
     try:
-        connection = database.connection()
-        problems: list[VerifyProblem] = []
+        connection = open_scan_connection(str(ledger_path))
+    except sqlite3.DatabaseError as failure:  # not a database at all
+        raise LedgerFileError(f"{ledger_path} is not a readable SQLite file: {failure}") from None
+    try:
         try:
             missing = _missing_tables(connection)
         except sqlite3.DatabaseError as failure:
@@ -68,35 +96,147 @@ def verify_ledger(ledger_path: Path, coa_path: Path) -> VerifyReport:
                 f"{ledger_path} is not a readable SQLite file: {failure}"
             ) from None
         if missing:
-            problems += [
+            problems = [
                 VerifyProblem("missing_table", f"table {name}", "the table does not exist")
                 for name in missing
             ]
             return VerifyReport(0, 0, 0, problems, time.perf_counter() - started)
-        entries, postings, audit_rows = connection.execute(
-            "SELECT (SELECT COUNT(*) FROM ledger_entries), (SELECT COUNT(*) FROM ledger_postings),"
-            " (SELECT COUNT(*) FROM audit_trail)"
+        entry_bound, posting_bound, trade_bound, audit_bound = connection.execute(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger_entries), "
+            "(SELECT COALESCE(MAX(id), 0) FROM ledger_postings), "
+            "(SELECT COALESCE(MAX(id), 0) FROM trades), "
+            "(SELECT COALESCE(MAX(id), 0) FROM audit_trail)"
         ).fetchone()
-        for check in (
-            _check_triggers,
-            _check_balance,
-            _check_posting_counts,
-            _check_orphans,
-            _check_audit_chain,
-            _check_entry_digests,
-            lambda connection: _check_accounts(connection, chart),
-        ):
-            try:
-                problems.extend(check(connection))
-            except sqlite3.DatabaseError as failure:  # e.g. an amount sum beyond 64 bits
-                problems.append(VerifyProblem("check_failed", "ledger", str(failure)))
+        whole = ScanJob(
+            ledger_path=str(ledger_path),
+            first_entry=1,
+            last_entry=entry_bound,
+            posting_bound=posting_bound,
+            trade_bound=trade_bound,
+            audit_bound=audit_bound,
+            entries_sql=_entries_sql(),
+            groups_sql=_groups_sql(),
+            chain_sql=_chain_sql(),
+        )
+        problems = list(_check_triggers(connection))
+        problems += _check_accounts(connection, chart, posting_bound)
+        if parallel and entry_bound >= PARALLEL_FROM_ENTRIES:
+            split = entry_bound - int(entry_bound * HELPER_SHARE)
+            helper_job = replace(whole, first_entry=split + 1)
+            helper = _start_helper(helper_job)
+            mine = run_scan(connection, replace(whole, last_entry=split, chain_sql=None))
+            theirs = _finish_helper(helper, helper_job, connection)
+            scans = [theirs, mine]
+            problems += theirs.chain_problems + mine.entry_problems + theirs.entry_problems
+        else:
+            scans = [run_scan(connection, whole)]
+            problems += scans[0].chain_problems + scans[0].entry_problems
+        stray = list(_stray_postings(connection, entry_bound, posting_bound))
+        problems += stray
+        problems += _orphan_trades(connection, entry_bound, trade_bound)
     finally:
-        database.close()
-    return VerifyReport(entries, postings, audit_rows, problems, time.perf_counter() - started)
+        connection.close()
+    return VerifyReport(
+        entries=sum(scan.entries for scan in scans),
+        postings=sum(scan.postings for scan in scans) + len(stray),
+        audit_rows=sum(scan.audit_rows for scan in scans),
+        problems=problems,
+        seconds=time.perf_counter() - started,
+    )
 
 
-def _entry(fitid: str | None, entry_id: int) -> str:
-    return f"entry {fitid} (id {entry_id})" if fitid is not None else f"entry id {entry_id}"
+# -- the SQL each scan runs, derived from the models ---------------------------------------
+
+
+def _chain_sql() -> str:
+    return (
+        f"SELECT a.id, a.prev_hash, a.row_hash, CAST({audit_text_sql('a')} AS BLOB) "  # noqa: S608
+        "FROM audit_trail a WHERE a.id <= ? ORDER BY a.id"
+    )
+
+
+def _entries_sql() -> str:
+    # One row per entry (two if a second trade row was slipped in): the head and tail of
+    # its canonical text around the postings (UTF-8 bytes, ready to hash), its trade id,
+    # whether its audit row is missing, and the entry_digest that row records, read by
+    # position (the writer puts it first; anything else takes the slow path).
+    return (
+        "SELECT e.id, e.fitid, e.audit_id, a.id IS NULL, "  # noqa: S608
+        f"CAST('[' || {row_text_sql(LedgerEntry, 'e')} || ',[' AS BLOB), "
+        f"CAST('],' || CASE WHEN t.id IS NULL THEN 'null' ELSE {row_text_sql(Trade, 't')} END "
+        "|| ']' AS BLOB), t.id, "
+        f"CASE WHEN substr(a.details, 1, 17) = '{_DIGEST_PREFIX}' "
+        "AND substr(a.details, 82, 1) = '\"' THEN substr(a.details, 18, 64) END "
+        "FROM ledger_entries e "
+        "LEFT JOIN trades t ON t.entry_id = e.id AND t.id <= ? "
+        "LEFT JOIN audit_trail a ON a.id = e.audit_id AND a.id <= ? "
+        "WHERE e.id BETWEEN ? AND ? ORDER BY e.id"
+    )
+
+
+def _groups_sql() -> str:
+    # The entry_id index is (entry_id, id): group_concat sees each entry's postings in id
+    # order, the canonical order.
+    return (
+        "SELECT p.entry_id, "  # noqa: S608
+        f"CAST(group_concat({row_text_sql(LedgerPosting, 'p')}, ',') AS BLOB), "
+        "COUNT(*), SUM(p.amount), MIN(p.currency_code), "
+        "MIN(p.currency_code) != MAX(p.currency_code) "
+        "FROM ledger_postings p WHERE p.id <= ? AND p.entry_id BETWEEN ? AND ? "
+        "GROUP BY p.entry_id ORDER BY p.entry_id"
+    )
+
+
+# -- the helper process -------------------------------------------------------------------
+
+
+def _start_helper(job: ScanJob) -> subprocess.Popen[bytes] | None:
+    """Start `python -m tbot.ledger.verify_scan` on `job`, or None if it cannot start."""
+    package_root = str(Path(tbot.__file__).resolve().parent.parent)
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        part for part in (package_root, environment.get("PYTHONPATH")) if part
+    )
+    try:
+        helper = subprocess.Popen(  # our own interpreter, our own module
+            [sys.executable, "-m", "tbot.ledger.verify_scan"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=environment,
+        )
+    except (OSError, ValueError):
+        return None
+    job_text = json.dumps(asdict(job)).encode()
+    try:
+        if helper.stdin is None:
+            raise OSError("no pipe to the helper")
+        # A few kilobytes at most: fits the pipe, so this never waits on the helper.
+        helper.stdin.write(job_text)
+        helper.stdin.close()
+    except OSError:
+        helper.kill()
+        helper.wait()
+        return None
+    return helper
+
+
+def _finish_helper(
+    helper: subprocess.Popen[bytes] | None, job: ScanJob, connection: sqlite3.Connection
+) -> ScanResult:
+    """The helper's result; if it failed in any way, the job is run here instead."""
+    if helper is not None and helper.stdout is not None:
+        with helper.stdout:
+            output = helper.stdout.read()  # stdout is its only pipe left: no deadlock
+        if helper.wait() == 0:
+            try:
+                return ScanResult.from_json(output)
+            except (ValueError, KeyError, TypeError):
+                pass
+    return run_scan(connection, job)
+
+
+# -- checks that stay in this process -----------------------------------------------------
 
 
 def _missing_tables(connection: sqlite3.Connection) -> list[str]:
@@ -107,7 +247,9 @@ def _missing_tables(connection: sqlite3.Connection) -> list[str]:
 
 
 def _check_triggers(connection: sqlite3.Connection) -> Iterator[VerifyProblem]:
-    stored = dict(connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    stored = dict(connection.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+    ))
     for name, expected in APPEND_ONLY_TRIGGERS.items():
         actual = stored.get(name)
         if actual is None:
@@ -118,75 +260,13 @@ def _check_triggers(connection: sqlite3.Connection) -> Iterator[VerifyProblem]:
                                 f"trigger is not the append-only one: {normalise_sql(actual)}")
 
 
-def _check_balance(connection: sqlite3.Connection) -> Iterator[VerifyProblem]:
-    # Entries in more than one currency are rare; group those per currency separately so
-    # the common case is one pass over the entry_id index.
-    rows = connection.execute(
-        "SELECT p.entry_id, e.fitid, MIN(p.currency_code), SUM(p.amount), "
-        "MIN(p.currency_code) != MAX(p.currency_code) "
-        "FROM ledger_postings p LEFT JOIN ledger_entries e ON e.id = p.entry_id "
-        "GROUP BY p.entry_id "
-        "HAVING SUM(p.amount) != 0 OR MIN(p.currency_code) != MAX(p.currency_code)"
-    ).fetchall()
-    for entry_id, fitid, currency, total, mixed in rows:
-        if not mixed:
-            yield _unbalanced(entry_id, fitid, {currency: total})
-            continue
-        per_currency = dict(connection.execute(
-            "SELECT currency_code, SUM(amount) FROM ledger_postings WHERE entry_id = ? "
-            "GROUP BY currency_code HAVING SUM(amount) != 0",
-            (entry_id,),
-        ).fetchall())
-        if per_currency:
-            yield _unbalanced(entry_id, fitid, per_currency)
-
-
-def _unbalanced(entry_id: int, fitid: str | None, totals: dict[str, int]) -> VerifyProblem:
-    amounts = ", ".join(
-        f"{currency} {format_money(from_scaled(total, MONEY_PLACES))}"
-        for currency, total in sorted(totals.items())
-    )
-    return VerifyProblem("unbalanced", _entry(fitid, entry_id),
-                         f"postings do not balance (debits minus credits: {amounts})")
-
-
-def _check_posting_counts(connection: sqlite3.Connection) -> Iterator[VerifyProblem]:
-    for entry_id, fitid, count in connection.execute(
-        "SELECT e.id, e.fitid, COUNT(p.id) FROM ledger_entries e "
-        "LEFT JOIN ledger_postings p ON p.entry_id = e.id GROUP BY e.id HAVING COUNT(p.id) < 2"
-    ):
-        kind = "no_postings" if count == 0 else "single_posting"
-        yield VerifyProblem(kind, _entry(fitid, entry_id),
-                            f"an entry needs at least 2 postings, it has {count}")
-
-
-def _check_orphans(connection: sqlite3.Connection) -> Iterator[VerifyProblem]:
-    for posting_id, entry_id in connection.execute(
-        "SELECT p.id, p.entry_id FROM ledger_postings p "
-        "LEFT JOIN ledger_entries e ON e.id = p.entry_id WHERE e.id IS NULL ORDER BY p.id"
-    ):
-        yield VerifyProblem("orphan_posting", f"posting {posting_id}",
-                            f"its entry id {entry_id} does not exist")
-    for trade_id, entry_id, fitid in connection.execute(
-        "SELECT t.id, t.entry_id, t.fitid FROM trades t "
-        "LEFT JOIN ledger_entries e ON e.id = t.entry_id WHERE e.id IS NULL ORDER BY t.id"
-    ):
-        yield VerifyProblem("orphan_trade", f"trade {trade_id} ({fitid})",
-                            f"its entry id {entry_id} does not exist")
-    for entry_id, fitid, audit_id in connection.execute(
-        "SELECT e.id, e.fitid, e.audit_id FROM ledger_entries e "
-        "LEFT JOIN audit_trail a ON a.id = e.audit_id WHERE a.id IS NULL ORDER BY e.id"
-    ):
-        yield VerifyProblem("missing_audit_row", _entry(fitid, entry_id),
-                            f"its audit row {audit_id} does not exist")
-
-
-def _check_accounts(connection: sqlite3.Connection, chart: Chart) -> Iterator[VerifyProblem]:
-    used = [row[0] for row in connection.execute(
+def _check_accounts(
+    connection: sqlite3.Connection, chart: Chart, posting_bound: int
+) -> list[VerifyProblem]:
+    bad: dict[object, tuple[str, str]] = {}
+    for (code,) in connection.execute(
         "SELECT DISTINCT account_code FROM ledger_postings"
-    )]
-    bad: dict[str, tuple[str, str]] = {}
-    for code in used:
+    ):
         account = chart.get(code) if isinstance(code, str) else None
         if account is None:
             bad[code] = ("unknown_account", f"account {code!r} is not in the chart")
@@ -196,46 +276,44 @@ def _check_accounts(connection: sqlite3.Connection, chart: Chart) -> Iterator[Ve
         elif not chart.is_leaf(code):
             bad[code] = ("non_leaf_account", f"account {code} is a parent account")
     if not bad:
-        return
+        return []
     marks = ", ".join("?" for _ in bad)
-    for posting_id, entry_id, fitid, code in connection.execute(
+    rows = connection.execute(
         "SELECT p.id, p.entry_id, e.fitid, p.account_code FROM ledger_postings p "  # noqa: S608
-        f"LEFT JOIN ledger_entries e ON e.id = p.entry_id WHERE p.account_code IN ({marks}) "
-        "ORDER BY p.id",
-        list(bad),
+        f"LEFT JOIN ledger_entries e ON e.id = p.entry_id "
+        f"WHERE p.id <= ? AND p.account_code IN ({marks}) ORDER BY p.id",
+        [posting_bound, *bad],
+    )
+    return [
+        VerifyProblem(bad[code][0], f"{entry_label(fitid, entry_id)}, posting {posting_id}",
+                      bad[code][1])
+        for posting_id, entry_id, fitid, code in rows
+    ]
+
+
+def _stray_postings(
+    connection: sqlite3.Connection, entry_bound: int, posting_bound: int
+) -> Iterator[VerifyProblem]:
+    """Postings whose entry_id is outside every scanned range (so no entry can own them)."""
+    for posting_id, entry_id in connection.execute(
+        "SELECT id, entry_id FROM ledger_postings "
+        "WHERE id <= ? AND (entry_id < 1 OR entry_id > ?) ORDER BY id",
+        (posting_bound, entry_bound),
     ):
-        kind, detail = bad[code]
-        yield VerifyProblem(kind, f"{_entry(fitid, entry_id)}, posting {posting_id}", detail)
+        yield orphan_posting(posting_id, entry_id)
 
 
-def _check_audit_chain(connection: sqlite3.Connection) -> Iterator[VerifyProblem]:
-    previous = GENESIS_HASH
-    cursor = connection.execute(
-        f"SELECT a.id, a.prev_hash, a.row_hash, {audit_text_sql('a')} "  # noqa: S608
-        "FROM audit_trail a ORDER BY a.id"
+def _orphan_trades(
+    connection: sqlite3.Connection, entry_bound: int, trade_bound: int
+) -> list[VerifyProblem]:
+    rows = connection.execute(
+        "SELECT t.id, t.entry_id, t.fitid FROM trades t "
+        "LEFT JOIN ledger_entries e ON e.id = t.entry_id AND e.id <= ? "
+        "WHERE t.id <= ? AND e.id IS NULL ORDER BY t.id",
+        (entry_bound, trade_bound),
     )
-    for audit_id, prev_hash, row_hash, text in cursor:
-        if prev_hash != previous:
-            yield VerifyProblem("audit_chain_break", f"audit row {audit_id}",
-                                "prev_hash is not the previous row's row_hash "
-                                "(a row was removed, inserted or altered before it)")
-        if sha256_hex(text) != row_hash:
-            yield VerifyProblem("audit_row_altered", f"audit row {audit_id}",
-                                "row_hash does not match the row's content")
-        previous = row_hash
-
-
-def _check_entry_digests(connection: sqlite3.Connection) -> Iterator[VerifyProblem]:
-    cursor = connection.execute(
-        f"SELECT e.id, e.fitid, a.id, {entry_text_sql('e')}, "  # noqa: S608
-        "CASE WHEN json_valid(a.details) THEN json_extract(a.details, '$.entry_digest') END "
-        "FROM ledger_entries e JOIN audit_trail a ON a.id = e.audit_id ORDER BY e.id"
-    )
-    for entry_id, fitid, audit_id, text, recorded in cursor:
-        if recorded is None:
-            yield VerifyProblem("entry_digest_missing", _entry(fitid, entry_id),
-                                f"audit row {audit_id} carries no entry_digest")
-        elif sha256_hex(text) != recorded:
-            yield VerifyProblem("entry_digest_mismatch", _entry(fitid, entry_id),
-                                f"the entry, its postings or its trade row changed after "
-                                f"posting (digest in audit row {audit_id} does not match)")
+    return [
+        VerifyProblem("orphan_trade", f"trade {trade_id} ({fitid})",
+                      f"its entry id {entry_id} does not exist")
+        for trade_id, entry_id, fitid in rows
+    ]

@@ -35,7 +35,9 @@ def test_validate_json_lists_problems(home: Path, run_tbot: Runner) -> None:
     assert any(problem["key"] == "WEIGHTS" for problem in payload["problems"])
 
 
-def test_validate_on_a_directory_that_is_not_a_home_says_so(tmp_path: Path, run_tbot: Runner) -> None:
+def test_validate_on_a_directory_that_is_not_a_home_says_so(
+    tmp_path: Path, run_tbot: Runner
+) -> None:
     result = run_tbot("config", "validate", "--home", tmp_path)
     assert result.code == 2
     assert ".env" in result.err

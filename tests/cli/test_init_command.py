@@ -11,8 +11,17 @@ from tests.cli.cli_support import Runner, audit_actions
 def test_init_creates_a_home_that_validates_and_verifies(home: Path, run_tbot: Runner) -> None:
     assert run_tbot("config", "validate", "--home", home).code == 0
     assert run_tbot("ledger", "verify", "--home", home).code == 0
-    for name in ("env", "login", "broker", "smtp", "screener_api", "acct_api", "alert",
-                 "network_config", "bot_identity"):
+    for name in (
+        "env",
+        "login",
+        "broker",
+        "smtp",
+        "screener_api",
+        "acct_api",
+        "alert",
+        "network_config",
+        "bot_identity",
+    ):
         key = home / "storage/keys" / f"{name}.key"
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, name
     assert (home / "storage/secrets/bot_identity.json.enc").exists()
@@ -23,7 +32,7 @@ def test_init_creates_a_home_that_validates_and_verifies(home: Path, run_tbot: R
 
 
 def test_init_writes_an_audit_row(home: Path, ledger_path: Path) -> None:
-    assert audit_actions(ledger_path) == ["home.init"]
+    assert audit_actions(ledger_path) == ["ledger.create", "home.init"]
 
 
 def test_init_refuses_an_existing_home_and_changes_nothing(home: Path, run_tbot: Runner) -> None:

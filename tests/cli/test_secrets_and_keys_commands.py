@@ -24,14 +24,18 @@ def broker_json(tmp_path: Path) -> Path:
 
 
 def test_secret_set_then_show_is_redacted(home: Path, broker_json: Path, run_tbot: Runner) -> None:
-    assert run_tbot("secrets", "set", "broker", "--from-file", broker_json, "--home", home).code == 0
+    assert (
+        run_tbot("secrets", "set", "broker", "--from-file", broker_json, "--home", home).code == 0
+    )
     shown = run_tbot("secrets", "show", "broker", "--home", home)
     assert shown.code == 0
     assert "ALPACA_SECRET_KEY" in shown.out
     assert SECRET_VALUE not in shown.out
 
 
-def test_secret_show_reveal_prints_the_value(home: Path, broker_json: Path, run_tbot: Runner) -> None:
+def test_secret_show_reveal_prints_the_value(
+    home: Path, broker_json: Path, run_tbot: Runner
+) -> None:
     run_tbot("secrets", "set", "broker", "--from-file", broker_json, "--home", home)
     shown = run_tbot("secrets", "show", "broker", "--reveal", "--json", "--home", home)
     assert shown.json()["values"]["ALPACA_SECRET_KEY"] == SECRET_VALUE
@@ -88,9 +92,7 @@ def test_keys_rotate_keeps_everything_readable_and_audits(
     assert run_tbot("ledger", "verify", "--home", home).code == 0
 
 
-def test_keys_rotate_is_refused_while_another_process_writes(
-    home: Path, run_tbot: Runner
-) -> None:
+def test_keys_rotate_is_refused_while_another_process_writes(home: Path, run_tbot: Runner) -> None:
     _, paths = load_env(home)
     bot_paths = paths.for_bot(load_identity(paths))
     old_key = (home / "storage/keys/env.key").read_bytes()

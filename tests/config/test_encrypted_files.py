@@ -140,9 +140,7 @@ def test_token_cut_short_at_any_length_is_refused(
         decrypt_file(encrypted, key_path)
 
 
-def test_empty_file_is_reported_as_not_an_encrypted_file(
-    encrypted: Path, key_path: Path
-) -> None:
+def test_empty_file_is_reported_as_not_an_encrypted_file(encrypted: Path, key_path: Path) -> None:
     encrypted.write_bytes(b"")
     with pytest.raises(CorruptEncryptedFileError, match="not a tbot encrypted file"):
         decrypt_file(encrypted, key_path)
@@ -246,8 +244,13 @@ def test_missing_encrypted_file_is_reported(tmp_path: Path, key_path: Path) -> N
 
 def test_every_crypto_error_is_an_operator_error_for_bad_input() -> None:
     for error_type in (
-        KeyFileMissingError, KeyFilePermissionError, InvalidKeyFileError,
-        EncryptedFileMissingError, CorruptEncryptedFileError, WrongKeyError, TamperedFileError,
+        KeyFileMissingError,
+        KeyFilePermissionError,
+        InvalidKeyFileError,
+        EncryptedFileMissingError,
+        CorruptEncryptedFileError,
+        WrongKeyError,
+        TamperedFileError,
     ):
         assert issubclass(error_type, CryptoError)
         assert issubclass(error_type, TbotError)
@@ -274,9 +277,7 @@ def test_pending_key_stands_in_for_a_missing_key_file(tmp_path: Path) -> None:
     assert decrypt_file(path, key_path) == PLAINTEXT
 
 
-def test_a_pending_key_the_header_does_not_name_is_no_help(
-    tmp_path: Path, key_path: Path
-) -> None:
+def test_a_pending_key_the_header_does_not_name_is_no_help(tmp_path: Path, key_path: Path) -> None:
     create_key_file(pending_key_path(key_path))
     path = tmp_path / "foreign.enc"
     path.write_bytes(encrypt_bytes(PLAINTEXT, generate_key()))

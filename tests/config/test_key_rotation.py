@@ -12,6 +12,7 @@ import pytest
 from tbot.clock import FrozenClock
 from tbot.config import key_rotation
 from tbot.config.encrypted_files import (
+    KeyFilePermissionError,
     TamperedFileError,
     decrypt_file,
     file_key_fingerprint,
@@ -149,7 +150,9 @@ def test_no_key_is_ever_reused_across_rotations(
 
 
 def test_a_generated_key_found_in_an_earlier_backup_is_discarded(
-    paths: HomePaths, expected: dict[Path, bytes], clock: FrozenClock,
+    paths: HomePaths,
+    expected: dict[Path, bytes],
+    clock: FrozenClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     old_env_key = read_key(paths.key_file("env"))
@@ -164,7 +167,9 @@ def test_a_generated_key_found_in_an_earlier_backup_is_discarded(
 
 
 def test_a_random_source_that_only_repeats_old_keys_is_refused(
-    paths: HomePaths, expected: dict[Path, bytes], clock: FrozenClock,
+    paths: HomePaths,
+    expected: dict[Path, bytes],
+    clock: FrozenClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stuck = read_key(paths.key_file("broker"))
@@ -182,6 +187,30 @@ def test_a_key_without_a_file_is_created_by_rotation(
     report = rotate_keys(paths, clock)
     assert read_key(paths.key_file("login"))
     assert report.fingerprints["login"][0] == NO_PREVIOUS_KEY
+
+
+def test_absent_secrets_and_env_bot_enc_are_simply_skipped(
+    paths: HomePaths, expected: dict[Path, bytes], clock: FrozenClock
+) -> None:
+    for gone in (paths.env_bot_enc_file, paths.secret_file("smtp")):
+        gone.unlink()
+        del expected[gone]
+    hook = FailAt(None)
+    report = rotate_keys(paths, clock, before_replace=hook)
+    assert sorted(report.reencrypted) == sorted(expected)
+    assert len(hook.calls) == REPLACES_PER_ROTATION - 2
+    _assert_consistent(paths, expected)
+
+
+def test_a_key_file_open_to_others_stops_the_rotation_before_any_change(
+    paths: HomePaths, expected: dict[Path, bytes], clock: FrozenClock
+) -> None:
+    paths.key_file("login").chmod(0o644)
+    before = _files_by_content(paths, expected)
+    with pytest.raises(KeyFilePermissionError):
+        rotate_keys(paths, clock)
+    assert _files_by_content(paths, expected) == before
+    assert not paths.key_backup_dir(clock.now()).exists()
 
 
 # -- the backup --------------------------------------------------------------------------
@@ -230,8 +259,9 @@ def test_a_file_that_does_not_decrypt_stops_the_rotation_before_any_change(
 ) -> None:
     victim = paths.secret_file("smtp")
     header, _, token = victim.read_bytes().partition(b"\n")
-    victim.write_bytes(header + b"\n" + token[:40] + (b"B" if token[40:41] == b"A" else b"A")
-                       + token[41:])
+    victim.write_bytes(
+        header + b"\n" + token[:40] + (b"B" if token[40:41] == b"A" else b"A") + token[41:]
+    )
     before = _files_by_content(paths, expected)
     with pytest.raises(TamperedFileError):
         rotate_keys(paths, clock)
@@ -295,11 +325,13 @@ def test_recovery_alone_leaves_every_file_under_its_key_file(
     pending = [pending_key_path(key) for key in key_files(paths)]
     # A pending key is promoted exactly when some file already uses it.
     should_finish = [
-        name for name, key_path in zip(KEYS, key_files(paths), strict=True)
+        name
+        for name, key_path in zip(KEYS, key_files(paths), strict=True)
         if pending_key_path(key_path).exists()
         and any(
             file_key_fingerprint(file) == key_fingerprint(read_key(pending_key_path(key_path)))
-            for file in expected if key_path_of(paths, file) == key_path
+            for file in expected
+            if key_path_of(paths, file) == key_path
         )
     ]
     assert sum(p.exists() for p in pending) <= 1

@@ -54,9 +54,7 @@ def test_set_then_load_round_trips(stored: SecretStore) -> None:
     assert stored.load("broker") == BROKER
 
 
-def test_set_creates_the_secret_key_and_private_files(
-    store: SecretStore, paths: HomePaths
-) -> None:
+def test_set_creates_the_secret_key_and_private_files(store: SecretStore, paths: HomePaths) -> None:
     written = store.set("smtp", {"SMTP_USER": "u"})
     assert written == paths.secret_file("smtp")
     assert mode_of(written) == 0o600
@@ -160,11 +158,19 @@ def test_loading_a_secret_never_written_names_the_file(
 
 
 def test_redact_masks_every_leaf_and_keeps_the_shape() -> None:
-    values = {"USER": "u", "PORT": 587, "TLS": True, "NESTED": {"A": "x", "B": {"C": None}},
-              "LIST": [1, 2]}
+    values = {
+        "USER": "u",
+        "PORT": 587,
+        "TLS": True,
+        "NESTED": {"A": "x", "B": {"C": None}},
+        "LIST": [1, 2],
+    }
     assert redact(values) == {
-        "USER": REDACTED, "PORT": REDACTED, "TLS": REDACTED,
-        "NESTED": {"A": REDACTED, "B": {"C": REDACTED}}, "LIST": REDACTED,
+        "USER": REDACTED,
+        "PORT": REDACTED,
+        "TLS": REDACTED,
+        "NESTED": {"A": REDACTED, "B": {"C": REDACTED}},
+        "LIST": REDACTED,
     }
     assert values["NESTED"] == {"A": "x", "B": {"C": None}}  # the input is left alone
 
