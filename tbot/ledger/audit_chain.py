@@ -32,15 +32,10 @@ from tbot.ledger.timestamps import format_utc
 GENESIS_HASH = "0" * 64
 """The `prev_hash` of the first audit row."""
 
+# Compact, UTF-8 (no ASCII escapes): the same text as SQLite's json_array for ints, text
+# and NULL. Tuples encode as arrays.
 _ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_quote = json.encoder.encode_basestring  # JSON string literal, non-ASCII kept (C version)
-# JSONEncoder.encode builds a new C encoder on every call; the writer encodes one entry at a
-# time, so it keeps one (same output: compact, UTF-8, no circular check needed for tuples).
-_C_ENCODER = (
-    json.encoder.c_make_encoder(None, None, _quote, None, ":", ",", False, False, False)
-    if json.encoder.c_make_encoder is not None
-    else None
-)
+_quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept
 _DETAILS_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 AUDIT_HASHED_COLUMNS: tuple[str, ...] = tuple(
@@ -54,9 +49,7 @@ def sha256_hex(text: str) -> str:
 
 
 def _encode(value: object) -> str:
-    if _C_ENCODER is None:
-        return _ROW_ENCODER.encode(value)
-    return "".join(_C_ENCODER(value, 0))
+    return _ROW_ENCODER.encode(value)
 
 
 def row_text(values: Sequence[object]) -> str:

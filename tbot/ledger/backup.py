@@ -125,8 +125,10 @@ class LedgerBackups:
     @staticmethod
     def _delete(files: list[Path]) -> list[Path]:
         for path in files:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            # With the -wal/-shm a reader (say, verify run on a backup) may have left.
+            for doomed in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                with contextlib.suppress(FileNotFoundError):
+                    doomed.unlink()
         return files
 
 

@@ -17,7 +17,7 @@ Checks:
 
 Speed: each scan is one SQL statement streamed through a plain cursor. SQLite builds the
 canonical texts (`audit_chain`), groups and sums; Python only hashes and compares. On a
-large ledger a helper process (`verify_scan`) takes the audit chain and the last third of
+large ledger a helper process (`verify_scan`) takes the audit chain and about a third of
 the entries, so two cores share the work; if it cannot run, everything runs here.
 """
 
@@ -29,7 +29,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -54,7 +54,7 @@ __all__ = ["VerifyProblem", "VerifyReport", "verify_ledger"]
 
 PARALLEL_FROM_ENTRIES = 20_000
 """Below this many entries a helper process costs more than it saves."""
-HELPER_SHARE = 0.35
+HELPER_SHARE = 0.38
 """Share of the entries the helper checks, besides the whole audit chain."""
 
 _DIGEST_PREFIX = '{"entry_digest":"'
@@ -88,6 +88,7 @@ def verify_ledger(ledger_path: Path, coa_path: Path, *, parallel: bool = True) -
         connection = open_scan_connection(str(ledger_path))
     except sqlite3.DatabaseError as failure:  # not a database at all
         raise LedgerFileError(f"{ledger_path} is not a readable SQLite file: {failure}") from None
+    helper: subprocess.Popen[bytes] | None = None
     try:
         try:
             missing = _missing_tables(connection)
@@ -101,29 +102,17 @@ def verify_ledger(ledger_path: Path, coa_path: Path, *, parallel: bool = True) -
                 for name in missing
             ]
             return VerifyReport(0, 0, 0, problems, time.perf_counter() - started)
-        entry_bound, posting_bound, trade_bound, audit_bound = connection.execute(
-            "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger_entries), "
-            "(SELECT COALESCE(MAX(id), 0) FROM ledger_postings), "
-            "(SELECT COALESCE(MAX(id), 0) FROM trades), "
-            "(SELECT COALESCE(MAX(id), 0) FROM audit_trail)"
-        ).fetchone()
-        whole = ScanJob(
-            ledger_path=str(ledger_path),
-            first_entry=1,
-            last_entry=entry_bound,
-            posting_bound=posting_bound,
-            trade_bound=trade_bound,
-            audit_bound=audit_bound,
-            entries_sql=_entries_sql(),
-            groups_sql=_groups_sql(),
-            chain_sql=_chain_sql(),
-        )
-        problems = list(_check_triggers(connection))
-        problems += _check_accounts(connection, chart, posting_bound)
-        if parallel and entry_bound >= PARALLEL_FROM_ENTRIES:
-            split = entry_bound - int(entry_bound * HELPER_SHARE)
+        whole = whole_ledger_job(connection, ledger_path)
+        helper_job = None
+        if parallel and whole.last_entry >= PARALLEL_FROM_ENTRIES:
+            split = whole.last_entry - int(whole.last_entry * HELPER_SHARE)
             helper_job = replace(whole, first_entry=split + 1)
-            helper = _start_helper(helper_job)
+            helper = _start_helper(helper_job)  # first, so it runs while we work here
+        problems = _guarded("triggers", lambda: list(_check_triggers(connection)))
+        problems += _guarded(
+            "accounts", lambda: _check_accounts(connection, chart, whole.posting_bound)
+        )
+        if helper_job is not None:
             mine = run_scan(connection, replace(whole, last_entry=split, chain_sql=None))
             theirs = _finish_helper(helper, helper_job, connection)
             scans = [theirs, mine]
@@ -131,10 +120,18 @@ def verify_ledger(ledger_path: Path, coa_path: Path, *, parallel: bool = True) -
         else:
             scans = [run_scan(connection, whole)]
             problems += scans[0].chain_problems + scans[0].entry_problems
-        stray = list(_stray_postings(connection, entry_bound, posting_bound))
+        stray = _guarded(
+            "orphan postings",
+            lambda: list(_stray_postings(connection, whole.last_entry, whole.posting_bound)),
+        )
         problems += stray
-        problems += _orphan_trades(connection, entry_bound, trade_bound)
+        problems += _guarded(
+            "orphan trades", lambda: _orphan_trades(connection, whole.last_entry, whole.trade_bound)
+        )
     finally:
+        if helper is not None and helper.poll() is None:  # only if we failed before reaping
+            helper.kill()
+            helper.wait()
         connection.close()
     return VerifyReport(
         entries=sum(scan.entries for scan in scans),
@@ -146,6 +143,28 @@ def verify_ledger(ledger_path: Path, coa_path: Path, *, parallel: bool = True) -
 
 
 # -- the SQL each scan runs, derived from the models ---------------------------------------
+
+
+def whole_ledger_job(connection: sqlite3.Connection, ledger_path: Path) -> ScanJob:
+    """The scan of every entry and the whole audit chain as of now: the highest id of each
+    table, read in one statement, bounds every scan."""
+    entry_bound, posting_bound, trade_bound, audit_bound = connection.execute(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger_entries), "
+        "(SELECT COALESCE(MAX(id), 0) FROM ledger_postings), "
+        "(SELECT COALESCE(MAX(id), 0) FROM trades), "
+        "(SELECT COALESCE(MAX(id), 0) FROM audit_trail)"
+    ).fetchone()
+    return ScanJob(
+        ledger_path=str(ledger_path),
+        first_entry=1,
+        last_entry=entry_bound,
+        posting_bound=posting_bound,
+        trade_bound=trade_bound,
+        audit_bound=audit_bound,
+        entries_sql=_entries_sql(),
+        groups_sql=_groups_sql(),
+        chain_sql=_chain_sql(),
+    )
 
 
 def _chain_sql() -> str:
@@ -237,6 +256,14 @@ def _finish_helper(
 
 
 # -- checks that stay in this process -----------------------------------------------------
+
+
+def _guarded(name: str, check: Callable[[], list[VerifyProblem]]) -> list[VerifyProblem]:
+    """`check()`, or a `check_failed` problem if SQLite refuses it (a damaged index...)."""
+    try:
+        return check()
+    except sqlite3.DatabaseError as failure:
+        return [VerifyProblem("check_failed", name, str(failure))]
 
 
 def _missing_tables(connection: sqlite3.Connection) -> list[str]:

@@ -81,6 +81,20 @@ def test_backups_are_pruned_per_policy_across_days(
     assert not (ledger_paths.backups_dir / "2026-03-02").exists()
 
 
+def test_pruning_removes_what_a_reader_left_beside_a_backup(
+    ledger_paths: BotPaths, clock: FrozenClock, make_entry: EntryFactory
+) -> None:
+    with LedgerWriter(ledger_paths, clock, BackupPolicy(1, 1)) as writer:
+        writer.post(make_entry("FIT-1"), actor="engine")
+        first_day = LedgerBackups(ledger_paths, BackupPolicy(1, 1)).existing()
+        assert verify_ledger(first_day[0], ledger_paths.coa_db()).ok  # may leave -wal/-shm
+        clock.advance(timedelta(days=1))
+        writer.post(make_entry("FIT-2"), actor="engine")
+    assert _backups(ledger_paths) == [
+        "2026-03-03/ACME_US_ALP_B01_BOT_ledger.20260303T143000Z.db"]
+    assert not first_day[0].parent.exists()
+
+
 def test_pruning_leaves_files_it_does_not_own(
     writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
 ) -> None:

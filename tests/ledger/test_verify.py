@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,8 @@ from tbot.config.paths import BotPaths
 from tbot.ledger import verify as verify_module
 from tbot.ledger.errors import LedgerFileError
 from tbot.ledger.posting import LedgerWriter, PostingDraft, TradeDraft
-from tbot.ledger.verify import VerifyReport, verify_ledger
+from tbot.ledger.verify import VerifyReport, verify_ledger, whole_ledger_job
+from tbot.ledger.verify_scan import ScanResult, open_scan_connection, run_scan
 
 from .conftest import EntryFactory
 
@@ -242,6 +247,30 @@ def test_helper_process_finds_the_same_problems(
         alone.entries, alone.postings, alone.audit_rows)
     assert {p.kind for p in alone.problems} >= {"audit_row_altered", "unbalanced",
                                                 "entry_digest_mismatch"}
+
+
+@pytest.mark.usefixtures("busy_ledger")
+def test_helper_process_protocol_round_trips_a_scan(
+    ledger_paths: BotPaths, tamper: sqlite3.Connection
+) -> None:
+    _insert_entry(tamper, 100, "FIT-HELPER")
+    _insert_posting(tamper, 600, 100, "1111", 3)
+    _insert_posting(tamper, 601, 100, "1030", -2)
+    connection = open_scan_connection(str(ledger_paths.ledger_db))
+    try:
+        job = whole_ledger_job(connection, ledger_paths.ledger_db)
+        here = run_scan(connection, job)
+    finally:
+        connection.close()
+    helper = subprocess.run(
+        [sys.executable, "-m", "tbot.ledger.verify_scan"],
+        input=json.dumps(asdict(job)).encode(), capture_output=True, check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    there = ScanResult.from_json(helper.stdout)
+    assert there == here
+    assert {p.kind for p in there.entry_problems} == {"unbalanced", "missing_audit_row"}
+    assert (there.entries, there.postings, there.audit_rows) == (9, 20, 10)
 
 
 def test_a_file_that_is_not_a_ledger_is_refused(ledger_paths: BotPaths, tmp_path: Path) -> None:
