@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from tbot.admin.bot_home import open_bot_paths
@@ -130,25 +131,33 @@ def trial_balance_as_json(balance: TrialBalance) -> dict[str, Any]:
 
 
 def print_trial_balance(out: Output, balance: TrialBalance) -> None:
-    """The trial balance as a table with totals per currency."""
-    rows = [
-        [
-            line.code,
-            line.name,
-            line.currency,
-            format_money(line.debit) if line.debit else "",
-            format_money(line.credit) if line.credit else "",
-        ]
-        for line in balance.lines
-    ]
-    for total in balance.totals:
+    """The trial balance as a bookkeeper reads it: each account's net balance in the debit
+    or credit column, and per-currency totals of those columns, which must agree."""
+    rows = []
+    net_totals: dict[str, list[Decimal]] = {}
+    for line in balance.lines:
+        debit = line.balance if line.balance > 0 else Decimal(0)
+        credit = -line.balance if line.balance < 0 else Decimal(0)
+        totals = net_totals.setdefault(line.currency, [Decimal(0), Decimal(0)])
+        totals[0] += debit
+        totals[1] += credit
+        rows.append(
+            [
+                line.code,
+                line.name,
+                line.currency,
+                format_money(debit) if debit or not credit else "",
+                format_money(credit) if credit else "",
+            ]
+        )
+    for currency, (debit, credit) in sorted(net_totals.items()):
         rows.append(
             [
                 "",
-                f"[bold]Total {total.currency}[/]",
-                total.currency,
-                f"[bold]{format_money(total.debit)}[/]",
-                f"[bold]{format_money(total.credit)}[/]",
+                f"[bold]Total {currency}[/]",
+                currency,
+                f"[bold]{format_money(debit)}[/]",
+                f"[bold]{format_money(credit)}[/]",
             ]
         )
     as_of = f" as of {balance.as_of.isoformat()}" if balance.as_of else ""
