@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from tbot.admin.bot_home import local_operator, open_home
-from tbot.admin.config_changes import encrypt_bot_config, set_secret_from_file
+from tbot.admin.config_changes import ConfigChange, encrypt_bot_config, set_secret_from_file
 from tbot.admin.key_rotation import rotate_all_keys
 from tbot.cli.output import Output
 from tbot.clock import SystemClock
 from tbot.config.loader import load_env
-from tbot.config.paths import resolve_home
+from tbot.config.paths import HomePaths, resolve_home
 from tbot.config.secret_names import SECRETS
 from tbot.config.secret_store import SecretStore, redact
 from tbot.errors import EXIT_OK
@@ -89,13 +89,7 @@ def run_config_encrypt(args: argparse.Namespace, out: Output) -> int:
     change = encrypt_bot_config(
         bot, SystemClock(), actor=local_operator(), remove_plaintext=args.remove_plaintext
     )
-    if out.json_mode:
-        out.emit_json({"ok": True, "written": change.written, "previous_backup": change.backup})
-    else:
-        out.say(f"wrote {change.written}")
-        if change.backup:
-            out.say(f"previous version kept at {change.backup}")
-    return EXIT_OK
+    return _report_change(out, change, f"wrote {change.written}")
 
 
 def run_secrets_set(args: argparse.Namespace, out: Output) -> int:
@@ -104,16 +98,20 @@ def run_secrets_set(args: argparse.Namespace, out: Output) -> int:
     change = set_secret_from_file(
         bot, SystemClock(), args.name, args.from_file, actor=local_operator()
     )
+    return _report_change(out, change, f"secret {args.name} written to {change.written}")
+
+
+def _report_change(out: Output, change: ConfigChange, summary: str) -> int:
     if out.json_mode:
         out.emit_json({"ok": True, "written": change.written, "previous_backup": change.backup})
     else:
-        out.say(f"secret {args.name} written to {change.written}")
+        out.say(summary)
         if change.backup:
             out.say(f"previous version kept at {change.backup}")
     return EXIT_OK
 
 
-def _home_paths(args: argparse.Namespace) -> Any:
+def _home_paths(args: argparse.Namespace) -> HomePaths:
     # Reading a secret needs only .env (for the paths), not a valid .env_bot.
     _, paths = load_env(resolve_home(args.home))
     return paths
