@@ -8,7 +8,7 @@ schema (indexes and triggers included), batch for batch. Prints rows/s for both,
 (target: API >= 0.5x raw), how much of the API time went to the per-batch backups, and how
 long `verify_ledger` takes on the API-written file (target < 2 s).
 
-    .venv/bin/python benchmarks/ledger_post.py [--entries 100000] [--batch 10000] [--dir D]
+    .venv/bin/python benchmarks/ledger_post.py [--entries 100000] [--batch 10000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import sqlite3
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from statistics import median
 
 from tbot.clock import FrozenClock
 from tbot.config.identity import BotIdentity
@@ -40,8 +42,7 @@ from tbot.ledger.posting import (
 from tbot.ledger.schema import insert_statement
 from tbot.ledger.verify import verify_ledger
 
-IDENTITY = BotIdentity(entity_code="BENCH", jurisdiction_code="US", broker_code="ALP",
-                       bot_id="B01")
+IDENTITY = BotIdentity(entity_code="BENCH", jurisdiction_code="US", broker_code="ALP", bot_id="B01")
 START = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 CENT = Decimal("0.01")
 MODELS = (AuditRow, LedgerEntry, LedgerPosting, Trade)  # insertion order (foreign keys)
@@ -75,10 +76,8 @@ def make_drafts(count: int, seed: int = 7) -> list[EntryDraft]:
                 PostingDraft("5010", fee, memo="commission"),
                 PostingDraft("1030", -fee),
             )
-            trade = TradeDraft("BUY", "open", symbol, "long", quantity, price, Decimal(0),
-                               "alpaca")
-            drafts.append(EntryDraft(fitid, moment, "BUY", f"buy {symbol}", postings,
-                                     trade=trade))
+            trade = TradeDraft("BUY", "open", symbol, "long", quantity, price, Decimal(0), "alpaca")
+            drafts.append(EntryDraft(fitid, moment, "BUY", f"buy {symbol}", postings, trade=trade))
         else:
             gain = Decimal(rng.randint(1, 100_000)).scaleb(-2)
             postings = (
@@ -87,10 +86,20 @@ def make_drafts(count: int, seed: int = 7) -> list[EntryDraft]:
                 PostingDraft("4010", -gain),
             )
             exit_price = ((cost + gain) / quantity).quantize(Decimal("0.000000001"))
-            trade = TradeDraft("SELL", "close", symbol, "long", quantity, price, gain,
-                               "alpaca", exit_price=exit_price)
-            drafts.append(EntryDraft(fitid, moment, "SELL", f"sell {symbol}", postings,
-                                     trade=trade))
+            trade = TradeDraft(
+                "SELL",
+                "close",
+                symbol,
+                "long",
+                quantity,
+                price,
+                gain,
+                "alpaca",
+                exit_price=exit_price,
+            )
+            drafts.append(
+                EntryDraft(fitid, moment, "SELL", f"sell {symbol}", postings, trade=trade)
+            )
     return drafts
 
 
@@ -102,7 +111,7 @@ def post_through_api(
     elapsed = 0.0
     with LedgerWriter(paths, FrozenClock(START + timedelta(days=1)), policy) as writer:
         for first in range(0, len(drafts), batch):
-            chunk = drafts[first:first + batch]
+            chunk = drafts[first : first + batch]
             started = time.perf_counter()
             writer.post_batch(chunk, actor="bench")
             elapsed += time.perf_counter() - started
@@ -119,23 +128,25 @@ def read_rows_by_batch(ledger: Path, entries: int, batch: int) -> list[dict[type
             "SELECT MIN(audit_id), MAX(audit_id) FROM ledger_entries WHERE id BETWEEN ? AND ?",
             (first, last),
         ).fetchone()
-        batches.append({
-            AuditRow: connection.execute(
-                "SELECT * FROM audit_trail WHERE id BETWEEN ? AND ? ORDER BY id", audit_ids
-            ).fetchall(),
-            LedgerEntry: connection.execute(
-                "SELECT * FROM ledger_entries WHERE id BETWEEN ? AND ? ORDER BY id",
-                (first, last),
-            ).fetchall(),
-            LedgerPosting: connection.execute(
-                "SELECT * FROM ledger_postings WHERE entry_id BETWEEN ? AND ? ORDER BY id",
-                (first, last),
-            ).fetchall(),
-            Trade: connection.execute(
-                "SELECT * FROM trades WHERE entry_id BETWEEN ? AND ? ORDER BY id",
-                (first, last),
-            ).fetchall(),
-        })
+        batches.append(
+            {
+                AuditRow: connection.execute(
+                    "SELECT * FROM audit_trail WHERE id BETWEEN ? AND ? ORDER BY id", audit_ids
+                ).fetchall(),
+                LedgerEntry: connection.execute(
+                    "SELECT * FROM ledger_entries WHERE id BETWEEN ? AND ? ORDER BY id",
+                    (first, last),
+                ).fetchall(),
+                LedgerPosting: connection.execute(
+                    "SELECT * FROM ledger_postings WHERE entry_id BETWEEN ? AND ? ORDER BY id",
+                    (first, last),
+                ).fetchall(),
+                Trade: connection.execute(
+                    "SELECT * FROM trades WHERE entry_id BETWEEN ? AND ? ORDER BY id",
+                    (first, last),
+                ).fetchall(),
+            }
+        )
     connection.close()
     return batches
 
@@ -158,37 +169,100 @@ def insert_raw(ledger: Path, batches: list[dict[type, list[tuple]]]) -> float:
     return elapsed
 
 
-def run(entries: int, batch: int, root: Path) -> None:
-    """Run the whole benchmark under `root` and print the figures."""
+@dataclass(frozen=True)
+class Round:
+    """The figures of one round: API and raw timings on fresh files, and verify."""
+
+    api_seconds: float
+    backup_seconds: float
+    backup_wait: float
+    raw_seconds: float
+    rows: int
+    verify_seconds: float
+    verify_ok: bool
+    verify_counts: tuple[int, int, int]
+
+    @property
+    def ratio(self) -> float:
+        """Raw seconds over API seconds: the API's share of the raw rate."""
+        return self.raw_seconds / self.api_seconds
+
+
+def run_round(entries: int, batch: int, root: Path) -> Round:
+    """Post through the API, insert the same rows raw, verify; all on fresh files."""
     api_paths = make_home(root / "api")
     raw_paths = make_home(root / "raw")
     drafts = make_drafts(entries)
-
     api_seconds, backup_seconds, backup_wait = post_through_api(api_paths, drafts, batch)
     batches = read_rows_by_batch(api_paths.ledger_db, entries, batch)
     rows = sum(len(table_rows) for rows_of in batches for table_rows in rows_of.values())
     raw_seconds = insert_raw(raw_paths.ledger_db, batches)
-
     verify = verify_ledger(api_paths.ledger_db, api_paths.coa_db())
+    return Round(
+        api_seconds,
+        backup_seconds,
+        backup_wait,
+        raw_seconds,
+        rows,
+        verify.seconds,
+        verify.ok,
+        (verify.entries, verify.postings, verify.audit_rows),
+    )
 
-    api_no_backup = api_seconds - backup_wait
-    print(f"ledger_post: {entries:,} entries in batches of {batch:,} "
-          f"({rows:,} rows: entries + postings + trades + audit rows)")
-    print(f"  API post_batch      {api_seconds:8.2f} s  {entries / api_seconds:10,.0f} entries/s"
-          f"  {rows / api_seconds:10,.0f} rows/s")
-    print(f"    backups: {len(batches)} taken, {backup_seconds:.2f} s of work "
-          f"({backup_seconds / api_seconds:.0%} of the API time) on the writer's helper thread;")
-    print(f"    post_batch waited {backup_wait:.2f} s for them "
-          f"({backup_wait / api_seconds:.0%}); the rest overlapped validation")
-    print(f"  API minus waits     {api_no_backup:8.2f} s  {entries / api_no_backup:10,.0f} "
-          f"entries/s  {rows / api_no_backup:10,.0f} rows/s")
-    print(f"  raw executemany     {raw_seconds:8.2f} s  {entries / raw_seconds:10,.0f} entries/s"
-          f"  {rows / raw_seconds:10,.0f} rows/s")
-    print(f"  ratio API/raw: {raw_seconds / api_seconds:.2f}x with backups, "
-          f"{raw_seconds / api_no_backup:.2f}x without the backup waits (target >= 0.5x)")
-    print(f"  verify_ledger: {verify.seconds:.2f} s on {verify.entries:,} entries, "
-          f"{verify.postings:,} postings, {verify.audit_rows:,} audit rows; "
-          f"{'ok' if verify.ok else f'{len(verify.problems)} problems'} (target < 2 s)")
+
+def run(entries: int, batch: int, rounds: int, root: Path) -> None:
+    """Run `rounds` rounds under `root` and print each one and the medians.
+
+    Several rounds because this kind of machine is noisy (shared cores): a single run can
+    swing by a fifth either way; the median is the figure to quote.
+    """
+    results = []
+    for number in range(1, rounds + 1):
+        result = run_round(entries, batch, root / f"round{number}")
+        results.append(result)
+        print(
+            f"round {number}: API {result.api_seconds:6.2f} s "
+            f"({entries / result.api_seconds:8,.0f} entries/s, "
+            f"{result.rows / result.api_seconds:9,.0f} rows/s)  "
+            f"raw {result.raw_seconds:6.2f} s "
+            f"({result.rows / result.raw_seconds:9,.0f} rows/s)  "
+            f"ratio {result.ratio:.2f}x  verify {result.verify_seconds:.2f} s"
+            f"{'' if result.verify_ok else ' (PROBLEMS)'}"
+        )
+    last = results[-1]
+    ratio = median(r.ratio for r in results)
+    api = median(r.api_seconds for r in results)
+    raw = median(r.raw_seconds for r in results)
+    backups = median(r.backup_seconds for r in results)
+    waits = median(r.backup_wait for r in results)
+    verify = median(r.verify_seconds for r in results)
+    print(
+        f"ledger_post: {entries:,} entries in batches of {batch:,} "
+        f"({last.rows:,} rows: entries + postings + trades + audit rows), "
+        f"median of {rounds} round(s)"
+    )
+    print(
+        f"  API post_batch      {api:8.2f} s  {entries / api:10,.0f} entries/s"
+        f"  {last.rows / api:10,.0f} rows/s"
+    )
+    print(
+        f"    backups: {-(-entries // batch)} per round, {backups:.2f} s of work on the "
+        f"writer's helper thread; post_batch waited {waits:.2f} s for them"
+    )
+    print(
+        f"  raw executemany     {raw:8.2f} s  {entries / raw:10,.0f} entries/s"
+        f"  {last.rows / raw:10,.0f} rows/s"
+    )
+    print(
+        f"  ratio API/raw: {ratio:.2f}x (range {min(r.ratio for r in results):.2f}-"
+        f"{max(r.ratio for r in results):.2f}; target >= 0.5x)"
+    )
+    entries_checked, postings, audit_rows = last.verify_counts
+    print(
+        f"  verify_ledger: {verify:.2f} s on {entries_checked:,} entries, {postings:,} "
+        f"postings, {audit_rows:,} audit rows (range {min(r.verify_seconds for r in results):.2f}"
+        f"-{max(r.verify_seconds for r in results):.2f}; target < 2 s)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,15 +270,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=10_000)
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="where to build the homes (default: a temporary directory)")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where to build the homes (default: a temporary directory)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="independent rounds; the medians are reported (default 3)",
+    )
     args = parser.parse_args(argv)
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-        run(args.entries, args.batch, Path(tempfile.mkdtemp(dir=args.dir, prefix="ledger_post.")))
+        root = Path(tempfile.mkdtemp(dir=args.dir, prefix="ledger_post."))
+        run(args.entries, args.batch, args.rounds, root)
     else:
         with tempfile.TemporaryDirectory(prefix="ledger_post.") as root:
-            run(args.entries, args.batch, Path(root))
+            run(args.entries, args.batch, args.rounds, Path(root))
     return 0
 
 
