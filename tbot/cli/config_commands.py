@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tbot.admin.bot_home import local_operator, open_home
+from tbot.admin.bot_home import BotHome, local_operator, open_home
 from tbot.admin.config_changes import ConfigChange, encrypt_bot_config, set_secret_from_file
 from tbot.admin.key_rotation import rotate_all_keys
 from tbot.cli.output import Output
 from tbot.clock import SystemClock
-from tbot.config.loader import load_env
+from tbot.config.loader import load_env, read_bot_config_text
 from tbot.config.paths import HomePaths, resolve_home
 from tbot.config.secret_names import SECRETS
 from tbot.config.secret_store import SecretStore, redact
@@ -71,6 +71,7 @@ def run_config_validate(args: argparse.Namespace, out: Output) -> int:
         "bot_config_encrypted": bot.config.bot_encrypted,
         "bot_identity": bot.identity.bot_identity,
         "version_tag": current_tag(),
+        "plaintext_differs": _plaintext_differs(bot),
     }
     if out.json_mode:
         out.emit_json(result)
@@ -80,7 +81,22 @@ def run_config_validate(args: argparse.Namespace, out: Output) -> int:
             f"[green]configuration valid[/]: {result['env']}, {result['bot_config']} ({kind}), "
             f"identity {result['bot_identity']}, VERSION_TAG {result['version_tag']}"
         )
+        if result["plaintext_differs"]:
+            out.say(
+                "[yellow]warning[/]: .env_bot differs from .env_bot.enc, and the encrypted file "
+                "is the one that runs; `tbot config encrypt` applies your edits"
+            )
     return EXIT_OK
+
+
+def _plaintext_differs(bot: BotHome) -> bool:
+    """True when an edited plain `.env_bot` sits beside the `.env_bot.enc` that is used:
+    an operator's edits would otherwise be ignored without a word."""
+    paths = bot.config.paths
+    if not (bot.config.bot_encrypted and paths.env_bot_file.exists()):
+        return False
+    encrypted_text, _, _ = read_bot_config_text(paths)
+    return encrypted_text != paths.env_bot_file.read_text(encoding="utf-8")
 
 
 def run_config_encrypt(args: argparse.Namespace, out: Output) -> int:

@@ -52,6 +52,20 @@ def test_encrypted_config_is_preferred_over_the_plain_file(home: Path, run_tbot:
     assert result.json()["bot_config_encrypted"] is True
 
 
+def test_validate_warns_when_the_plain_file_was_edited_after_encryption(
+    home: Path, run_tbot: Runner
+) -> None:
+    assert run_tbot("config", "encrypt", "--home", home).code == 0
+    assert (
+        run_tbot("config", "validate", "--home", home, "--json").json()["plaintext_differs"]
+        is False
+    )
+    replace_setting(home, "MAX_OPEN_POSITIONS", "3")
+    result = run_tbot("config", "validate", "--home", home)
+    assert result.code == 0
+    assert "differs from .env_bot.enc" in result.out
+
+
 def test_encrypt_refuses_an_invalid_config_and_writes_nothing(home: Path, run_tbot: Runner) -> None:
     replace_setting(home, "FRACTIONAL", "maybe")
     result = run_tbot("config", "encrypt", "--home", home)
