@@ -9,8 +9,9 @@ from typing import Any
 
 from tbot.admin.bot_home import BotHome
 from tbot.clock import Clock
+from tbot.config.atomic_write import atomic_write_bytes
 from tbot.config.encrypted_files import write_encrypted
-from tbot.config.loader import parse_bot_text
+from tbot.config.loader import parse_bot_text, read_bot_config_text
 from tbot.config.secret_names import SECRETS
 from tbot.config.secret_store import SecretStore
 from tbot.errors import TbotError
@@ -88,3 +89,34 @@ def encrypt_bot_config(
         details["plaintext_removed"] = remove_plaintext
         writer.record_event("config.encrypt", actor=actor, subject=plain.name, details=details)
     return ConfigChange(written=target, backup=backup)
+
+
+def decrypt_bot_config(
+    bot: BotHome, clock: Clock, *, actor: str, force: bool = False
+) -> ConfigChange:
+    """Write the plain `.env_bot` back from `.env_bot.enc`, so an operator can edit it.
+
+    Refuses to overwrite an existing plain file unless `force` (which keeps a copy first).
+    """
+    plain = bot.paths.env_bot_file
+    if not bot.config.bot_encrypted:
+        raise TbotError(f"{bot.paths.env_bot_enc_file} not found: nothing to decrypt")
+    if plain.exists() and not force:
+        raise TbotError(
+            f"{plain} already exists; edit it, or pass --force to replace it with the "
+            "decrypted .env_bot.enc (the current file is kept as a backup)"
+        )
+    text, _, _ = read_bot_config_text(bot.paths)
+    with LedgerWriter(bot.paths, clock, bot.backup_policy) as writer:
+        backup = _backup_previous(bot, clock, plain)
+        atomic_write_bytes(plain, text.encode("utf-8"), mode=0o600)
+        writer.record_event(
+            "config.decrypt",
+            actor=actor,
+            subject=plain.name,
+            details={
+                "file": _relative(bot, plain),
+                "previous_backup": _relative(bot, backup) if backup else None,
+            },
+        )
+    return ConfigChange(written=plain, backup=backup)

@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from tbot.admin.bot_home import BotHome, local_operator, open_home
-from tbot.admin.config_changes import ConfigChange, encrypt_bot_config, set_secret_from_file
+from tbot.admin.config_changes import (
+    ConfigChange,
+    decrypt_bot_config,
+    encrypt_bot_config,
+    set_secret_from_file,
+)
 from tbot.admin.key_rotation import rotate_all_keys
 from tbot.cli.output import Output
 from tbot.clock import SystemClock
@@ -34,6 +39,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--remove-plaintext", action="store_true", help="delete .env_bot once encrypted"
     )
     encrypt.set_defaults(handler=run_config_encrypt)
+    decrypt = config_actions.add_parser(
+        "decrypt", parents=[common], help="write .env_bot back from .env_bot.enc, to edit it"
+    )
+    decrypt.add_argument(
+        "--force", action="store_true", help="replace an existing .env_bot (kept as a backup)"
+    )
+    decrypt.set_defaults(handler=run_config_decrypt)
 
     secrets = commands.add_parser("secrets", help="set, show or list encrypted secrets")
     secret_actions = secrets.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -106,6 +118,15 @@ def run_config_encrypt(args: argparse.Namespace, out: Output) -> int:
         bot, SystemClock(), actor=local_operator(), remove_plaintext=args.remove_plaintext
     )
     return _report_change(out, change, f"wrote {change.written}")
+
+
+def run_config_decrypt(args: argparse.Namespace, out: Output) -> int:
+    """Decrypt .env_bot.enc into an editable .env_bot."""
+    bot = open_home(resolve_home(args.home))
+    change = decrypt_bot_config(bot, SystemClock(), actor=local_operator(), force=args.force)
+    return _report_change(
+        out, change, f"wrote {change.written}; edit it, then `tbot config encrypt`"
+    )
 
 
 def run_secrets_set(args: argparse.Namespace, out: Output) -> int:

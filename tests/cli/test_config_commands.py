@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,29 @@ def test_a_world_readable_env_key_is_refused(home: Path, run_tbot: Runner) -> No
     result = run_tbot("config", "validate", "--home", home)
     assert result.code == 2
     assert "env.key" in result.err
+
+
+def test_decrypt_gives_back_an_editable_plain_file(
+    home: Path, ledger_path: Path, run_tbot: Runner
+) -> None:
+    original = (home / ".env_bot").read_text()
+    assert run_tbot("config", "encrypt", "--home", home, "--remove-plaintext").code == 0
+    assert run_tbot("config", "decrypt", "--home", home).code == 0
+    assert (home / ".env_bot").read_text() == original
+    assert stat.S_IMODE((home / ".env_bot").stat().st_mode) == 0o600
+    assert "config.decrypt" in audit_actions(ledger_path)
+
+
+def test_decrypt_does_not_overwrite_an_edited_plain_file_without_force(
+    home: Path, run_tbot: Runner
+) -> None:
+    assert run_tbot("config", "encrypt", "--home", home).code == 0
+    replace_setting(home, "MAX_OPEN_POSITIONS", "3")
+    edited = (home / ".env_bot").read_text()
+    refused = run_tbot("config", "decrypt", "--home", home)
+    assert refused.code == 2
+    assert (home / ".env_bot").read_text() == edited
+    forced = run_tbot("config", "decrypt", "--home", home, "--force", "--json")
+    assert forced.code == 0
+    assert Path(forced.json()["previous_backup"]).read_text() == edited
+    assert "MAX_OPEN_POSITIONS=3" not in (home / ".env_bot").read_text()
