@@ -64,13 +64,13 @@ class _Checked(Generic[Settings]):
 def _unknown_key_problem(document: DotenvDocument, key: str, known: list[str]) -> ConfigProblem:
     entry = document.entries[key]
     if key in _RETIRED_KEYS:
-        expected = f"no such setting: {_RETIRED_KEYS[key]}"
+        expected = f"a known setting: {_RETIRED_KEYS[key]}"
     elif key.upper() in known:
-        expected = f"no such setting: keys are upper-case, write {key.upper()}"
+        expected = f"a known setting: keys are upper-case, write {key.upper()}"
     else:
         close = difflib.get_close_matches(key, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        expected = f"no such setting; check the spelling{hint}"
+        expected = f"a known setting; check the spelling{hint}"
     return ConfigProblem(document.source, key, entry.value, expected, entry.line)
 
 

@@ -205,7 +205,7 @@ def test_unknown_key_is_reported_with_a_suggestion(
         "4",
         len(text.splitlines()),
     )
-    assert "no such setting" in problem.expected
+    assert "a known setting" in problem.expected
     assert "did you mean MAX_TRADES?" in problem.expected
 
 
@@ -218,7 +218,7 @@ def test_seed_typo_of_finnhub_is_reported_as_renamed(
     found = {(p.key, p.expected) for p in problems(text)}
     assert (
         "ENABLE_FUNNHUB_FUNDAMENTALS_FILTER",
-        "no such setting: renamed, write ENABLE_FINNHUB_FUNDAMENTALS_FILTER",
+        "a known setting: renamed, write ENABLE_FINNHUB_FUNDAMENTALS_FILTER",
     ) in found
     assert ("ENABLE_FINNHUB_FUNDAMENTALS_FILTER", "true or false") in found
 
@@ -231,7 +231,7 @@ def test_broker_enable_toggles_point_to_broker_name(problems, template_bot_text:
 
 def test_lower_case_key_is_told_to_use_upper_case(problems, template_bot_text: str) -> None:
     [problem] = problems(template_bot_text + "max_trades=4\n")
-    assert problem.expected == "no such setting: keys are upper-case, write MAX_TRADES"
+    assert problem.expected == "a known setting: keys are upper-case, write MAX_TRADES"
 
 
 def test_duplicate_key_is_a_problem(problems, template_bot_text: str) -> None:
