@@ -43,7 +43,8 @@ def open_home(home: Path) -> BotHome:
     except ConfigError as error:
         problems += error.problems
     try:
-        _, home_paths = load_env(home)
+        # Reuse the paths load_config resolved; re-read .env only when it failed.
+        home_paths = config.paths if config is not None else load_env(home)[1]
         identity = load_identity(home_paths)
     except ConfigError as error:
         # .env problems were already collected by load_config; keep only the identity ones.
