@@ -42,6 +42,7 @@ from tbot.config.setting_types import (
     ShareQuantity,
     ShortType,
     ShortTypeChoice,
+    SimFaults,
     SlippageSimulationChoice,
     StrategyOverride,
     StrategySequence,
@@ -80,6 +81,7 @@ class BotSettings(BaseModel):
     DAILY_LOSS_LIMIT: Fraction
     MAX_RISK_PER_TRADE: Fraction
     MAX_OPEN_POSITIONS: PositiveInt
+    CLOSE_POSITIONS_ON_SHUTDOWN: Flag
 
     # Price & Volume Filters
     MIN_PRICE: UsdAmount
@@ -93,6 +95,14 @@ class BotSettings(BaseModel):
     BROKER_NAME: BrokerNameChoice
     STRATEGY_SEQUENCE: StrategySequence
     STRATEGY_OVERRIDE: StrategyOverride
+
+    # Simulated Broker
+    SIM_STARTING_CASH: PositiveNumber
+    SIM_FEE_PER_SHARE: UsdAmount
+    SIM_SLIPPAGE_BPS: BasisPoints
+    SIM_MAX_VOLUME_PARTICIPATION: Fraction
+    SIM_SEED: NonNegativeInt
+    SIM_FAULTS: SimFaults
 
     # Automated Rebalance Triggers
     REBALANCE_ENABLED: Flag

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from tbot.config.setting_types import (
+    ControlRoles,
     EnvironmentChoice,
     Flag,
     Minutes,
@@ -33,6 +34,7 @@ class EnvSettings(BaseModel):
     ENVIRONMENT: EnvironmentChoice
     LOCAL: Flag
     CONTROL_DIR: RelativePath
+    CONTROL_ROLES: ControlRoles
     ENV_BOT_PATH: RelativePath
 
     # Fernet key files

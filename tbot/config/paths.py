@@ -17,7 +17,7 @@ from tbot.config.identity import BotIdentity
 from tbot.config.secret_names import KEYS, SECRETS
 
 HOME_ENV_VAR = "TBOT_HOME"
-COA_VERSION = "v1.0.0"
+COA_VERSION = "v1.1.0"
 
 
 def resolve_home(explicit: str | os.PathLike[str] | None) -> Path:
@@ -110,6 +110,12 @@ class HomePaths:
         """The engine's run directory (control socket, pid), from CONTROL_DIR."""
         return self._configured("CONTROL_DIR", "control")
 
+    @property
+    def control_socket(self) -> Path:
+        """The engine's control socket (JSON-RPC), `{CONTROL_DIR}/engine.sock`. Under systemd
+        the engine binds in its RuntimeDirectory and links this path to it."""
+        return self.control_dir / "engine.sock"
+
     def for_bot(self, identity: BotIdentity) -> BotPaths:
         """The identity-scoped paths of this home."""
         return BotPaths(self.home, identity, self._overrides)
@@ -140,7 +146,7 @@ class BotPaths(HomePaths):
         return self.ledgers_dir / f"{self.identity.bot_identity}_BOT_ledger.db"
 
     def coa_db(self, version: str = COA_VERSION) -> Path:
-        """The chart of accounts, versioned in its name: `{BOT_IDENTITY}_BOT_COA_v1.0.0.db`."""
+        """The chart of accounts, versioned in its name: `{BOT_IDENTITY}_BOT_COA_v1.1.0.db`."""
         return self.ledgers_dir / f"{self.identity.bot_identity}_BOT_COA_{version}.db"
 
     @property
@@ -177,6 +183,37 @@ class BotPaths(HomePaths):
         """The file one online backup of the ledger taken at `moment` goes to."""
         return self.ledger_backup_dir(moment.date()) / (
             f"{self.identity.bot_identity}_BOT_ledger.{utc_stamp(moment)}.db"
+        )
+
+    @property
+    def sim_broker_file(self) -> Path:
+        """The simulated broker's own state (cash, positions, orders, fills, its clock):
+        `storage/sim_broker/{BOT_IDENTITY}_SIM_broker.db`, apart from the ledger as a remote
+        paper account would be."""
+        return self.storage_dir / "sim_broker" / f"{self.identity.bot_identity}_SIM_broker.db"
+
+    def strategy_log_file(self, strategy: str) -> Path:
+        """`logs/{strategy}.log`: every decision and trade of one strategy (open, mid, close)."""
+        return self.logs_dir / f"{strategy}.log"
+
+    @property
+    def unresolved_orders_log(self) -> Path:
+        """`logs/unresolved_orders.log`: rejects, partial fills left open, stale orders."""
+        return self.logs_dir / "unresolved_orders.log"
+
+    @property
+    def engine_log_file(self) -> Path:
+        """`logs/engine.log`: the engine's own operational log."""
+        return self.logs_dir / "engine.log"
+
+    def trade_history_file(self, log_format: str) -> Path:
+        """`trades/{BOT_IDENTITY}_BOT_trade_history.{csv|json}` (LOG_FORMAT picks one)."""
+        return self.trades_dir / f"{self.identity.bot_identity}_BOT_trade_history.{log_format}"
+
+    def daily_summary_file(self, day: date) -> Path:
+        """`summaries/{BOT_IDENTITY}_BOT_daily_summary_{YYYY-MM-DD}.json`, one per session."""
+        return self.summaries_dir / (
+            f"{self.identity.bot_identity}_BOT_daily_summary_{day.isoformat()}.json"
         )
 
     def output_dirs(self) -> list[Path]:

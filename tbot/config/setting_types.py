@@ -370,6 +370,79 @@ def matches(pattern: re.Pattern[str]) -> Callable[[Any], Any]:
     return check
 
 
+
+@dataclass(frozen=True)
+class RoleGrant:
+    """One CONTROL_ROLES item: who (a principal) gets which control-protocol role.
+
+    `kind` is ``owner`` (the uid the engine runs as), ``uid`` (a number), ``user`` or
+    ``group`` (names resolved when the engine starts); `name` is the number or name.
+    """
+
+    kind: str
+    name: str
+    role: UserRole
+
+    @property
+    def principal(self) -> str:
+        """The principal as written in the file: ``@owner``, ``uid:1001``, ``user:alice``."""
+        return "@owner" if self.kind == "owner" else f"{self.kind}:{self.name}"
+
+
+_PRINCIPAL = re.compile(
+    r"@owner|uid:[0-9]{1,10}|user:[a-z_][a-z0-9_.-]{0,31}\$?|group:[a-z_][a-z0-9_.-]{0,31}\$?"
+)
+
+
+def parse_role_grants(value: Any) -> tuple[RoleGrant, ...]:
+    """CONTROL_ROLES: ``principal=role`` items, e.g. ``@owner=admin,group:tbot-ops=operator``.
+
+    A principal may appear once; a uid absent from every grant gets no access at all.
+    """
+    if isinstance(value, tuple) and all(isinstance(item, RoleGrant) for item in value):
+        return value
+    grants: list[RoleGrant] = []
+    seen: set[str] = set()
+    for item in comma_items(value):
+        principal, equals, role_text = str(item).partition("=")
+        principal, role_text = principal.strip(), role_text.strip()
+        if not equals or not _PRINCIPAL.fullmatch(principal):
+            raise ValueError(f"{item!r} is not principal=role")
+        try:
+            role = canonical(UserRole)(role_text)
+        except ValueError:
+            raise ValueError(f"{role_text!r} in {item!r} is not a role") from None
+        if principal in seen:
+            raise ValueError(f"{principal} appears twice")
+        seen.add(principal)
+        kind, _, name = principal.partition(":")
+        if kind == "@owner":
+            kind = "owner"
+        grants.append(RoleGrant(kind, name, role))
+    if not grants:
+        raise ValueError("the list is empty")
+    return tuple(grants)
+
+
+class SimFault(StrEnum):
+    """SIM_FAULTS: what the simulated broker's fault mode may do (once per simulated day)."""
+
+    PHANTOM_FILL = "phantom_fill"
+    DROP_FILL = "drop_fill"
+    RESTATE_PRICE = "restate_price"
+    DIVIDEND = "dividend"
+    DEPOSIT = "deposit"
+    UNKNOWN_FEE = "unknown_fee"
+
+
+def parse_sim_faults(value: Any) -> frozenset[SimFault]:
+    """SIM_FAULTS: ``none`` or a comma list of `SimFault` names."""
+    if isinstance(value, frozenset):
+        return value
+    if isinstance(value, str) and value.strip().casefold() == "none":
+        return frozenset()
+    return frozenset(unique_members(SimFault)(value))
+
 # -- setting types -----------------------------------------------------------------------
 
 Flag = Annotated[bool, BeforeValidator(parse_bool), Expected("true or false")]
@@ -530,6 +603,23 @@ Weights = Annotated[
     ),
 ]
 
+
+ControlRoles = Annotated[
+    tuple[RoleGrant, ...],
+    BeforeValidator(parse_role_grants),
+    Expected(
+        "a comma list of principal=role, principals being @owner, uid:N, user:NAME or "
+        "group:NAME and roles admin, operator, auditor or viewer, e.g. @owner=admin"
+    ),
+]
+SimFaults = Annotated[
+    frozenset[SimFault],
+    BeforeValidator(parse_sim_faults),
+    Expected(
+        "none, or a comma list from phantom_fill, drop_fill, restate_price, dividend, "
+        "deposit, unknown_fee"
+    ),
+]
 
 # -- checking one setting alone ----------------------------------------------------------
 

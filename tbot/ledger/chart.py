@@ -1,7 +1,9 @@
 """The chart of accounts: immutable `Account` records and the `Chart` that answers about them.
 
 `STANDARD_ACCOUNTS` is the seed chart "Chart of Accounts – Single-Broker TBot Architecture"
-(v1.0.0): every code and name exactly as written there. An account's type and cash-flow
+(v1.0.0, every code and name exactly as written there) plus, in v1.1.0, the four accounts
+of the built-in simulated broker (1070 cash, 1115 equities, 4045 realized gains, 5045
+fees), so simulated trading never borrows a real broker's accounts. An account's type and cash-flow
 class come from its top node (1000 ... 9300). The 9100/9200/9300 trees are control/memo
 accounts: they name reporting artefacts and flags, hold no money, and take no postings.
 """
@@ -152,11 +154,13 @@ _SUB_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
     ('1040', 'IBKR – Cash', '1000'),
     ('1050', 'Tradier – Cash', '1000'),
     ('1060', 'Robinhood – Cash', '1000'),
+    ('1070', 'Simulated Broker – Cash', '1000'),
     ('1110', 'Brokerage Accounts – Equities', '1100'),
     ('1111', 'Alpaca – Equities', '1110'),
     ('1112', 'IBKR – Equities', '1110'),
     ('1113', 'Tradier – Equities', '1110'),
     ('1114', 'Robinhood – Equities', '1110'),
+    ('1115', 'Simulated Broker – Equities', '1110'),
     ('1120', 'Tax Reserve (Brokerage)', '1100'),
     ('1130', 'Payroll Reserve (Brokerage)', '1100'),
     ('2010', 'Broker Payables (Accrued Fees)', '2000'),
@@ -169,6 +173,7 @@ _SUB_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
     ('4020', 'Realized Gains – IBKR', '4000'),
     ('4030', 'Realized Gains – Tradier', '4000'),
     ('4040', 'Realized Gains – Robinhood', '4000'),
+    ('4045', 'Realized Gains – Simulated Broker', '4000'),
     ('4050', 'Qualified Dividends', '4000'),
     ('4060', 'Short-Term Capital Gains', '4000'),
     ('4070', 'Long-Term Capital Gains', '4000'),
@@ -178,6 +183,7 @@ _SUB_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
     ('5020', 'Broker Fees – IBKR', '5000'),
     ('5030', 'Broker Fees – Tradier', '5000'),
     ('5040', 'Broker Fees – Robinhood', '5000'),
+    ('5045', 'Broker Fees – Simulated Broker', '5000'),
     ('5050', 'Slippage / Execution Losses', '5000'),
     ('5060', 'API Timeout Penalties', '5000'),
     ('5070', 'Bot Infrastructure Costs', '5000'),
@@ -222,6 +228,6 @@ def _build_standard_accounts() -> tuple[Account, ...]:
 
 
 STANDARD_ACCOUNTS: tuple[Account, ...] = _build_standard_accounts()
-"""The seed chart v1.0.0, ordered by code (so parents come before their children)."""
+"""The chart v1.1.0, ordered by code (so parents come before their children)."""
 
 STANDARD_CHART = Chart(STANDARD_ACCOUNTS)

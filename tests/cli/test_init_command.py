@@ -28,7 +28,7 @@ def test_init_creates_a_home_that_validates_and_verifies(home: Path, run_tbot: R
     output = home / "output/TBOT_US_SIM_BOT01"
     for folder in ("ledgers", "logs", "trades", "summaries", "transfers", "transfers_ack"):
         assert (output / folder).is_dir(), folder
-    assert (output / "ledgers/TBOT_US_SIM_BOT01_BOT_COA_v1.0.0.db").exists()
+    assert (output / "ledgers/TBOT_US_SIM_BOT01_BOT_COA_v1.1.0.db").exists()
 
 
 def test_init_writes_an_audit_row(home: Path, ledger_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_bot_files_live_under_the_bot_identity(tmp_path: Path, identity: BotIden
     paths = HomePaths(tmp_path).for_bot(identity)
     ledgers = tmp_path / "output" / "RIGD_US_ALP_B1" / "ledgers"
     assert paths.ledger_db == ledgers / "RIGD_US_ALP_B1_BOT_ledger.db"
-    assert paths.coa_db() == ledgers / "RIGD_US_ALP_B1_BOT_COA_v1.0.0.db"
+    assert paths.coa_db() == ledgers / "RIGD_US_ALP_B1_BOT_COA_v1.1.0.db"
     assert paths.coa_db("v1.1.0").name == "RIGD_US_ALP_B1_BOT_COA_v1.1.0.db"
     assert {p.name for p in paths.output_dirs()} == {
         "ledgers",

@@ -24,10 +24,20 @@ from tbot.ledger.errors import LedgerError, LedgerFileError
 TOP_NODES = {"1000", "1100", "2000", "3000", "4000", "5000", "9100", "9200", "9300"}
 
 
+SIMULATED_BROKER_ACCOUNTS = {"1070", "1115", "4045", "5045"}
+
+
 def test_chart_has_every_seed_account() -> None:
-    assert len(STANDARD_CHART) == 64
+    assert len(STANDARD_CHART) == 68
     codes = [account.code for account in STANDARD_ACCOUNTS]
-    assert len(set(codes)) == 64
+    assert len(set(codes)) == 68
+    assert len(set(codes) - SIMULATED_BROKER_ACCOUNTS) == 64
+
+
+def test_simulated_broker_has_its_own_postable_accounts() -> None:
+    names = {code: STANDARD_CHART[code].name for code in SIMULATED_BROKER_ACCOUNTS}
+    assert all("Simulated Broker" in name for name in names.values())
+    assert all(STANDARD_CHART.is_postable(code) for code in SIMULATED_BROKER_ACCOUNTS)
 
 
 @pytest.mark.parametrize(
@@ -57,7 +67,7 @@ def test_top_nodes_have_no_parent_and_others_do() -> None:
 
 
 def test_brokerage_equities_are_grandchildren_of_assets() -> None:
-    assert [a.code for a in STANDARD_CHART.children("1110")] == ["1111", "1112", "1113", "1114"]
+    assert [a.code for a in STANDARD_CHART.children("1110")] == ["1111", "1112", "1113", "1114", "1115"]
     assert STANDARD_CHART["1110"].parent == "1100"
 
 
@@ -88,7 +98,7 @@ def test_only_non_control_leaves_are_postable() -> None:
     assert not STANDARD_CHART.is_postable("1000")  # top node
     assert not STANDARD_CHART.is_postable("9130")  # control leaf
     assert not STANDARD_CHART.is_postable("9999")  # unknown
-    assert len(STANDARD_CHART.postable_codes()) == 64 - 9 - 1 - 18
+    assert len(STANDARD_CHART.postable_codes()) == 68 - 9 - 1 - 18
 
 
 def test_normal_balance_sides() -> None:
@@ -131,7 +141,7 @@ def test_coa_file_metadata_row(paths: BotPaths, identity: BotIdentity, clock: Fr
     metadata = read_coa_metadata(paths.coa_db())
     assert metadata.currency_code == "CAD"
     assert (metadata.entity_code, metadata.jurisdiction_code) == ("ACME", "US")
-    assert metadata.coa_version == "v1.0.0"
+    assert metadata.coa_version == "v1.1.0"
     assert metadata.created_at_utc == clock.now() == metadata.last_updated_utc
 
 

@@ -1,0 +1,78 @@
+"""The broker adapter protocol: what the engine (and later sync/reconciliation) may ask of
+any broker, simulated or real.
+
+Calls are synchronous (the real client libraries are); the engine runs them off its event
+loop. Implementations must be safe to call from one worker thread while the engine's loop
+thread reads nothing of theirs directly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from tbot.broker.models import (
+    AccountSnapshot,
+    BrokerFill,
+    BrokerOrder,
+    BrokerPosition,
+    CashActivity,
+    OrderRequest,
+    Page,
+)
+
+
+class BrokerAdapter(Protocol):
+    """One broker account."""
+
+    @property
+    def name(self) -> str:
+        """The broker's name as `.env_bot` spells it: ``SIM``, ``ALPACA``, ``IBKR``."""
+        ...
+
+    def account(self) -> AccountSnapshot:
+        """Cash, buying power and equity now."""
+        ...
+
+    def positions(self) -> list[BrokerPosition]:
+        """Every open position."""
+        ...
+
+    def orders(self, *, open_only: bool = False) -> list[BrokerOrder]:
+        """Orders of the current session (only those not final when `open_only`)."""
+        ...
+
+    def submit(self, request: OrderRequest) -> BrokerOrder:
+        """Place a market order. A refused order comes back with status REJECTED and a
+        reason; a repeated `client_order_id` returns the existing order (idempotent)."""
+        ...
+
+    def cancel(self, order_id: str) -> BrokerOrder:
+        """Cancel what is left of an order; UnknownOrderError if there is no such order."""
+        ...
+
+    def fetch_all_trades(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        page_token: str | None = None,
+        page_size: int = 100,
+    ) -> Page[BrokerFill]:
+        """Fills with `since <= filled_at < until`, oldest first, one page at a time."""
+        ...
+
+    def fetch_cash_activity(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        page_token: str | None = None,
+        page_size: int = 100,
+    ) -> Page[CashActivity]:
+        """Non-trade cash movements with `since <= occurred_at < until`, oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,1 @@
+"""Market data: minute bars (generated or replayed), the trading calendar, the universe."""
