@@ -1,0 +1,70 @@
+"""Config on disk versus config in force.
+
+The engine runs on the configuration it validated at start. Edits on disk are noticed
+(`changed_on_disk`) but ignored until an operator asks for `config.reload`, which either
+applies a whole new, valid configuration or nothing at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from tbot.config.bot_settings import BotSettings
+from tbot.config.loader import LoadedConfig
+
+# Keys that shape what is already running (the broker account, the socket's roles, the
+# simulated market): changing them needs a restart, so a reload that touches them is
+# refused as a whole rather than half-applied.
+RESTART_ONLY_BOT_KEYS = frozenset(
+    {
+        "BROKER_NAME",
+        "VERSION_TAG",
+        "SIM_STARTING_CASH",
+        "SIM_FEE_PER_SHARE",
+        "SIM_SLIPPAGE_BPS",
+        "SIM_MAX_VOLUME_PARTICIPATION",
+        "SIM_SEED",
+        "SIM_FAULTS",
+        "LEDGER_BACKUP_RETENTION_DAYS",
+        "LEDGER_BACKUP_KEEP_PER_DAY",
+    }
+)
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class ConfigFingerprint:
+    """Digests of the files a configuration was read from."""
+
+    files: tuple[tuple[Path, str | None], ...]
+
+    @classmethod
+    def of(cls, config: LoadedConfig) -> ConfigFingerprint:
+        """Fingerprint `.env` and every candidate bot config file (plain and encrypted)."""
+        paths = config.paths
+        watched = (config.env_source, paths.env_bot_file, paths.env_bot_enc_file)
+        return cls(tuple((path, _digest(path)) for path in watched))
+
+    def changed(self) -> bool:
+        """True when any watched file differs from when the fingerprint was taken."""
+        return any(_digest(path) != digest for path, digest in self.files)
+
+
+def changed_bot_keys(before: BotSettings, after: BotSettings) -> list[str]:
+    """The `.env_bot` keys whose values differ."""
+    old, new = before.model_dump(), after.model_dump()
+    return [key for key in old if old[key] != new[key]]
+
+
+def changed_env_keys(before: LoadedConfig, after: LoadedConfig) -> list[str]:
+    """The `.env` keys whose values differ (any of them needs a restart)."""
+    old, new = before.env.model_dump(), after.env.model_dump()
+    return [key for key in old if old[key] != new[key]]

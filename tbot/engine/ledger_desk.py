@@ -1,0 +1,152 @@
+"""The engine's only door into its ledger: posting fills, audit rows and reading back
+what is already booked, all on one dedicated thread.
+
+SQLite connections belong to the thread that opened them, and a post (backup, fsync) can
+take tens of milliseconds: running every ledger call on one worker keeps the event loop
+free and the writer single-threaded, as the foundation's `LedgerWriter` expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from tbot.clock import Clock
+from tbot.config.paths import BotPaths
+from tbot.ledger.amounts import MONEY_PLACES, from_scaled
+from tbot.ledger.backup import BackupPolicy
+from tbot.ledger.database import open_reader_connection
+from tbot.ledger.drafts import EntryDraft, PostedEntry
+from tbot.ledger.posting import LedgerWriter
+from tbot.ledger.timestamps import format_utc
+from tbot.ledger.verify import VerifyReport, verify_ledger
+
+T = TypeVar("T")
+
+
+@dataclass
+class StrategyDay:
+    """One strategy's booked results for one day, read back from the ledger."""
+
+    realized: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    trades: int = 0
+
+
+@dataclass
+class BookedDay:
+    """What the ledger says happened on one day, per strategy."""
+
+    by_strategy: dict[str, StrategyDay] = field(default_factory=dict)
+    entry_keys: list[tuple[str, str, str]] = field(default_factory=list)  # strategy, symbol, side
+
+
+class LedgerDesk:
+    """Owns the bot's `LedgerWriter` and runs every ledger call on one thread."""
+
+    def __init__(self, paths: BotPaths, clock: Clock, policy: BackupPolicy) -> None:
+        self._paths = paths
+        self._writer = LedgerWriter(paths, clock, policy)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._closed = False
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` on the ledger thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: function(*args))
+
+    def open_blocking(self) -> None:
+        """Open the writer (takes the writer lock: LedgerLockedError if another engine has
+        it). Runs on the ledger thread so the connection lives there."""
+        self._executor.submit(self._writer.open).result()
+
+    def close_blocking(self) -> None:
+        """Close the writer (releasing the lock) and stop the thread; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._executor.submit(self._writer.close).result()
+        finally:
+            self._executor.shutdown(wait=True)
+
+    # -- writes (call through `run`) -------------------------------------------------------
+    def post(self, draft: EntryDraft, actor: str) -> PostedEntry:
+        """Post one entry."""
+        return self._writer.post(draft, actor=actor)
+
+    def record_event(
+        self, action: str, actor: str, subject: str, details: Mapping[str, Any]
+    ) -> int:
+        """Append an audit row."""
+        return self._writer.record_event(action, actor=actor, subject=subject, details=details)
+
+    # -- reads -----------------------------------------------------------------------------
+    def booked_fitids(self, fitids: Iterable[str]) -> set[str]:
+        """Which of `fitids` the ledger already has."""
+        wanted = list(dict.fromkeys(fitids))
+        if not wanted:
+            return set()
+        found: set[str] = set()
+        with _Reader(self._paths) as connection:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = connection.execute(
+                    f"SELECT fitid FROM ledger_entries WHERE fitid IN ({marks})",  # noqa: S608
+                    chunk,
+                )
+                found.update(row[0] for row in rows)
+        return found
+
+    def booked_day(self, day: date, realized_account: str, fee_account: str) -> BookedDay:
+        """Realized gains, fees and trade counts per strategy for `day` (UTC), from the
+        trades rows and their entries' postings."""
+        start = datetime.combine(day, time(0), tzinfo=UTC)
+        low, high = format_utc(start), format_utc(start + timedelta(days=1))
+        booked = BookedDay()
+        with _Reader(self._paths) as connection:
+            for strategy, trntype, symbol, side, gains, fees in connection.execute(
+                "SELECT t.strategy, t.trntype, t.symbol, t.side, "
+                "  COALESCE(SUM(CASE WHEN p.account_code = ? THEN p.amount END), 0), "
+                "  COALESCE(SUM(CASE WHEN p.account_code = ? THEN p.amount END), 0) "
+                "FROM trades t JOIN ledger_postings p ON p.entry_id = t.entry_id "
+                "WHERE t.dtposted >= ? AND t.dtposted < ? "
+                "GROUP BY t.id ORDER BY t.id",
+                (realized_account, fee_account, low, high),
+            ):
+                day_of = booked.by_strategy.setdefault(strategy, StrategyDay())
+                # Gains are credits (negative) on the income account.
+                day_of.realized -= from_scaled(gains, MONEY_PLACES)
+                day_of.fees += from_scaled(fees, MONEY_PLACES)
+                if trntype == "SELL":
+                    day_of.trades += 1
+                if trntype == "BUY":
+                    booked.entry_keys.append((strategy, symbol, side))
+        return booked
+
+    def verify(self) -> VerifyReport:
+        """`tbot ledger verify` on the live file (read-only; safe beside the writer)."""
+        return verify_ledger(self._paths.ledger_db, self._paths.coa_db())
+
+
+class _Reader:
+    """A short-lived read-only connection (WAL lets it read beside the writer)."""
+
+    def __init__(self, paths: BotPaths) -> None:
+        self._path = paths.ledger_db
+        self._connection: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._connection = open_reader_connection(self._path)
+        return self._connection
+
+    def __exit__(self, *_: object) -> None:
+        if self._connection is not None:
+            self._connection.close()
