@@ -425,14 +425,22 @@ def parse_role_grants(value: Any) -> tuple[RoleGrant, ...]:
 
 
 class SimFault(StrEnum):
-    """SIM_FAULTS: what the simulated broker's fault mode may do (once per simulated day)."""
+    """SIM_FAULTS: what the simulated broker's fault mode may do (once per simulated day).
+    The one definition; `tbot.broker.sim.faults` applies them."""
 
     PHANTOM_FILL = "phantom_fill"
+    """A fill the engine never saw: in the trade reports, cash and positions, but never
+    returned from `on_bars`."""
     DROP_FILL = "drop_fill"
+    """A real fill returned from `on_bars` but missing from the trade reports."""
     RESTATE_PRICE = "restate_price"
+    """A fill returned from `on_bars` at one price and reported (and booked) at another."""
     DIVIDEND = "dividend"
+    """A ``DIV`` cash activity on a symbol."""
     DEPOSIT = "deposit"
+    """A ``CSD`` cash activity."""
     UNKNOWN_FEE = "unknown_fee"
+    """A cash activity of a type no mapping knows (``MISCFEE``), taking cash out."""
 
 
 def parse_sim_faults(value: Any) -> frozenset[SimFault]:

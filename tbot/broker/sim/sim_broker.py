@@ -1,0 +1,611 @@
+"""The simulated broker: a paper account that behaves like a remote one.
+
+It keeps its own state (cash, positions, orders, fills, cash activity, its simulated time)
+in its own SQLite file, fills market orders against the minute bars the engine delivers,
+and, in fault mode, misbehaves in the ways reconciliation must catch. Every public call
+that changes state is one transaction on that file.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, time
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from tbot.broker.errors import UnknownOrderError
+from tbot.broker.models import (
+    AccountSnapshot,
+    BrokerFill,
+    BrokerOrder,
+    BrokerPosition,
+    CashActivity,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    Page,
+)
+from tbot.broker.sim.errors import SimStateError
+from tbot.broker.sim.execution import (
+    CENT,
+    FillModel,
+    exact_arithmetic,
+    has_at_most_nine_places,
+    weighted_average,
+)
+from tbot.broker.sim.faults import (
+    CASH_FAULTS,
+    PHANTOM_QUANTITY,
+    DailyFaults,
+    SimFault,
+    cash_faults_may_fire,
+    cash_movement_for,
+    parse_faults,
+    restated_price,
+)
+from tbot.broker.sim.settings import SimBrokerSettings
+from tbot.broker.sim.state_store import SimStateStore
+from tbot.clock import Clock, ensure_utc
+from tbot.market.bars import Bar
+
+__all__ = ["SimBroker", "SimBrokerSettings"]
+
+BROKER_NAME = "SIM"
+FUNDING_DESCRIPTION = "Initial funding of the simulated account"
+MAX_PAGE_SIZE = 1000
+SYMBOL_PATTERN = re.compile(r"[A-Z][A-Z0-9./-]*")
+PAGE_TOKEN_PATTERN = re.compile(r"[0-9]{1,15}")
+
+T = TypeVar("T")
+
+
+class SimBroker:
+    """The embedded default broker (implements `tbot.broker.protocol.BrokerAdapter`).
+
+    Market orders only, cash account, long only. An order fills from the first `on_bars`
+    call after it was submitted that has a bar for its symbol, at that bar's open plus
+    slippage, at most a share of the bar's volume per bar. Calls are serialised by a lock.
+    Open it with `SimBroker.open`.
+    """
+
+    def __init__(self, store: SimStateStore, settings: SimBrokerSettings, clock: Clock) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._model = FillModel(
+            fee_per_share=settings.fee_per_share,
+            min_fee=settings.min_fee,
+            slippage_bps=settings.slippage_bps,
+            max_volume_participation=settings.max_volume_participation,
+        )
+
+    @classmethod
+    def open(cls, state_file: Path, settings: SimBrokerSettings, clock: Clock) -> SimBroker:
+        """Resume the account in `state_file`, or create it (with its initial funding dated
+        `clock.now()`) when the file does not exist. A file that is not a state file, or
+        belongs to another account or currency, raises SimStateError and is left as is."""
+        if not state_file.exists() and not state_file.is_symlink():
+            funding = CashActivity(
+                activity_id=f"{settings.account_id}-FUNDING",
+                activity_type="CSD",
+                amount=settings.starting_cash,
+                occurred_at=ensure_utc(clock.now()),
+                description=FUNDING_DESCRIPTION,
+            )
+            store = SimStateStore.create(
+                state_file,
+                account_id=settings.account_id,
+                currency=settings.currency,
+                funding=funding,
+            )
+            return cls(store, settings, clock)
+        store = SimStateStore.open_existing(state_file)
+        for what, found, wanted in (
+            ("account", store.account_id, settings.account_id),
+            ("currency", store.currency, settings.currency),
+        ):
+            if found != wanted:
+                store.close()
+                raise SimStateError(
+                    f"simulated broker state file {state_file} belongs to {what} {found}, "
+                    f"not {wanted}; it was left untouched (point the bot at its own file)"
+                )
+        return cls(store, settings, clock)
+
+    # -- identity and time ------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """``SIM``, as `.env_bot`'s BROKER_NAME spells it."""
+        return BROKER_NAME
+
+    @property
+    def state_file(self) -> Path:
+        """The SQLite file holding the account."""
+        return self._store.path
+
+    @property
+    def sim_time(self) -> datetime | None:
+        """The last simulated time recorded (None on a new file)."""
+        with self._lock:
+            return self._store.sim_time()
+
+    def record_sim_time(self, moment: datetime) -> None:
+        """Persist the simulated time; an earlier `moment` than the one recorded is ignored,
+        so the recorded time never moves backwards."""
+        moment = ensure_utc(moment)
+        with self._lock, self._store.transaction():
+            recorded = self._store.sim_time()
+            if recorded is None or moment > recorded:
+                self._store.set_sim_time(moment)
+
+    # -- the account ------------------------------------------------------------------------
+
+    def account(self) -> AccountSnapshot:
+        """Cash, buying power (cash less what open buy orders reserve, never below zero) and
+        equity (cash plus holdings at their last price) now."""
+        with self._lock, exact_arithmetic():
+            cash = self._store.cash()
+            holdings = sum(
+                (held.quantity * self._mark(held) for held in self._store.positions()),
+                Decimal(0),
+            )
+            return AccountSnapshot(
+                account_id=self._settings.account_id,
+                currency=self._settings.currency,
+                cash=cash,
+                buying_power=max(self._buying_power(), Decimal(0)),
+                equity=cash + holdings,
+                as_of=self._now(),
+            )
+
+    def positions(self) -> list[BrokerPosition]:
+        """Every holding (quantity > 0) with its average cost and last price, by symbol."""
+        with self._lock:
+            return self._store.positions()
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The close of the last bar seen for `symbol`, None before its first bar."""
+        with self._lock:
+            return self._store.last_price(symbol)
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def orders(self, *, open_only: bool = False) -> list[BrokerOrder]:
+        """Orders of the current session, oldest first: every order still open plus those
+        that changed since midnight UTC of `clock.now()` (rejected ones included). Only the
+        open ones when `open_only`."""
+        with self._lock:
+            if open_only:
+                return self._store.open_orders()
+            session_start = datetime.combine(self._now().date(), time(0), tzinfo=UTC)
+            return self._store.session_orders(session_start)
+
+    def submit(self, request: OrderRequest) -> BrokerOrder:
+        """Place a market order. A refusal for market reasons (no price yet, not enough
+        buying power, selling more than held) is stored and returned with status REJECTED
+        and a reason; a malformed request raises ValueError; a `client_order_id` seen
+        before returns that order unchanged."""
+        _check_request(request)
+        with self._lock, exact_arithmetic(), self._store.transaction():
+            existing = self._store.order_by_client_id(request.client_order_id)
+            if existing is not None:
+                return existing
+            now = self._now()
+            reason = self._refusal(request)
+            number = self._store.next_order_number()
+            order = BrokerOrder(
+                order_id=self._order_id(number),
+                client_order_id=request.client_order_id,
+                symbol=request.symbol,
+                side=request.side,
+                quantity=request.quantity,
+                filled_quantity=Decimal(0),
+                average_price=None,
+                status=OrderStatus.NEW if reason is None else OrderStatus.REJECTED,
+                submitted_at=now,
+                updated_at=now,
+                reject_reason=reason,
+            )
+            self._store.insert_order(number, order)
+            return order
+
+    def cancel(self, order_id: str) -> BrokerOrder:
+        """Cancel what is left of an open order (the filled part stays filled). A final
+        order comes back unchanged; an unknown id raises UnknownOrderError."""
+        with self._lock, self._store.transaction():
+            order = self._store.order_by_id(order_id)
+            if order is None:
+                raise UnknownOrderError(f"the simulated broker has no order {order_id}")
+            if order.status.is_final:
+                return order
+            canceled = replace(order, status=OrderStatus.CANCELED, updated_at=self._now())
+            self._store.update_order(canceled)
+            return canceled
+
+    # -- the market -------------------------------------------------------------------------
+
+    def on_bars(self, bars: Mapping[str, Bar], at: datetime) -> list[BrokerFill]:
+        """Deliver one simulated minute: `bars` by symbol, `at` the minute's end.
+
+        Executes open orders against their symbol's bar, marks last prices at the closes,
+        lets due faults fire and records `at` as the simulated time, all in one
+        transaction. Returns the fills the engine should see, oldest first (a restated fill
+        at the price first announced; a phantom fill never). Bars older than the simulated
+        time already recorded raise SimStateError and change nothing; malformed bars (keyed
+        under another symbol, non-positive price, negative volume) raise ValueError.
+        """
+        at = ensure_utc(at)
+        _check_bars(bars)
+        with self._lock, exact_arithmetic(), self._store.transaction():
+            recorded = self._store.sim_time()
+            if recorded is not None and at < recorded:
+                # A restart with an earlier --start, not a coding slip: a BrokerError, so
+                # the engine halts trading rather than replaying minutes already executed.
+                raise SimStateError(
+                    f"bars delivered for {at.isoformat()} but the simulated broker in "
+                    f"{self._store.path} is already at {recorded.isoformat()}"
+                )
+            due = DailyFaults(
+                self._settings.faults, parse_faults(self._store.faults_fired_on(at.date()))
+            )
+            announced = self._execute_open_orders(bars, at, due)
+            for symbol in sorted(bars):
+                self._store.set_last_price(symbol, bars[symbol].close, at)
+            if announced:
+                self._phantom_fill(announced[0].symbol, at, due)
+            if cash_faults_may_fire(at):
+                self._cash_faults(at, due)
+            self._store.set_sim_time(at)
+            return announced
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def fetch_all_trades(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        page_token: str | None = None,
+        page_size: int = 100,
+    ) -> Page[BrokerFill]:
+        """Reported fills with `since <= filled_at < until`, oldest first, one page at a
+        time; pass the returned `next_token` back for the next page."""
+        since, until, offset = _page_request(since, until, page_token, page_size)
+        with self._lock:
+            window = self._store.reported_fills(since, until, offset, page_size + 1)
+        return _page(window, offset, page_size)
+
+    def fetch_cash_activity(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        page_token: str | None = None,
+        page_size: int = 100,
+    ) -> Page[CashActivity]:
+        """Cash activities with `since <= occurred_at < until`, oldest first, one page at a
+        time (the initial funding is the first)."""
+        since, until, offset = _page_request(since, until, page_token, page_size)
+        with self._lock:
+            window = self._store.activities(since, until, offset, page_size + 1)
+        return _page(window, offset, page_size)
+
+    def faults_fired(self) -> list[tuple[str, datetime, str]]:
+        """Every fault that fired, oldest first: (fault name, simulated time, what it did)."""
+        with self._lock:
+            return self._store.fault_log()
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the state file; later calls raise SimStateError. Closing twice is harmless."""
+        with self._lock:
+            self._store.close()
+
+    def __enter__(self) -> SimBroker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- internals (called with the lock held) ------------------------------------------------
+
+    def _now(self) -> datetime:
+        return ensure_utc(self._clock.now())
+
+    def _order_id(self, number: int) -> str:
+        return f"{self._settings.account_id}-O{number:06d}"
+
+    def _mark(self, held: BrokerPosition) -> Decimal:
+        return held.market_price if held.market_price is not None else held.average_cost
+
+    def _market_price(self, symbol: str) -> Decimal:
+        price = self._store.last_price(symbol)
+        if price is None:
+            # Submit refuses buys without a price and prices are never forgotten.
+            raise SimStateError(f"simulated broker holds an open order in {symbol} without a price")
+        return price
+
+    def _buying_power(self) -> Decimal:
+        """Cash less what open buy orders would cost at today's prices (may be negative)."""
+        reserved = sum(
+            (
+                self._model.estimated_buy_cost(
+                    order.quantity - order.filled_quantity, self._market_price(order.symbol)
+                )
+                for order in self._store.open_orders()
+                if order.side is OrderSide.BUY
+            ),
+            Decimal(0),
+        )
+        return self._store.cash() - reserved
+
+    def _refusal(self, request: OrderRequest) -> str | None:
+        """Why the market refuses `request`, or None when it is accepted."""
+        symbol, quantity = request.symbol, request.quantity
+        if request.side is OrderSide.BUY:
+            price = self._store.last_price(symbol)
+            if price is None:
+                return f"no market price for {symbol} yet"
+            needed = self._model.estimated_buy_cost(quantity, price)
+            available = self._buying_power()
+            if needed > available:
+                has = max(available, Decimal(0)).quantize(CENT, rounding=ROUND_FLOOR)
+                needs = needed.quantize(CENT, rounding=ROUND_CEILING)
+                return f"insufficient buying power: needs {needs}, has {has}"
+            return None
+        held = self._store.position(symbol)
+        holding = held.quantity if held is not None else Decimal(0)
+        being_sold = sum(
+            (
+                order.quantity - order.filled_quantity
+                for order in self._store.open_orders()
+                if order.side is OrderSide.SELL and order.symbol == symbol
+            ),
+            Decimal(0),
+        )
+        if quantity > holding - being_sold:
+            return (
+                f"cash account: cannot sell more than held ({quantity} {symbol} asked, "
+                f"{holding} held, {being_sold} already being sold)"
+            )
+        return None
+
+    def _execute_open_orders(
+        self, bars: Mapping[str, Bar], at: datetime, due: DailyFaults
+    ) -> list[BrokerFill]:
+        """Fill open orders, oldest first, from their symbol's bar; orders in one symbol
+        share the bar's capacity. The day's first fills carry the fill faults."""
+        capacity: dict[str, Decimal] = {}
+        announced: list[BrokerFill] = []
+        for order in self._store.open_orders():
+            bar = bars.get(order.symbol)
+            if bar is None:
+                continue
+            left = capacity.get(order.symbol, self._model.bar_capacity(bar.volume))
+            quantity = self._model.fill_quantity(
+                order.quantity, order.quantity - order.filled_quantity, left
+            )
+            if quantity <= 0:
+                continue
+            capacity[order.symbol] = left - quantity
+            price = self._model.execution_price(bar.open, order.side)
+            if due.take(SimFault.DROP_FILL):
+                fill = self._book_fill(order, quantity, price, at, announced=price, reported=False)
+                self._store.log_fault(
+                    SimFault.DROP_FILL.value,
+                    at,
+                    f"{fill.fill_id}: {fill.side} {quantity} {fill.symbol} at {price} left out "
+                    "of the trade reports",
+                )
+            elif due.take(SimFault.RESTATE_PRICE):
+                booked = restated_price(price, order.side)
+                fill = self._book_fill(order, quantity, booked, at, announced=price, reported=True)
+                self._store.log_fault(
+                    SimFault.RESTATE_PRICE.value,
+                    at,
+                    f"{fill.fill_id}: announced at {price}, reported and booked at {booked}",
+                )
+            else:
+                fill = self._book_fill(order, quantity, price, at, announced=price, reported=True)
+            announced.append(replace(fill, price=price))
+        return announced
+
+    def _book_fill(
+        self,
+        order: BrokerOrder,
+        quantity: Decimal,
+        price: Decimal,
+        at: datetime,
+        *,
+        announced: Decimal,
+        reported: bool,
+    ) -> BrokerFill:
+        """Record one execution of `order` at the booked `price`: the fill, the order's
+        progress, the position and the cash."""
+        fee = self._model.fee(quantity)
+        number = self._store.next_fill_number()
+        fill = BrokerFill(
+            fill_id=f"{self._settings.account_id}-F{number:06d}",
+            order_id=order.order_id,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            filled_at=at,
+        )
+        self._store.insert_fill(number, fill, announced_price=announced, reported=reported)
+        filled = order.filled_quantity + quantity
+        self._store.update_order(
+            replace(
+                order,
+                filled_quantity=filled,
+                average_price=weighted_average(
+                    order.filled_quantity, order.average_price, quantity, price
+                ),
+                status=(
+                    OrderStatus.FILLED if filled == order.quantity
+                    else OrderStatus.PARTIALLY_FILLED
+                ),
+                updated_at=at,
+            )
+        )
+        self._move_position(order.symbol, order.side, quantity, price)
+        notional = quantity * price
+        cash = self._store.cash()
+        if order.side is OrderSide.BUY:
+            self._store.set_cash(cash - notional - fee)
+        else:
+            self._store.set_cash(cash + notional - fee)
+        return fill
+
+    def _move_position(
+        self, symbol: str, side: OrderSide, quantity: Decimal, price: Decimal
+    ) -> None:
+        held = self._store.position(symbol)
+        holding = held.quantity if held is not None else Decimal(0)
+        if side is OrderSide.BUY:
+            average = weighted_average(
+                holding, held.average_cost if held is not None else None, quantity, price
+            )
+            self._store.save_position(symbol, holding + quantity, average)
+            return
+        remaining = holding - quantity
+        if held is None or remaining < 0:
+            # Submit never lets a sell exceed the holding; a short here means corrupt state.
+            raise SimStateError(
+                f"simulated broker would sell {quantity} {symbol} while holding {holding}"
+            )
+        if remaining == 0:
+            self._store.remove_position(symbol)
+        else:
+            self._store.save_position(symbol, remaining, held.average_cost)
+
+    def _phantom_fill(self, symbol: str, at: datetime, due: DailyFaults) -> None:
+        """Buy one share of `symbol` the engine never asked for (and is never told of), if
+        the account can pay for it; otherwise wait for the day's next fill."""
+        if not due.is_due(SimFault.PHANTOM_FILL):
+            return
+        market = self._market_price(symbol)
+        if self._model.estimated_buy_cost(PHANTOM_QUANTITY, market) > self._buying_power():
+            return
+        due.mark_fired(SimFault.PHANTOM_FILL)
+        number = self._store.next_order_number()
+        order = BrokerOrder(
+            order_id=self._order_id(number),
+            client_order_id=f"phantom-{at:%Y%m%d}",
+            symbol=symbol,
+            side=OrderSide.BUY,
+            quantity=PHANTOM_QUANTITY,
+            filled_quantity=Decimal(0),
+            average_price=None,
+            status=OrderStatus.NEW,
+            submitted_at=at,
+            updated_at=at,
+        )
+        self._store.insert_order(number, order)
+        price = self._model.execution_price(market, OrderSide.BUY)
+        fill = self._book_fill(order, PHANTOM_QUANTITY, price, at, announced=price, reported=True)
+        self._store.log_fault(
+            SimFault.PHANTOM_FILL.value,
+            at,
+            f"{fill.fill_id} (order {order.order_id}): buy {PHANTOM_QUANTITY} {symbol} at "
+            f"{price}, never returned to the engine",
+        )
+
+    def _cash_faults(self, at: datetime, due: DailyFaults) -> None:
+        """Post the cash activities of the due cash faults that can fire now."""
+        for fault in CASH_FAULTS:
+            if not due.is_due(fault):
+                continue
+            holdings = [(held.symbol, held.quantity) for held in self._store.positions()]
+            movement = cash_movement_for(fault, holdings, self._store.symbols_with_price())
+            if movement is None:
+                continue
+            due.mark_fired(fault)
+            number = self._store.next_activity_number()
+            activity = CashActivity(
+                activity_id=f"{self._settings.account_id}-A{number:06d}",
+                activity_type=movement.activity_type,
+                amount=movement.amount,
+                occurred_at=at,
+                description=movement.description,
+                symbol=movement.symbol,
+            )
+            self._store.insert_activity(number, activity)
+            self._store.set_cash(self._store.cash() + activity.amount)
+            on_symbol = f" on {activity.symbol}" if activity.symbol else ""
+            self._store.log_fault(
+                fault.value,
+                at,
+                f"{activity.activity_id}: {activity.activity_type} {activity.amount}{on_symbol}",
+            )
+
+
+# -- request checks and paging ----------------------------------------------------------------
+
+
+def _check_request(request: OrderRequest) -> None:
+    """Refuse (ValueError) a request no market should ever see: a programming error."""
+    if not isinstance(request.client_order_id, str) or not request.client_order_id.strip():
+        raise ValueError("client_order_id must be a non-empty string")
+    if not isinstance(request.symbol, str) or not SYMBOL_PATTERN.fullmatch(request.symbol):
+        raise ValueError(f"symbol {request.symbol!r} must be non-empty upper-case (e.g. AAPL)")
+    if not isinstance(request.side, OrderSide):
+        raise ValueError(f"side {request.side!r} must be an OrderSide")
+    quantity = request.quantity
+    if not isinstance(quantity, Decimal) or not quantity.is_finite() or quantity <= 0:
+        raise ValueError(f"quantity {quantity!r} must be a Decimal above zero")
+    if not has_at_most_nine_places(quantity):
+        raise ValueError(f"quantity {quantity} has more than nine decimal places")
+
+
+def _check_bars(bars: Mapping[str, Bar]) -> None:
+    for symbol, bar in bars.items():
+        if bar.symbol != symbol:
+            raise ValueError(f"bar for {bar.symbol} delivered under {symbol}")
+        if bar.open <= 0 or bar.close <= 0 or bar.volume < 0:
+            raise ValueError(
+                f"bar for {symbol} at {bar.start.isoformat()} has a non-positive price or a "
+                "negative volume"
+            )
+
+
+def _page_request(
+    since: datetime, until: datetime | None, page_token: str | None, page_size: int
+) -> tuple[datetime, datetime | None, int]:
+    """Checked (since, until, offset) of a paged report request."""
+    if isinstance(page_size, bool) or not isinstance(page_size, int):
+        raise ValueError(f"page_size must be a whole number, got {page_size!r}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size {page_size} must be between 1 and {MAX_PAGE_SIZE}")
+    if page_token is None:
+        offset = 0
+    elif isinstance(page_token, str) and PAGE_TOKEN_PATTERN.fullmatch(page_token):
+        offset = int(page_token)
+    else:
+        raise ValueError(f"page token {page_token!r} was not issued by the simulated broker")
+    return ensure_utc(since), None if until is None else ensure_utc(until), offset
+
+
+def _page(window: list[T], offset: int, page_size: int) -> Page[T]:
+    """The page of `window` (fetched one row long to see whether more follow)."""
+    more = len(window) > page_size
+    return Page(
+        items=tuple(window[:page_size]),
+        next_token=str(offset + page_size) if more else None,
+    )

@@ -1,0 +1,1 @@
+"""The engine runtime: clock, scheduler, session loop, control methods."""

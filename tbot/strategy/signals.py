@@ -1,0 +1,83 @@
+"""What a strategy says after seeing bars: enter, exit, or a note on why it did not trade.
+
+Signals are plain frozen records. The engine turns entries and exits into orders (through
+the risk gate) and writes skip notes to the strategy log; the backtester does the same with
+a simulated broker. Prices are `Decimal`, instants aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from tbot.config.setting_types import StrategyName
+
+TAG_NONE = "none"
+TAG_INVERSE_ETF = "InverseETF"
+
+
+class Direction(StrEnum):
+    """The view behind an entry. A bearish view is still a long order (an inverse ETF)."""
+
+    LONG = "long"
+    BEARISH = "bearish"
+
+
+class ExitReason(StrEnum):
+    """Why a holding is being sold."""
+
+    TRAILING_STOP = "trailing_stop"
+    TIMEOUT = "timeout"
+    KILL_SWITCH = "kill_switch"
+    SHUTDOWN = "shutdown"
+    OPERATOR = "operator"
+    DAILY_LOSS_LIMIT = "daily_loss_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySignal:
+    """Buy `instrument` because `underlying` broke out.
+
+    `instrument` is what to buy: the stock itself, or an inverse ETF for a bearish signal.
+    `trigger_price` is the underlying's price that fired the signal; `reference_price` the
+    instrument's last price, which sizing divides by. `tag` is ``none`` or ``InverseETF``
+    and `leverage_multiplier` the ETF's leverage (1 for a stock), both for the trades row.
+    """
+
+    strategy: StrategyName
+    underlying: str
+    instrument: str
+    direction: Direction
+    trigger_price: Decimal
+    reference_price: Decimal
+    at: datetime
+    reason: str
+    tag: str
+    leverage_multiplier: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExitSignal:
+    """Sell all of `instrument`. `trigger_price` is the price that fired it, when one did."""
+
+    strategy: StrategyName
+    instrument: str
+    reason: ExitReason
+    at: datetime
+    detail: str
+    trigger_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class SkipNote:
+    """A decision not to trade `symbol`, for the strategy log."""
+
+    strategy: StrategyName
+    symbol: str
+    at: datetime
+    reason: str
+
+
+Signal = EntrySignal | ExitSignal | SkipNote
