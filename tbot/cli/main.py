@@ -12,7 +12,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from tbot.cli import config_commands, home_commands, ledger_commands
+from tbot.cli import (
+    config_commands,
+    control_commands,
+    engine_commands,
+    home_commands,
+    ledger_commands,
+)
 from tbot.cli.output import Output
 from tbot.config.problems import ConfigError
 from tbot.errors import EXIT_BAD_INPUT, TbotError
@@ -37,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     home_commands.register(commands, common)
     config_commands.register(commands, common)
     ledger_commands.register(commands, common)
+    engine_commands.register(commands, common)
+    control_commands.register(commands, common)
     return parser
 
 

@@ -82,7 +82,7 @@ class OrderIntent:
     @property
     def is_working(self) -> bool:
         """True while the broker may still fill it."""
-        if self.failed:
+        if self.failed or (self.quantity > 0 and self.filled_quantity >= self.quantity):
             return False
         return self.order is None or not self.order.status.is_final
 

@@ -1,0 +1,348 @@
+"""The engine's control methods: what `tbot ctl` and the console may ask, and who may ask.
+
+Reads are open to every role; state changes need operator (admin for `risk.reset` and
+`engine.shutdown`). The control server checks the role before anything else and audits
+every state change through `audit_command`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tbot.broker.errors import BrokerError
+from tbot.config.loader import load_config
+from tbot.config.problems import ConfigError
+from tbot.config.setting_types import StrategyName
+from tbot.control.methods import Caller, MethodSpec, NoParams, RpcError
+from tbot.control.roles import Role
+from tbot.control.wire import BROKER_ERROR, CONFIG_INVALID, REFUSED
+from tbot.engine.config_watch import (
+    RESTART_ONLY_BOT_KEYS,
+    ConfigFingerprint,
+    changed_bot_keys,
+    changed_env_keys,
+)
+from tbot.engine.engine import Engine
+from tbot.risk.risk_gate import RiskGate
+from tbot.risk.trading_state import TradingState, TradingStateError
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrdersParams(_Params):
+    """`orders.list`."""
+
+    open_only: bool = False
+
+
+class PauseParams(_Params):
+    """`trading.pause`."""
+
+    reason: str = Field(default="paused by an operator", min_length=1, max_length=500)
+
+
+class StrategyParams(_Params):
+    """`strategy.enable` / `strategy.disable`."""
+
+    strategy: Literal["open", "mid", "close"]
+
+
+class KillParams(_Params):
+    """`risk.kill`: the reason is required; it goes into the audit trail."""
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ControlMethods:
+    """Binds the control methods to one running engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.fingerprint = ConfigFingerprint.of(engine.home.config)
+        self.subscriber_count = lambda: 0
+
+    def table(self) -> dict[str, MethodSpec]:
+        """Every method by name."""
+        specs = [
+            MethodSpec(
+                "engine.status",
+                "states, clock, active strategy, broker health, counters",
+                self.engine_status,
+                NoParams,
+                Role.VIEWER,
+                False,
+            ),
+            MethodSpec(
+                "positions.list",
+                "open positions with unrealized PnL",
+                self.positions_list,
+                NoParams,
+                Role.VIEWER,
+                False,
+            ),
+            MethodSpec(
+                "orders.list",
+                "the session's orders",
+                self.orders_list,
+                OrdersParams,
+                Role.VIEWER,
+                False,
+            ),
+            MethodSpec(
+                "pnl.summary",
+                "realized, unrealized and total PnL, today and per strategy",
+                self.pnl_summary,
+                NoParams,
+                Role.VIEWER,
+                False,
+            ),
+            MethodSpec(
+                "account.summary",
+                "cash, buying power and equity",
+                self.account_summary,
+                NoParams,
+                Role.VIEWER,
+                False,
+            ),
+            MethodSpec(
+                "ledger.verify",
+                "re-check the whole ledger",
+                self.ledger_verify,
+                NoParams,
+                Role.AUDITOR,
+                False,
+            ),
+            MethodSpec(
+                "trading.pause",
+                "stop new entries (REDUCING)",
+                self.trading_pause,
+                PauseParams,
+                Role.OPERATOR,
+                True,
+            ),
+            MethodSpec(
+                "trading.resume",
+                "allow new entries again (ACTIVE)",
+                self.trading_resume,
+                NoParams,
+                Role.OPERATOR,
+                True,
+            ),
+            MethodSpec(
+                "strategy.enable",
+                "let a strategy trade",
+                self.strategy_enable,
+                StrategyParams,
+                Role.OPERATOR,
+                True,
+            ),
+            MethodSpec(
+                "strategy.disable",
+                "stop a strategy's new entries",
+                self.strategy_disable,
+                StrategyParams,
+                Role.OPERATOR,
+                True,
+            ),
+            MethodSpec(
+                "risk.kill",
+                "kill switch: HALTED and flatten every position",
+                self.risk_kill,
+                KillParams,
+                Role.OPERATOR,
+                True,
+            ),
+            MethodSpec(
+                "config.reload",
+                "apply the configuration on disk, all or nothing",
+                self.config_reload,
+                NoParams,
+                Role.OPERATOR,
+                True,
+            ),
+            MethodSpec(
+                "risk.reset",
+                "leave HALTED (ACTIVE again)",
+                self.risk_reset,
+                NoParams,
+                Role.ADMIN,
+                True,
+            ),
+            MethodSpec(
+                "engine.shutdown", "graceful stop", self.engine_shutdown, NoParams, Role.ADMIN, True
+            ),
+        ]
+        return {spec.name: spec for spec in specs}
+
+    # -- reads ------------------------------------------------------------------------------
+    async def engine_status(self, _: NoParams, caller: Caller) -> dict[str, Any]:
+        status = self.engine.status()
+        status["config"]["changed_on_disk"] = self.fingerprint.changed()
+        status["subscribers"] = self.subscriber_count()
+        return status
+
+    async def positions_list(self, _: NoParams, caller: Caller) -> dict[str, Any]:
+        now = self.engine.clock.now()
+        rows = [held.as_dict(now) for held in self.engine.book.positions.values()]
+        return {"positions": sorted(rows, key=lambda row: str(row["symbol"]))}
+
+    async def orders_list(self, params: OrdersParams, caller: Caller) -> dict[str, Any]:
+        try:
+            return {"orders": await self.engine.orders_list(params.open_only)}
+        except BrokerError as error:
+            raise RpcError(BROKER_ERROR, f"the broker did not answer: {error.message}") from None
+
+    async def pnl_summary(self, _: NoParams, caller: Caller) -> Mapping[str, Any]:
+        return self.engine.pnl_summary()
+
+    async def account_summary(self, _: NoParams, caller: Caller) -> dict[str, Any]:
+        account = self.engine.account
+        if account is None:
+            raise RpcError(BROKER_ERROR, "no account snapshot from the broker yet")
+        return {
+            "account_id": account.account_id,
+            "currency": account.currency,
+            "cash": account.cash,
+            "buying_power": account.buying_power,
+            "equity": account.equity,
+            "session_start_equity": self.engine.session_start_equity,
+            "as_of": account.as_of,
+        }
+
+    async def ledger_verify(self, _: NoParams, caller: Caller) -> dict[str, Any]:
+        # verify reads on its own connection (and may use a helper process): off the loop.
+        report = await asyncio.to_thread(self.engine.desk.verify)
+        return {
+            "ok": report.ok,
+            "entries": report.entries,
+            "postings": report.postings,
+            "audit_rows": report.audit_rows,
+            "problems": [str(problem) for problem in report.problems],
+            "seconds": round(report.seconds, 3),
+        }
+
+    # -- commands ---------------------------------------------------------------------------
+    async def trading_pause(self, params: PauseParams, caller: Caller) -> dict[str, Any]:
+        engine = self.engine
+        if engine.state.state is TradingState.HALTED:
+            raise RpcError(REFUSED, f"trading is HALTED ({engine.state.reason}); nothing to pause")
+        change = engine.state.pause(f"{params.reason} ({caller.name})", engine.clock.now())
+        engine._announce_state(change)
+        return {"trading_state": engine.state.snapshot()}
+
+    async def trading_resume(self, _: NoParams, caller: Caller) -> dict[str, Any]:
+        engine = self.engine
+        try:
+            change = engine.state.resume(engine.clock.now(), f"resumed by {caller.name}")
+        except TradingStateError as error:
+            raise RpcError(REFUSED, error.message) from None
+        engine._announce_state(change)
+        return {"trading_state": engine.state.snapshot()}
+
+    async def strategy_enable(self, params: StrategyParams, caller: Caller) -> dict[str, Any]:
+        return self._set_enabled(params.strategy, True)
+
+    async def strategy_disable(self, params: StrategyParams, caller: Caller) -> dict[str, Any]:
+        return self._set_enabled(params.strategy, False)
+
+    def _set_enabled(self, strategy: str, enabled: bool) -> dict[str, Any]:
+        self.engine.enabled[StrategyName(strategy).value] = enabled
+        self.engine.publish(
+            "state",
+            {
+                "engine_state": self.engine.engine_state,
+                "trading_state": self.engine.state.snapshot(),
+                "reason": f"strategy {strategy} {'enabled' if enabled else 'disabled'}",
+            },
+        )
+        return {"strategy": strategy, "enabled": enabled}
+
+    async def risk_kill(self, params: KillParams, caller: Caller) -> dict[str, Any]:
+        orders = await self.engine.kill(
+            f"{params.reason} ({caller.name})", actor=f"control:{caller.name}"
+        )
+        return {"trading_state": self.engine.state.snapshot(), "flatten_orders": orders}
+
+    async def risk_reset(self, _: NoParams, caller: Caller) -> dict[str, Any]:
+        engine = self.engine
+        change = engine.state.reset(engine.clock.now(), f"reset by {caller.name}")
+        if change is None:
+            raise RpcError(
+                REFUSED, f"trading is {engine.state.state}, not HALTED: nothing to reset"
+            )
+        engine._announce_state(change)
+        return {"trading_state": engine.state.snapshot()}
+
+    async def engine_shutdown(self, _: NoParams, caller: Caller) -> dict[str, Any]:
+        self.engine.request_stop(f"engine.shutdown by {caller.name}")
+        return {"shutting_down": True}
+
+    async def config_reload(self, _: NoParams, caller: Caller) -> dict[str, Any]:
+        engine = self.engine
+        try:
+            fresh = await asyncio.to_thread(load_config, engine.paths.home)
+        except ConfigError as error:
+            raise RpcError(
+                CONFIG_INVALID,
+                "the configuration on disk is invalid; nothing was applied",
+                [str(problem) for problem in error.problems],
+            ) from None
+        current = engine.home.config
+        env_keys = changed_env_keys(current, fresh)
+        bot_keys = changed_bot_keys(engine.bot, fresh.bot)
+        restart_keys = env_keys + [key for key in bot_keys if key in RESTART_ONLY_BOT_KEYS]
+        if restart_keys:
+            raise RpcError(
+                REFUSED,
+                "these changes need an engine restart; nothing was applied: "
+                + ", ".join(restart_keys),
+                {"restart_keys": restart_keys},
+            )
+        # All or nothing: everything below only assigns already-validated objects.
+        bot = fresh.bot
+        limits = engine.limits
+        limits.max_trades, limits.max_open_positions = bot.MAX_TRADES, bot.MAX_OPEN_POSITIONS
+        engine.bot = bot
+        engine.home = type(engine.home)(config=fresh, identity=engine.identity, paths=engine.paths)
+        engine.limits = limits
+        engine.gate = RiskGate(bot, engine.state, limits)
+        engine.scheduler = type(engine.scheduler)(bot, engine.calendar)
+        for key in bot_keys:
+            if key.startswith("STRAT_") and key.endswith("_ENABLED"):
+                name = key.removeprefix("STRAT_").removesuffix("_ENABLED").lower()
+                engine.enabled[name] = bool(getattr(bot, key))
+        engine.config_loaded_at = engine.real_clock.now()
+        self.fingerprint = ConfigFingerprint.of(fresh)
+        return {"reloaded": True, "changed_keys": bot_keys}
+
+    # -- audit ------------------------------------------------------------------------------
+    async def audit_command(
+        self, caller: Caller, method: str, params: object, outcome: str
+    ) -> None:
+        """Every state-changing command, allowed or refused, as an audit row."""
+        await self.engine.desk.run(
+            self.engine.desk.record_event,
+            f"control.{method}",
+            f"control:{caller.name}",
+            method,
+            {
+                "role": caller.role.label,
+                "params": _plain(params),
+                "outcome": outcome,
+                "pid": caller.pid,
+            },
+        )
+
+
+def _plain(params: object) -> object:
+    if params is None:
+        return {}
+    if isinstance(params, Mapping | list):
+        return params
+    return str(params)

@@ -1,0 +1,1223 @@
+"""The engine: one asyncio process per bot that trades its strategies through a broker,
+books every fill into the ledger, and answers the control socket.
+
+Life of a run:
+
+1. `start()` validates nothing itself (the caller hands it an opened, valid `BotHome`),
+   takes the ledger writer lock, opens the broker, books the account's initial funding and
+   any fill of ours the ledger missed (a crash between a fill and its post), adopts the
+   broker's positions (missing reports never mean flat), then opens the control socket
+   and tells systemd it is ready.
+2. `run()` walks the market minute by minute: each minute's bars go to the broker (which
+   fills working orders) and to the strategies (which signal); signals pass the risk gate
+   and become orders. Outside strategy windows, flat and with nothing working, it sleeps
+   until the next window (in simulation it skips the night).
+3. `stop()` (SIGTERM, `engine.shutdown`, or the end of a `--until-close` day) stops new
+   entries, sells or keeps positions per CLOSE_POSITIONS_ON_SHUTDOWN, writes the session
+   summary and closes everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time as monotonic_time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tbot.admin.bot_home import BotHome
+from tbot.booking.broker_accounts import BrokerAccounts, accounts_for
+from tbot.booking.daily_summary import SessionStats, write_daily_summary
+from tbot.booking.fifo_lots import LotBook
+from tbot.booking.fill_entries import FillBooker, FillContext
+from tbot.booking.strategy_logs import StrategyLogs
+from tbot.booking.trade_records import TradeHistoryWriter, TradeRecord
+from tbot.broker.errors import BrokerError
+from tbot.broker.models import (
+    AccountSnapshot,
+    BrokerFill,
+    BrokerOrder,
+    BrokerPosition,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+)
+from tbot.broker.sim.sim_broker import SimBroker, SimBrokerSettings
+from tbot.clock import Clock, FrozenClock, SystemClock
+from tbot.config.bot_settings import BotSettings
+from tbot.config.key_rotation import recover_interrupted_rotation
+from tbot.config.setting_types import BrokerName, StrategyName
+from tbot.engine.broker_gateway import BrokerGateway
+from tbot.engine.ledger_desk import LedgerDesk
+from tbot.engine.order_intents import (
+    OrderIntent,
+    OrderIntents,
+    Purpose,
+    client_order_id,
+    parse_client_order_id,
+)
+from tbot.engine.position_book import HeldPosition, PositionBook
+from tbot.engine.scheduler import EngineState, SessionScheduler
+from tbot.engine.sim_clock import SimClock
+from tbot.errors import TbotError
+from tbot.ledger.errors import DuplicateFitidError, LedgerError
+from tbot.market.bars import Bar, BarFeed
+from tbot.market.calendar import TradingCalendar
+from tbot.market.generated_feed import GeneratedFeed
+from tbot.market.replay_feed import ReplayFeed
+from tbot.market.universe import LIQUID_UNIVERSE, is_inverse_etf
+from tbot.risk.limits import SessionLimits
+from tbot.risk.risk_gate import Approved, RiskGate
+from tbot.risk.trading_state import StateChange, TradingState, TradingStateMachine
+from tbot.strategy.base import Strategy
+from tbot.strategy.registry import UnknownStrategyError, build_strategy
+from tbot.strategy.signals import EntrySignal, ExitReason, ExitSignal, SkipNote
+from tbot.strategy.window import Phase, StrategyWindow
+from tbot.version import current_tag
+
+log = logging.getLogger("tbot.engine")
+
+MINUTE = timedelta(minutes=1)
+ENGINE_ACTOR = "engine"
+# How long a graceful stop waits for flattening orders to fill, in market minutes.
+SHUTDOWN_FLATTEN_MINUTES = 5
+
+
+class EngineStartError(TbotError):
+    """The engine cannot start (unsupported broker, bad options...)."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How `tbot engine` was asked to run."""
+
+    sim: bool = False
+    speed: float = 1.0
+    start: datetime | None = None
+    bars_file: Path | None = None
+    socket_path: Path | None = None
+    until_close: bool = False
+
+
+@dataclass
+class Counters:
+    """Running totals shown by `engine.status`."""
+
+    signals: int = 0
+    orders: int = 0
+    fills: int = 0
+    rejections: int = 0
+    errors: int = 0
+
+    def as_dict(self, retries: int) -> dict[str, int]:
+        """The `counters` block (retries come from the broker gateway)."""
+        return {
+            "signals": self.signals,
+            "orders": self.orders,
+            "fills": self.fills,
+            "rejections": self.rejections,
+            "errors": self.errors,
+            "retries": retries,
+        }
+
+
+@dataclass
+class LiveStrategy:
+    """A strategy instance trading (or still unwinding) one window."""
+
+    strategy: Strategy
+    window: StrategyWindow
+    alerts_sent: set[str] = field(default_factory=set)
+
+
+def floor_minute(moment: datetime) -> datetime:
+    """`moment` truncated to its minute."""
+    return moment.replace(second=0, microsecond=0)
+
+
+class Engine:
+    """One bot's engine. Build it, `await start()`, `await run()`; `request_stop()` ends it."""
+
+    def __init__(self, home: BotHome, options: EngineOptions) -> None:
+        self.home = home
+        self.options = options
+        self.paths = home.paths
+        self.bot: BotSettings = home.config.bot
+        self.identity = home.identity
+        self.started_monotonic = monotonic_time.monotonic()
+        self.calendar = TradingCalendar()
+        self.scheduler = SessionScheduler(self.bot, self.calendar)
+        self.real_clock = SystemClock()
+        self.clock: Clock = self.real_clock
+        self.counters = Counters()
+        self.intents = OrderIntents()
+        self.book = PositionBook()
+        self.stats = SessionStats()
+        self.engine_state = EngineState.IDLE
+        self.enabled: dict[str, bool] = {
+            name.value: bool(getattr(self.bot, f"STRAT_{name.value.upper()}_ENABLED"))
+            for name in StrategyName
+        }
+        self.live: dict[tuple[str, date], LiveStrategy] = {}
+        self.last_prices: dict[str, Decimal] = {}
+        self.account: AccountSnapshot | None = None
+        self.session_start_equity: Decimal | None = None
+        self.current_day: date | None = None
+        self.summarized_days: set[date] = set()
+        self.config_loaded_at = self.real_clock.now()
+        self.publish = _no_publish
+        self._stop_requested = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._cursor: datetime | None = None
+        self._heartbeat = monotonic_time.monotonic()
+        self._alerted: set[str] = set()
+        self._restored_entries: list[tuple[StrategyName, str, str]] = []
+        self.stop_reason = ""
+        self._broker_to_close: SimBroker | None = None
+        self.accounts: BrokerAccounts = accounts_for(self._broker_name())
+        self.desk = LedgerDesk(self.paths, self.real_clock, home.backup_policy)
+        self.feed: BarFeed | None = None
+        self.gateway: BrokerGateway | None = None
+        self.booker: FillBooker | None = None
+        self.state = TradingStateMachine.from_settings(self.bot, self.real_clock.now())
+        self.limits = SessionLimits.from_settings(self.bot)
+        self.gate = RiskGate(self.bot, self.state, self.limits)
+        # Strategy logs read with the market's time (simulated or real).
+        self._market_clock = SwitchableClock(self.real_clock)
+        self.logs = StrategyLogs(self.paths, self._market_clock)
+        self.history = TradeHistoryWriter(self.paths, self.bot.LOG_FORMAT)
+
+    # == start-up ==========================================================================
+    def _broker_name(self) -> BrokerName:
+        if self.options.sim:
+            return BrokerName.SIM
+        return BrokerName(self.bot.BROKER_NAME)
+
+    def start_blocking(self) -> None:
+        """The synchronous part of start-up: key recovery, the writer lock, the broker and
+        the market feed. Raises a TbotError with a clear message on any problem."""
+        if self._broker_name() is not BrokerName.SIM:
+            raise EngineStartError(
+                f"BROKER_NAME={self.bot.BROKER_NAME}: the {self.bot.BROKER_NAME} adapter is "
+                "not built yet; run the simulated broker with --sim or BROKER_NAME=SIM"
+            )
+        recover_interrupted_rotation(self.paths)
+        self.desk.open_blocking()  # the writer lock: a second engine stops here
+        # The broker stamps its records with the engine's clock, which in simulation
+        # resumes from the broker's own saved time: hence the switchable clock. (On any
+        # failure the runner's close_blocking releases the lock.)
+        # A new account's funding is dated at the simulated start, not the wall clock.
+        provisional = self.options.start
+        if self.options.sim and provisional is None:
+            provisional = self.scheduler.default_sim_start(self.real_clock.now())
+        broker_clock = SwitchableClock(
+            FrozenClock(provisional) if provisional is not None else self.real_clock
+        )
+        broker = SimBroker.open(self.paths.sim_broker_file, self._sim_settings(), broker_clock)
+        self._broker_to_close = broker
+        resumed_at = broker.sim_time
+        if (
+            self.options.start is not None
+            and resumed_at is not None
+            and self.options.start < resumed_at
+        ):
+            raise EngineStartError(
+                f"--start {self.options.start.isoformat()} is before the simulated broker's own "
+                f"time {resumed_at.isoformat()}: a broker cannot go back in time. Start later, "
+                f"or remove {self.paths.sim_broker_file} (and use a fresh home) to begin again"
+            )
+        self.feed = self._open_feed()
+        self.clock = self._make_clock(broker)
+        self._market_clock.target = self.clock
+        broker_clock.target = self.clock
+        self.gateway = BrokerGateway(
+            broker,
+            self.clock,
+            retry_limit=self.bot.API_RETRY_LIMIT,
+            timeout_seconds=float(self.bot.API_TIMEOUT),
+        )
+        lots = LotBook.from_ledger(self.paths.ledger_db, self.accounts.equities)
+        self.booker = FillBooker(self._broker_name(), lots)
+
+    def _sim_settings(self) -> SimBrokerSettings:
+        return SimBrokerSettings(
+            account_id=f"SIM-{self.identity.bot_identity}",
+            starting_cash=self.bot.SIM_STARTING_CASH,
+            fee_per_share=self.bot.SIM_FEE_PER_SHARE,
+            slippage_bps=self.bot.SIM_SLIPPAGE_BPS,
+            max_volume_participation=self.bot.SIM_MAX_VOLUME_PARTICIPATION,
+            faults=self.bot.SIM_FAULTS,
+        )
+
+    def _open_feed(self) -> BarFeed:
+        if self.options.bars_file is not None:
+            return ReplayFeed.from_csv(self.options.bars_file)
+        return GeneratedFeed(self.bot.SIM_SEED, self.calendar)
+
+    def _make_clock(self, broker: SimBroker) -> Clock:
+        if not self.options.sim:
+            return self.real_clock
+        start = self.options.start or broker.sim_time
+        if start is None:
+            start = self.scheduler.default_sim_start(self.real_clock.now())
+        return SimClock(start, self.options.speed)
+
+    async def start(self) -> None:
+        """Start-up that needs the loop: recover fills and positions, snapshot the account."""
+        await self._book_initial_funding()
+        await self._recover_missed_fills()
+        await self._refresh_account()
+        self.session_start_equity = self.account.equity if self.account else None
+        self.current_day = self.clock.now().date()
+        await self._restore_day(self.current_day)
+        await self._adopt_broker_positions()
+        self._cursor = floor_minute(self.clock.now())
+        log.info(
+            "engine started: bot %s, broker %s, clock %s, trading %s",
+            self.identity.bot_identity,
+            self._broker_name(),
+            self._clock_description(),
+            self.state.state,
+        )
+
+    async def _book_initial_funding(self) -> None:
+        gateway, booker = self._require_started()
+        page_token: str | None = None
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        while True:
+            page = await gateway.call(
+                "fetch_cash_activity",
+                gateway.broker.fetch_cash_activity,
+                epoch,
+                None,
+                page_token=page_token,
+                page_size=500,
+            )
+            for activity in page.items:
+                if not activity.activity_id.endswith("-FUNDING"):
+                    self._alert_once(
+                        f"cash:{activity.activity_id}",
+                        "warning",
+                        f"broker cash activity {activity.activity_id} ({activity.activity_type} "
+                        f"{activity.amount}) is not booked by the engine; reconciliation maps it",
+                    )
+                    continue
+                if await self.desk.run(self.desk.booked_fitids, [activity.activity_id]):
+                    continue
+                await self.desk.run(self.desk.post, booker.funding_entry(activity), ENGINE_ACTOR)
+                log.info("booked the account's initial funding %s", activity.amount)
+            if page.next_token is None:
+                return
+            page_token = page.next_token
+
+    async def _recover_missed_fills(self) -> None:
+        """Book fills of our own orders that the ledger lacks (a crash between the broker's
+        fill and our post). Fills of orders we never placed are left to reconciliation."""
+        gateway, _ = self._require_started()
+        fills: list[BrokerFill] = []
+        page_token: str | None = None
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        while True:
+            page = await gateway.call(
+                "fetch_all_trades",
+                gateway.broker.fetch_all_trades,
+                epoch,
+                None,
+                page_token=page_token,
+                page_size=500,
+            )
+            fills.extend(page.items)
+            if page.next_token is None:
+                break
+            page_token = page.next_token
+        booked = await self.desk.run(self.desk.booked_fitids, [f.fill_id for f in fills])
+        for fill in fills:
+            if fill.fill_id in booked:
+                continue
+            if parse_client_order_id(fill.client_order_id) is None:
+                self._alert_once(
+                    f"foreign:{fill.fill_id}",
+                    "warning",
+                    f"the broker reports fill {fill.fill_id} ({fill.side} {fill.quantity} "
+                    f"{fill.symbol}) of an order the engine never placed; left for reconciliation",
+                )
+                continue
+            log.warning("booking fill %s missed before a restart", fill.fill_id)
+            await self._book_fill(fill, recovered=True)
+
+    async def _restore_day(self, day: date) -> None:
+        """Today's realized results and limits from the ledger (after a restart)."""
+        booked = await self.desk.run(
+            self.desk.booked_day, day, self.accounts.realized_gains, self.accounts.fees
+        )
+        self.book.new_day()
+        for strategy, result in booked.by_strategy.items():
+            mine = self.book.result(strategy)
+            mine.realized, mine.fees, mine.trades = result.realized, result.fees, result.trades
+        known = {name.value for name in StrategyName}
+        self._restored_entries = [
+            (StrategyName(strategy), symbol, symbol)
+            for strategy, symbol, _ in booked.entry_keys
+            if strategy in known
+        ]
+
+    async def _adopt_broker_positions(self) -> None:
+        """Take positions from the broker, attributed from our ledger lots and orders."""
+        gateway, booker = self._require_started()
+        positions: list[BrokerPosition] = await gateway.call("positions", gateway.broker.positions)
+        orders: list[BrokerOrder] = await gateway.call("orders", gateway.broker.orders)
+        owner: dict[str, str] = {}
+        for order in orders:
+            parsed = parse_client_order_id(order.client_order_id)
+            if parsed is not None and order.side is OrderSide.BUY:
+                owner[order.symbol] = parsed.strategy
+        now = self.clock.now()
+        for position in positions:
+            lots = booker.lots.position(position.symbol)
+            if lots.quantity != position.quantity:
+                self._alert_once(
+                    f"position:{position.symbol}",
+                    "warning",
+                    f"position break in {position.symbol}: broker holds {position.quantity}, "
+                    f"the ledger's lots hold {lots.quantity}",
+                )
+            if lots.quantity <= 0:
+                continue
+            strategy = owner.get(position.symbol, "open")
+            held = HeldPosition(
+                symbol=position.symbol,
+                strategy=strategy,
+                underlying=position.symbol,
+                position_side="short" if is_inverse_etf(position.symbol) else "long",
+                tag="InverseETF" if is_inverse_etf(position.symbol) else "none",
+                leverage_multiplier=1,
+                opened_at=now,
+                signal_time=None,
+                last_price=position.market_price,
+            )
+            self.book.add(held, lots.quantity, lots.cost)
+            log.info("adopted %s %s from the broker (%s)", lots.quantity, position.symbol, strategy)
+        self.limits.rebuild(self._restored_entries, self.book.positions.keys())
+
+    # == the market loop ===================================================================
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask the engine to stop gracefully (signal handlers, engine.shutdown)."""
+        if not self._stop_requested.is_set():
+            log.info("stopping: %s", reason)
+            self.stop_reason = reason
+            self._stop_requested.set()
+            self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested."""
+        return self._stop_requested.is_set()
+
+    def heartbeat_age(self) -> float:
+        """Seconds since the market loop last went round (the watchdog's health)."""
+        return monotonic_time.monotonic() - self._heartbeat
+
+    async def run(self) -> None:
+        """Trade until a stop is requested."""
+        while not self.stopping:
+            self._heartbeat = monotonic_time.monotonic()
+            now = self.clock.now()
+            cursor = self._require_cursor()
+            if now >= cursor + MINUTE:
+                await self._process_minute(cursor)
+                self._cursor = cursor + MINUTE
+                continue
+            if await self._idle_until_next_window(now):
+                continue
+            await self._sleep_until(cursor + MINUTE)
+
+    def _require_cursor(self) -> datetime:
+        if self._cursor is None:
+            raise RuntimeError("engine.start() has not run")
+        return self._cursor
+
+    async def _sleep_until(self, moment: datetime) -> None:
+        seconds = self._real_seconds_until(moment)
+        if seconds <= 0:
+            return
+        self._wake.clear()
+        # Wake at least every few seconds: watchdog health and sim clock drift.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=min(seconds, 5.0))
+
+    def _real_seconds_until(self, moment: datetime) -> float:
+        if isinstance(self.clock, SimClock):
+            return self.clock.real_seconds_until(moment)
+        return (moment - self.clock.now()).total_seconds()
+
+    async def _idle_until_next_window(self, now: datetime) -> bool:
+        """When nothing is happening, skip ahead; True if time was skipped."""
+        if self.book.positions or self.intents.working() or self._live_active(now):
+            return False
+        day = now.date()
+        plan = self.scheduler.plan(day)
+        session_over = plan.session is None or now >= plan.session.close
+        if session_over and day not in self.summarized_days and plan.windows:
+            await self._end_of_day(day)
+            if self.options.until_close:
+                self.request_stop("the session is over (--until-close)")
+                return True
+        try:
+            wake = self.scheduler.next_wake(now)
+        except TbotError as error:
+            self._alert_once("schedule", "error", str(error))
+            return False
+        target = wake - MINUTE
+        if target - now <= 2 * MINUTE:
+            return False
+        slot = self.scheduler.slot_at(now)
+        self._set_engine_state(slot.engine_state)
+        if isinstance(self.clock, SimClock) and (session_over or plan.session is None):
+            # Nights and weekends are skipped in simulation; inside a session the market
+            # still runs at speed between windows.
+            log.info("simulation: skipping to %s", target.isoformat())
+            self.clock.jump_to(target)
+            self._cursor = floor_minute(target)
+            return True
+        if isinstance(self.clock, SimClock):
+            return False
+        await self._sleep_until(target)
+        self._cursor = floor_minute(self.clock.now())
+        return True
+
+    def _live_active(self, now: datetime) -> bool:
+        slot = self.scheduler.slot_at(now)
+        return slot.window is not None and slot.phase not in (None, Phase.PENDING, Phase.DONE)
+
+    async def _process_minute(self, minute_start: datetime) -> None:
+        """Deliver one minute's bars: broker fills first, then strategy signals."""
+        gateway, _ = self._require_started()
+        at = minute_start + MINUTE
+        if at.date() != self.current_day:
+            await self._new_day(at.date())
+        feed = self.feed
+        bars: Mapping[str, Bar] = feed.minute(minute_start) if feed is not None else {}
+        broker = gateway.broker
+        if isinstance(broker, SimBroker):
+            try:
+                fills = await gateway.call("on_bars", broker.on_bars, bars, at)
+            except BrokerError as error:
+                self._broker_trouble(error)
+                fills = []
+            for fill in fills:
+                await self._book_fill(fill)
+        for symbol, bar in bars.items():
+            self.last_prices[symbol] = bar.close
+        self.book.mark(self.last_prices)
+        slot = self.scheduler.slot_at(minute_start)
+        if self.state.state is not TradingState.HALTED and not self.stopping:
+            self._set_engine_state(slot.engine_state)
+        self._ensure_strategy(slot.window, minute_start)
+        for live in list(self.live.values()):
+            await self._drive_strategy(live, bars, at)
+        await self._cancel_stale_entries(at)
+        if bars:
+            await self._refresh_account()
+            self.publish("pnl", self.pnl_summary())
+            await self._check_daily_loss()
+
+    async def _new_day(self, day: date) -> None:
+        if self.current_day is not None and self.current_day not in self.summarized_days:
+            previous = self.scheduler.plan(self.current_day)
+            if previous.windows:
+                await self._end_of_day(self.current_day)
+        self.current_day = day
+        self.book.new_day()
+        self.limits.rebuild([], self.book.positions.keys())
+        self.stats = SessionStats()
+        await self._refresh_account()
+        self.session_start_equity = self.account.equity if self.account else None
+        self.live = {key: live for key, live in self.live.items() if live.strategy.holdings()}
+        log.info("new trading day %s, equity %s", day, self.session_start_equity)
+
+    def _ensure_strategy(self, window: StrategyWindow | None, minute_start: datetime) -> None:
+        if window is None:
+            return
+        key = (window.strategy.value, window.day)
+        if key in self.live:
+            return
+        if not self.enabled.get(window.strategy.value, False):
+            return
+        universe = [s for s in LIQUID_UNIVERSE]
+        try:
+            strategy = build_strategy(window.strategy, self.bot, window, universe)
+        except UnknownStrategyError as error:
+            self._alert_once(f"unbuilt:{key}", "warning", f"{error}; its window is skipped")
+            return
+        problems = strategy.self_check()
+        if problems:
+            self._alert_once(
+                f"selfcheck:{key}",
+                "error",
+                f"strategy {window.strategy} failed its self-check and will not trade: "
+                + "; ".join(problems),
+            )
+            return
+        self._warm_up(strategy, window, minute_start)
+        self.live[key] = LiveStrategy(strategy, window)
+        for held in self.book.positions.values():
+            if held.strategy == window.strategy.value and held.last_price is not None:
+                strategy.adopt_position(
+                    held.symbol, held.quantity, held.average_cost, held.last_price, minute_start
+                )
+        self.logs.log(
+            window.strategy.value,
+            "WINDOW",
+            day=window.day,
+            start=window.start,
+            analysis_end=window.analysis_end,
+            breakout_end=window.breakout_end,
+            monitoring_end=window.monitoring_end,
+        )
+
+    def _warm_up(self, strategy: Strategy, window: StrategyWindow, until: datetime) -> None:
+        """Replay the window's bars before `until` (a restart mid-window), discarding the
+        signals: the opening range is rebuilt, nothing is traded twice."""
+        feed = self.feed
+        if feed is None:
+            return
+        minute = window.start
+        while minute < until:
+            bars = feed.minute(minute)
+            if bars:
+                strategy.on_bars(bars, minute + MINUTE)
+            minute += MINUTE
+
+    async def _drive_strategy(
+        self, live: LiveStrategy, bars: Mapping[str, Bar], at: datetime
+    ) -> None:
+        # Called every minute, bars or not: timeouts fire from the clock, not from trades.
+        strategy = live.strategy
+        try:
+            signals = strategy.on_bars(bars, at)
+        except Exception as error:  # a strategy bug stops that strategy, not the engine
+            log.exception("strategy %s failed", strategy.name)
+            self.counters.errors += 1
+            self._alert_once(
+                f"strategy-crash:{strategy.name}",
+                "error",
+                f"strategy {strategy.name} raised {error!r}; it stops trading",
+            )
+            self.live = {k: v for k, v in self.live.items() if v is not live}
+            return
+        for signal in signals:
+            if isinstance(signal, SkipNote):
+                self.logs.log(
+                    signal.strategy.value, "SKIP", symbol=signal.symbol, reason=signal.reason
+                )
+            elif isinstance(signal, EntrySignal):
+                await self._on_entry_signal(signal)
+            elif isinstance(signal, ExitSignal):
+                await self._on_exit_signal(live, signal)
+        if (
+            live.window.phase_at(at) is Phase.DONE
+            and not strategy.holdings()
+            and not any(i.strategy == strategy.name.value for i in self.intents.working())
+        ):
+            self.live = {k: v for k, v in self.live.items() if v is not live}
+
+    async def _on_entry_signal(self, signal: EntrySignal) -> None:
+        self.counters.signals += 1
+        self.stats.record_signal(signal.strategy.value)
+        self.logs.log(
+            signal.strategy.value,
+            "SIGNAL",
+            symbol=signal.instrument,
+            direction=signal.direction,
+            price=signal.trigger_price,
+            reason=signal.reason,
+        )
+        if self.stopping:
+            return
+        account = self.account
+        capital = self.session_start_equity or (account.equity if account else Decimal(0))
+        decision = self.gate.check_entry(
+            signal,
+            capital=capital,
+            buying_power=account.buying_power if account else Decimal(0),
+            trade_index=self.limits.next_trade_index(signal.strategy),
+            strategy_enabled=self.enabled.get(signal.strategy.value, False),
+        )
+        if not isinstance(decision, Approved) or decision.quantity is None:
+            reason = getattr(decision, "reason", "refused")
+            self.logs.log(signal.strategy.value, "REFUSED", symbol=signal.instrument, reason=reason)
+            self.publish(
+                "alerts",
+                {"level": "info", "message": f"{signal.instrument} entry refused: {reason}"},
+            )
+            return
+        self.limits.record_entry(signal.strategy, signal.underlying, signal.instrument)
+        intent = OrderIntent(
+            client_order_id=client_order_id(
+                signal.strategy.value, signal.at - MINUTE, signal.instrument, Purpose.ENTRY
+            ),
+            strategy=signal.strategy.value,
+            instrument=signal.instrument,
+            underlying=signal.underlying,
+            side=OrderSide.BUY,
+            quantity=decision.quantity,
+            purpose=Purpose.ENTRY,
+            position_side="short" if signal.tag == "InverseETF" else "long",
+            tag=signal.tag,
+            leverage_multiplier=signal.leverage_multiplier,
+            signal_time=signal.at,
+            reason=signal.reason,
+        )
+        await self._submit(intent)
+
+    async def _on_exit_signal(self, live: LiveStrategy, signal: ExitSignal) -> None:
+        held = self.book.positions.get(signal.instrument)
+        decision = self.gate.check_exit(signal)
+        if held is None or held.quantity <= 0 or not isinstance(decision, Approved):
+            reason = getattr(decision, "reason", "nothing held")
+            self.logs.log(
+                signal.strategy.value, "EXIT-REFUSED", symbol=signal.instrument, reason=reason
+            )
+            live.strategy.on_exit_rejected(signal.instrument)
+            return
+        await self._exit_position(held, Purpose.EXIT, signal.reason.value, signal.at, live)
+
+    async def _exit_position(
+        self,
+        held: HeldPosition,
+        purpose: Purpose,
+        reason: str,
+        at: datetime,
+        live: LiveStrategy | None = None,
+    ) -> None:
+        working = [i for i in self.intents.working_for(held.symbol) if i.side is OrderSide.SELL]
+        if working:
+            return  # an exit is already working
+        attempt = 0
+        coid = client_order_id(held.strategy, at - MINUTE, held.symbol, purpose)
+        while self.intents.get(coid) is not None:
+            attempt += 1
+            coid = client_order_id(held.strategy, at - MINUTE, held.symbol, purpose, attempt)
+        intent = OrderIntent(
+            client_order_id=coid,
+            strategy=held.strategy,
+            instrument=held.symbol,
+            underlying=held.underlying,
+            side=OrderSide.SELL,
+            quantity=held.quantity,
+            purpose=purpose,
+            position_side=held.position_side,
+            tag=held.tag,
+            leverage_multiplier=held.leverage_multiplier,
+            signal_time=at,
+            reason=reason,
+        )
+        order = await self._submit(intent)
+        if (order is None or order.status is OrderStatus.REJECTED) and live is not None:
+            live.strategy.on_exit_rejected(held.symbol)
+
+    async def _submit(self, intent: OrderIntent) -> BrokerOrder | None:
+        gateway, _ = self._require_started()
+        request = OrderRequest(
+            intent.client_order_id, intent.instrument, intent.side, intent.quantity
+        )
+        self.intents.add(intent)
+        try:
+            order = await gateway.call("submit", gateway.broker.submit, request)
+        except BrokerError as error:
+            self._broker_trouble(error)
+            intent.failed = True
+            self.logs.unresolved(
+                "submit_failed",
+                client_order_id=intent.client_order_id,
+                symbol=intent.instrument,
+                side=intent.side,
+                quantity=intent.quantity,
+                error=error.message,
+            )
+            return None
+        intent.order = order
+        self.counters.orders += 1
+        self.publish("orders", self._order_row(order))
+        self.logs.log(
+            intent.strategy,
+            "ORDER",
+            symbol=intent.instrument,
+            side=intent.side,
+            qty=intent.quantity,
+            purpose=intent.purpose,
+            coid=intent.client_order_id,
+            status=order.status,
+        )
+        if order.status is OrderStatus.REJECTED:
+            self.counters.rejections += 1
+            self.stats.record_rejection(intent.strategy)
+            self.logs.unresolved(
+                "rejected",
+                client_order_id=intent.client_order_id,
+                symbol=intent.instrument,
+                side=intent.side,
+                quantity=intent.quantity,
+                reason=order.reject_reason,
+            )
+            self.publish(
+                "alerts",
+                {
+                    "level": "warning",
+                    "message": f"order {intent.client_order_id} rejected: {order.reject_reason}",
+                },
+            )
+        return order
+
+    async def _cancel_stale_entries(self, at: datetime) -> None:
+        """Entry orders still working after their window's breakout phase are canceled; a
+        partial fill left behind is logged as unresolved."""
+        gateway, _ = self._require_started()
+        for intent in self.intents.working():
+            if intent.purpose is not Purpose.ENTRY or intent.order is None:
+                continue
+            live = self.live.get((intent.strategy, intent.signal_time.date()))
+            if live is not None and live.window.phase_at(at) in (Phase.ANALYSIS, Phase.BREAKOUT):
+                continue
+            try:
+                order = await gateway.call("cancel", gateway.broker.cancel, intent.order.order_id)
+            except BrokerError as error:
+                self._broker_trouble(error)
+                continue
+            intent.order = order
+            self.publish("orders", self._order_row(order))
+            self.logs.unresolved(
+                "entry_canceled_after_window",
+                client_order_id=intent.client_order_id,
+                symbol=intent.instrument,
+                filled=order.filled_quantity,
+                quantity=order.quantity,
+            )
+
+    # == fills =============================================================================
+    async def _book_fill(self, fill: BrokerFill, *, recovered: bool = False) -> None:
+        """Post one fill, then update positions, the strategy and subscribers."""
+        _, booker = self._require_started()
+        intent = self.intents.get(fill.client_order_id)
+        parsed = parse_client_order_id(fill.client_order_id)
+        if intent is None and parsed is None:
+            self._alert_once(
+                f"foreign:{fill.fill_id}",
+                "warning",
+                f"fill {fill.fill_id} of an order the engine never placed "
+                f"({fill.side} {fill.quantity} {fill.symbol}); left for reconciliation",
+            )
+            return
+        strategy = intent.strategy if intent else parsed.strategy  # type: ignore[union-attr]
+        purpose = intent.purpose if intent else parsed.purpose  # type: ignore[union-attr]
+        held = self.book.positions.get(fill.symbol)
+        position_side = (
+            intent.position_side
+            if intent
+            else (
+                held.position_side if held else ("short" if is_inverse_etf(fill.symbol) else "long")
+            )
+        )
+        tag = intent.tag if intent else ("InverseETF" if is_inverse_etf(fill.symbol) else "none")
+        leverage = intent.leverage_multiplier if intent else 1
+        try:
+            context = FillContext(
+                strategy=strategy,
+                side=position_side,
+                tag=tag,
+                leverage_multiplier=leverage,
+                memo_hint=intent.reason if intent else "recovered after restart",
+            )
+            draft = booker.entry_for_fill(fill, context)
+        except LedgerError as error:  # oversell, or facts the ledger cannot take
+            await self._fail_closed(f"fill {fill.fill_id} cannot be booked: {error}")
+            return
+        try:
+            await self.desk.run(self.desk.post, draft, ENGINE_ACTOR)
+        except DuplicateFitidError:
+            log.info("fill %s is already in the ledger", fill.fill_id)
+            return
+        except LedgerError as error:
+            await self._fail_closed(f"the ledger refused fill {fill.fill_id}: {error}")
+            return
+        try:
+            booker.commit(fill)
+        except LedgerError as error:
+            await self._fail_closed(
+                f"fill {fill.fill_id} was posted but not applied to the lots: {error}"
+            )
+            return
+        self.counters.fills += 1
+        equity_leg = next(p for p in draft.postings if p.account == self.accounts.equities)
+        fee = sum((p.amount for p in draft.postings if p.account == self.accounts.fees), Decimal(0))
+        gain = -sum(
+            (p.amount for p in draft.postings if p.account == self.accounts.realized_gains),
+            Decimal(0),
+        )
+        result = self.book.result(strategy)
+        result.fees += fee
+        if fill.side is OrderSide.BUY:
+            position = HeldPosition(
+                symbol=fill.symbol,
+                strategy=strategy,
+                underlying=intent.underlying if intent else fill.symbol,
+                position_side=position_side,
+                tag=tag,
+                leverage_multiplier=leverage,
+                opened_at=fill.filled_at,
+                signal_time=intent.signal_time if intent else None,
+                last_price=self.last_prices.get(fill.symbol, fill.price),
+            )
+            held = self.book.add(position, fill.quantity, equity_leg.amount)
+            held.entry_fitids.append(fill.fill_id)
+            self.stats.record_entry(strategy)
+        else:
+            result.realized += gain
+            before = self.book.positions.get(fill.symbol)
+            opened = before.opened_at if before else fill.filled_at
+            entry_price = (-equity_leg.amount / fill.quantity) if fill.quantity else Decimal(0)
+            after = self.book.remove(fill.symbol, fill.quantity, -equity_leg.amount)
+            if after is not None and after.quantity <= 0:
+                result.trades += 1
+                self.limits.record_exit(fill.symbol)
+                record = self._trade_record(
+                    fill, strategy, after, opened, entry_price, gain, fee, intent
+                )
+                self.history.append(record)
+                self.stats.record_exit(record)
+        if intent is not None:
+            intent.filled_quantity += fill.quantity
+            for live in self.live.values():
+                if live.strategy.name.value != strategy:
+                    continue
+                if fill.side is OrderSide.BUY:
+                    live.strategy.on_entry_filled(
+                        fill.symbol, fill.quantity, fill.price, fill.filled_at
+                    )
+                else:
+                    live.strategy.on_exit_filled(
+                        fill.symbol, fill.quantity, fill.price, fill.filled_at
+                    )
+        self.logs.log(
+            strategy,
+            "FILL",
+            symbol=fill.symbol,
+            side=fill.side,
+            qty=fill.quantity,
+            price=fill.price,
+            fee=fill.fee,
+            fitid=fill.fill_id,
+            purpose=purpose,
+            recovered=recovered,
+        )
+        self.publish(
+            "fills",
+            {
+                "fill_id": fill.fill_id,
+                "order_id": fill.order_id,
+                "client_order_id": fill.client_order_id,
+                "symbol": fill.symbol,
+                "side": fill.side,
+                "quantity": fill.quantity,
+                "price": fill.price,
+                "fee": fill.fee,
+                "strategy": strategy,
+                "filled_at": fill.filled_at,
+                "entry_fitid": fill.fill_id,
+            },
+        )
+
+    def _trade_record(
+        self,
+        fill: BrokerFill,
+        strategy: str,
+        held: HeldPosition,
+        opened: datetime,
+        entry_price: Decimal,
+        gain: Decimal,
+        fee: Decimal,
+        intent: OrderIntent | None,
+    ) -> TradeRecord:
+        return TradeRecord(
+            timestamp=fill.filled_at,
+            strategy_name=strategy,
+            ticker=fill.symbol,
+            side=held.position_side,
+            size=fill.quantity,
+            entry_price=entry_price.quantize(Decimal("0.0001")),
+            exit_price=fill.price,
+            PnL=gain - fee,
+            broker=self._broker_name().value,
+            error_code=None,
+            signal_time=held.signal_time,
+            entry_time=opened,
+            exit_time=fill.filled_at,
+            exit_reason=intent.reason if intent else "recovered",
+            holding_seconds=int((fill.filled_at - opened).total_seconds()),
+            fitid=fill.fill_id,
+            order_id=fill.order_id,
+            tag=held.tag,
+        )
+
+    # == risk ==============================================================================
+    async def _check_daily_loss(self) -> None:
+        capital = self.session_start_equity
+        if capital is None or self.state.state is TradingState.HALTED:
+            return
+        pnl = self.book.pnl_today()
+        if self.gate.daily_loss_breached(pnl_today=pnl, capital=capital):
+            self.stats.record_risk_trigger("daily_loss_limit")
+            await self.kill(
+                f"DAILY_LOSS_LIMIT: today's PnL {pnl} reached -{self.bot.DAILY_LOSS_LIMIT} "
+                f"of {capital}",
+                actor=ENGINE_ACTOR,
+            )
+
+    async def kill(self, reason: str, *, actor: str) -> list[str]:
+        """The kill switch: HALTED, working entries canceled, every position flattened, an
+        audit row. Returns the client order ids of the flattening orders."""
+        change = self.state.halt(reason, self.clock.now())
+        self._announce_state(change)
+        await self.desk.run(
+            self.desk.record_event, "risk.kill", actor, "trading", {"reason": reason}
+        )
+        return await self._flatten(Purpose.FLATTEN, reason)
+
+    async def _flatten(self, purpose: Purpose, reason: str) -> list[str]:
+        gateway, _ = self._require_started()
+        for intent in self.intents.working():
+            if intent.side is OrderSide.BUY and intent.order is not None:
+                try:
+                    intent.order = await gateway.call(
+                        "cancel", gateway.broker.cancel, intent.order.order_id
+                    )
+                except BrokerError as error:
+                    self._broker_trouble(error)
+        sent: list[str] = []
+        at = self.clock.now()
+        for held in list(self.book.positions.values()):
+            await self._exit_position(held, purpose, reason, floor_minute(at) + MINUTE)
+            sent += [
+                i.client_order_id
+                for i in self.intents.working_for(held.symbol)
+                if i.side is OrderSide.SELL
+            ]
+        return sent
+
+    async def _fail_closed(self, reason: str) -> None:
+        self.counters.errors += 1
+        log.error("halting: %s", reason)
+        change = self.state.halt(reason, self.clock.now())
+        self._announce_state(change)
+        self.publish("alerts", {"level": "error", "message": reason})
+        try:
+            await self.desk.run(
+                self.desk.record_event, "engine.halt", ENGINE_ACTOR, "trading", {"reason": reason}
+            )
+        except LedgerError:
+            log.exception("could not audit the halt")
+
+    def _broker_trouble(self, error: BrokerError) -> None:
+        self.counters.errors += 1
+        self.publish("alerts", {"level": "error", "message": f"broker: {error.message}"})
+        log.error("broker call failed: %s", error.message)
+
+    # == state and reporting ===============================================================
+    def _set_engine_state(self, state: EngineState) -> None:
+        if self.state.state is TradingState.HALTED and state not in (EngineState.SHUTDOWN,):
+            state = EngineState.HALTED
+        if state != self.engine_state:
+            self.engine_state = state
+            self.publish("state", self._state_event("engine state"))
+
+    def _announce_state(self, change: StateChange | None) -> None:
+        if change is None:
+            return
+        if change.after is TradingState.HALTED:
+            self.engine_state = EngineState.HALTED
+        elif self.engine_state is EngineState.HALTED:
+            self.engine_state = self.scheduler.slot_at(self.clock.now()).engine_state
+        log.warning("trading %s -> %s: %s", change.before, change.after, change.reason)
+        self.publish("state", self._state_event(change.reason))
+
+    def _state_event(self, reason: str) -> dict[str, object]:
+        return {
+            "engine_state": self.engine_state,
+            "trading_state": self.state.snapshot(),
+            "reason": reason,
+        }
+
+    def _alert_once(self, key: str, level: str, message: str) -> None:
+        if key in self._alerted:
+            return
+        self._alerted.add(key)
+        getattr(log, "error" if level == "error" else "warning")(message)
+        self.publish("alerts", {"level": level, "message": message})
+
+    async def _refresh_account(self) -> None:
+        gateway, _ = self._require_started()
+        try:
+            self.account = await gateway.call("account", gateway.broker.account)
+        except BrokerError as error:
+            self._broker_trouble(error)
+
+    async def _end_of_day(self, day: date) -> None:
+        """Write the session's daily summary once."""
+        self.summarized_days.add(day)
+        summary = self.stats.build_summary(
+            day=day,
+            bot_identity=self.identity.bot_identity,
+            broker=self._broker_name().value,
+            started_at=self.clock.now(),
+            ended_at=self.clock.now(),
+            counters=self.counters.as_dict(self._retries()),
+        )
+        await asyncio.to_thread(write_daily_summary, self.paths, day, summary)
+        log.info("daily summary for %s written", day)
+        self.publish("alerts", {"level": "info", "message": f"daily summary for {day} written"})
+
+    def _retries(self) -> int:
+        return self.gateway.health.retries if self.gateway else 0
+
+    def _clock_description(self) -> str:
+        if isinstance(self.clock, SimClock):
+            return f"simulated x{self.clock.speed:g} from {self.clock.now().isoformat()}"
+        return "real time"
+
+    def pnl_summary(self) -> dict[str, object]:
+        """The `pnl.summary` result."""
+        return self.book.summary("USD", self.current_day)
+
+    def _order_row(self, order: BrokerOrder) -> dict[str, object]:
+        intent = self.intents.get(order.client_order_id)
+        parsed = parse_client_order_id(order.client_order_id)
+        return {
+            "order_id": order.order_id,
+            "client_order_id": order.client_order_id,
+            "symbol": order.symbol,
+            "side": order.side,
+            "quantity": order.quantity,
+            "filled_quantity": order.filled_quantity,
+            "average_price": order.average_price,
+            "status": order.status,
+            "strategy": intent.strategy if intent else (parsed.strategy if parsed else None),
+            "submitted_at": order.submitted_at,
+            "updated_at": order.updated_at,
+            "reject_reason": order.reject_reason,
+        }
+
+    async def orders_list(self, open_only: bool) -> list[dict[str, object]]:
+        """The `orders.list` rows, from the broker."""
+        gateway, _ = self._require_started()
+        orders = await gateway.call("orders", gateway.broker.orders, open_only=open_only)
+        return [self._order_row(order) for order in orders]
+
+    def status(self) -> dict[str, Any]:
+        """The `engine.status` result."""
+        now = self.clock.now()
+        slot = self.scheduler.slot_at(now)
+        window = slot.window
+        gateway = self.gateway
+        return {
+            "bot": self.identity.bot_identity,
+            "version": current_tag(),
+            "pid": os.getpid(),
+            "uptime_seconds": round(monotonic_time.monotonic() - self.started_monotonic, 3),
+            "engine_state": self.engine_state,
+            "trading_state": self.state.snapshot(),
+            "clock": {
+                "now": now,
+                "mode": "sim" if isinstance(self.clock, SimClock) else "real",
+                "speed": self.clock.speed if isinstance(self.clock, SimClock) else 1.0,
+            },
+            "strategy": {
+                "active": window.strategy if window else None,
+                "phase": slot.phase,
+                "phase_ends": window.phase_end(slot.phase) if window and slot.phase else None,
+                "next_change": slot.next_change,
+                "window": None
+                if window is None
+                else {
+                    "start": window.start,
+                    "analysis_end": window.analysis_end,
+                    "breakout_end": window.breakout_end,
+                    "monitoring_end": window.monitoring_end,
+                },
+                "enabled": dict(self.enabled),
+            },
+            "broker": gateway.health.as_dict() if gateway else None,
+            "counters": self.counters.as_dict(self._retries()),
+            "config": {"loaded_at": self.config_loaded_at, "changed_on_disk": False},
+        }
+
+    # == shutdown ==========================================================================
+    async def shutdown(self) -> None:
+        """Stop entries, flatten or keep positions per config, write the summary."""
+        self.engine_state = EngineState.SHUTDOWN
+        if self.state.state is TradingState.ACTIVE:
+            self._announce_state(self.state.pause("engine shutting down", self.clock.now()))
+        self.publish("state", self._state_event("shutting down"))
+        if self.bot.CLOSE_POSITIONS_ON_SHUTDOWN and self.book.positions:
+            await self._flatten(Purpose.FLATTEN, ExitReason.SHUTDOWN.value)
+            await self._drain_flatten()
+        elif self.book.positions:
+            log.info(
+                "keeping %d positions at the broker (CLOSE_POSITIONS_ON_SHUTDOWN=false)",
+                len(self.book.positions),
+            )
+        day = self.current_day
+        if day is not None and day not in self.summarized_days:
+            await self._end_of_day(day)
+
+    async def _drain_flatten(self) -> None:
+        """Give flattening orders a few market minutes to fill."""
+        deadline = monotonic_time.monotonic() + 30.0
+        for _ in range(SHUTDOWN_FLATTEN_MINUTES):
+            if not self.book.positions or monotonic_time.monotonic() > deadline:
+                break
+            cursor = self._require_cursor()
+            if isinstance(self.clock, SimClock):
+                await self._sleep_until(cursor + MINUTE)
+            await self._process_minute(cursor)
+            self._cursor = cursor + MINUTE
+        if self.book.positions:
+            symbols = ", ".join(sorted(self.book.positions))
+            self.logs.unresolved("positions_left_at_shutdown", symbols=symbols)
+            log.warning("positions still open at shutdown: %s", symbols)
+
+    def close_blocking(self) -> None:
+        """Release the broker, the ledger and the writer lock (whatever got opened)."""
+        try:
+            if self.gateway is not None:
+                self.gateway.close()
+            elif self._broker_to_close is not None:
+                self._broker_to_close.close()
+        finally:
+            self.logs.close()
+            self.desk.close_blocking()
+
+    def _require_started(self) -> tuple[BrokerGateway, FillBooker]:
+        if self.gateway is None or self.booker is None:
+            raise RuntimeError("the engine has not been started")
+        return self.gateway, self.booker
+
+
+def _no_publish(topic: str, data: Mapping[str, object]) -> None:
+    """Publishing before the control server exists goes nowhere."""
+
+
+class SwitchableClock:
+    """A clock that reads another clock, which can be swapped once it is known."""
+
+    def __init__(self, target: Clock) -> None:
+        self.target = target
+
+    def now(self) -> datetime:
+        """The target clock's time."""
+        return self.target.now()

@@ -1,0 +1,121 @@
+"""Running one engine process: start-up order, signals, the control socket, systemd.
+
+Start-up is strictly ordered so that every failure is clean: configuration (by the
+caller), writer lock and broker (`Engine.start_blocking`), recovery (`Engine.start`), then
+the control socket and only then READY to systemd. Shutdown runs in reverse, and always
+releases the writer lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+
+from tbot.admin.bot_home import BotHome
+from tbot.control.roles import RoleMap
+from tbot.control.server import ControlServer
+from tbot.engine.control_methods import ControlMethods
+from tbot.engine.engine import Engine, EngineOptions
+from tbot.engine.systemd_notify import SystemdNotifier
+
+log = logging.getLogger("tbot.engine")
+
+SOCKET_ENV_VAR = "TBOT_CONTROL_SOCKET"
+
+
+def control_socket_path(home: BotHome, explicit: Path | None) -> Path:
+    """Where the engine binds: `--socket`, else $TBOT_CONTROL_SOCKET, else the home's
+    `{CONTROL_DIR}/engine.sock`."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(SOCKET_ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    return home.paths.control_socket
+
+
+def link_home_socket(home: BotHome, bound: Path) -> None:
+    """Make `{CONTROL_DIR}/engine.sock` lead to the socket when it was bound elsewhere
+    (systemd's RuntimeDirectory), so `tbot ctl --home` and the console find it."""
+    link = home.paths.control_socket
+    if link.absolute() == bound.absolute():
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(bound)
+
+
+class LogEvents(logging.Handler):
+    """Forwards the engine's log records to `logs` subscribers."""
+
+    def __init__(self, server: ControlServer) -> None:
+        super().__init__(level=logging.INFO)
+        self._server = server
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._server.publish(
+                "logs",
+                {"level": record.levelname.lower(), "logger": record.name,
+                 "message": record.getMessage()},
+            )
+        except Exception:  # a log line must never break the engine
+            self.handleError(record)
+
+
+async def run_engine(home: BotHome, options: EngineOptions) -> int:
+    """Run the engine until it is stopped; returns the process exit status."""
+    engine = Engine(home, options)
+    server: ControlServer | None = None
+    notifier = SystemdNotifier.from_environment()
+    log_events: LogEvents | None = None
+    watchdog: asyncio.Task[None] | None = None
+    try:
+        await asyncio.to_thread(engine.start_blocking)
+        await engine.start()
+        methods = ControlMethods(engine)
+        roles = RoleMap.from_grants(home.config.env.CONTROL_ROLES, owner_uid=os.getuid())
+        socket_path = control_socket_path(home, options.socket_path)
+        socket_path.parent.mkdir(parents=True, exist_ok=True)
+        server = ControlServer(socket_path, methods.table(), roles, audit=methods.audit_command,
+                               logger=logging.getLogger("tbot.control"))
+        await server.start()
+        link_home_socket(home, socket_path)
+        engine.publish = server.publish
+        methods.subscriber_count = lambda: server.subscriber_count if server else 0
+        log_events = LogEvents(server)
+        logging.getLogger("tbot").addHandler(log_events)
+        _install_signal_handlers(engine)
+        notifier.ready(f"trading {home.identity.bot_identity}; socket {socket_path}")
+        watchdog = asyncio.create_task(
+            notifier.run_watchdog(lambda: engine.heartbeat_age() < 60.0)
+        )
+        log.info("control socket at %s", socket_path)
+        await engine.run()
+        notifier.stopping(engine.stop_reason)
+        await engine.shutdown()
+        return 0
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+        if log_events is not None:
+            logging.getLogger("tbot").removeHandler(log_events)
+        if server is not None:
+            await server.stop()
+        await asyncio.to_thread(engine.close_blocking)
+
+
+def _install_signal_handlers(engine: Engine) -> None:
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(
+                number, engine.request_stop, f"signal {signal.Signals(number).name}"
+            )
