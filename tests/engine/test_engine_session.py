@@ -1,0 +1,148 @@
+"""A real engine on the simulated broker: a whole day, every method, stops and crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+from tests.engine.conftest import TRADING_DAY
+from tests.engine.engine_process import IDENTITY, REPO, set_bot_key, set_env_key, tbot_command
+
+OUTPUT = Path("output") / IDENTITY
+BEFORE_BREAKOUT = f"{TRADING_DAY}T14:48:00Z"
+
+
+def tbot(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(tbot_command(*args), cwd=REPO, capture_output=True, text=True)
+
+
+def ledger(home: Path) -> sqlite3.Connection:
+    path = home / OUTPUT / "ledgers" / f"{IDENTITY}_BOT_ledger.db"
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def verify_clean(home: Path) -> None:
+    result = tbot("ledger", "verify", "--home", home, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["ok"] is True
+
+
+def test_a_simulated_day_trades_books_balanced_entries_and_verifies(home, start_engine):
+    engine = start_engine(home, "--sim", "--speed", "3000", "--start",
+                          f"{TRADING_DAY}T14:25:00Z", "--until-close")
+    assert engine.wait(120) == 0, engine.output()
+    verify_clean(home)
+    with ledger(home) as db:
+        trades = db.execute("SELECT trntype, strategy, broker FROM trades").fetchall()
+        audit_actions = {row[0] for row in db.execute("SELECT action FROM audit_trail")}
+    assert {"BUY", "SELL"} <= {trntype for trntype, _, _ in trades}
+    assert {strategy for _, strategy, _ in trades} == {"open"}
+    assert "entry.post" in audit_actions
+    logs = home / OUTPUT / "logs"
+    assert "FILL" in (logs / "open.log").read_text()
+    # The template's LOG_FORMAT=json: only that file is written.
+    history = home / OUTPUT / "trades" / f"{IDENTITY}_BOT_trade_history.json"
+    assert not history.with_suffix(".csv").exists()
+    round_trips = json.loads(history.read_text())
+    assert round_trips and {"ticker", "entry_price", "exit_price", "PnL"} <= set(round_trips[0])
+    summary = json.loads(
+        (home / OUTPUT / "summaries" / f"{IDENTITY}_BOT_daily_summary_{TRADING_DAY}.json")
+        .read_text()
+    )
+    assert summary["day"] == TRADING_DAY
+
+
+def test_the_engine_answers_every_method(home, start_engine):
+    engine = start_engine(home, "--sim", "--speed", "60", "--start", BEFORE_BREAKOUT).wait_ready()
+    status = engine.call("engine.status")
+    assert status["bot"] == IDENTITY
+    assert status["clock"]["mode"] == "sim" and status["clock"]["speed"] == 60
+    assert status["trading_state"]["state"] == "active"
+    assert status["strategy"]["active"] == "open"
+    assert status["broker"]["name"] == "SIM" and status["broker"]["healthy"] is True
+    assert set(status["counters"]) == {"signals", "orders", "fills", "rejections", "errors",
+                                       "retries"}
+    assert Decimal(engine.call("account.summary")["equity"]) == Decimal("100000")
+    assert "positions" in engine.call("positions.list")
+    assert "orders" in engine.call("orders.list", {"open_only": True})
+    assert engine.call("pnl.summary")["currency"] == "USD"
+    assert engine.call("ledger.verify")["ok"] is True
+
+    paused = engine.call("trading.pause", {"reason": "lunch"})
+    assert paused["trading_state"]["state"] == "reducing"
+    assert engine.call("trading.resume")["trading_state"]["state"] == "active"
+    assert engine.call("strategy.disable", {"strategy": "open"}) == {"strategy": "open",
+                                                                      "enabled": False}
+    assert engine.call("engine.status")["strategy"]["enabled"]["open"] is False
+    assert engine.call("strategy.enable", {"strategy": "open"})["enabled"] is True
+
+    killed = engine.call("risk.kill", {"reason": "test"})
+    assert killed["trading_state"]["state"] == "halted"
+    assert engine.error_of("trading.resume").code == -32010  # halted: only risk.reset
+    assert engine.call("risk.reset")["trading_state"]["state"] == "active"
+    assert engine.error_of("strategy.enable", {"strategy": "nope"}).code == -32602
+    assert engine.error_of("no.such.method").code == -32601
+
+    assert engine.call("engine.shutdown") == {"shutting_down": True}
+    assert engine.wait(60) == 0, engine.output()
+    with ledger(home) as db:
+        actions = [row[0] for row in db.execute("SELECT action FROM audit_trail")]
+    for method in ("trading.pause", "trading.resume", "risk.kill", "risk.reset",
+                   "engine.shutdown"):
+        assert f"control.{method}" in actions
+    verify_clean(home)
+
+
+def test_a_second_engine_on_the_same_home_exits_at_once(home, start_engine):
+    start_engine(home, "--sim", "--start", BEFORE_BREAKOUT).wait_ready()
+    second = tbot("engine", "--home", home, "--sim")
+    assert second.returncode == 2
+    assert "lock" in second.stderr.lower() or "another" in second.stderr.lower()
+
+
+def test_the_engine_refuses_to_start_on_a_config_problem(home):
+    set_bot_key(home, "MAX_TRADES", "many")
+    result = tbot("engine", "--home", home, "--sim")
+    assert result.returncode == 2
+    assert "MAX_TRADES" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_viewer_cannot_use_the_kill_switch(home, start_engine):
+    set_env_key(home, "CONTROL_ROLES", f"uid:{os.getuid()}=viewer")
+    engine = start_engine(home, "--sim", "--start", BEFORE_BREAKOUT).wait_ready()
+    error = engine.error_of("risk.kill", {"reason": "not mine to pull"})
+    assert error.code == -32001
+    assert engine.call("engine.status")["trading_state"]["state"] == "active"
+    engine.terminate()
+    with ledger(home) as db:
+        refused = db.execute(
+            "SELECT details FROM audit_trail WHERE action = 'control.risk.kill'"
+        ).fetchall()
+    assert len(refused) == 1 and "refused" in refused[0][0]
+
+
+def test_disable_all_trades_starts_halted(home, start_engine):
+    set_bot_key(home, "DISABLE_ALL_TRADES", "true")
+    engine = start_engine(home, "--sim", "--start", BEFORE_BREAKOUT).wait_ready()
+    status = engine.call("engine.status")
+    assert status["trading_state"]["state"] == "halted"
+    assert "DISABLE_ALL_TRADES" in status["trading_state"]["reason"]
+
+
+def test_the_daily_loss_limit_halts_flattens_and_audits(home, start_engine):
+    # 0.000001 of 100,000 is 0.10; a fee of 1 per share makes the first fill breach it.
+    set_bot_key(home, "DAILY_LOSS_LIMIT", "0.000001")
+    set_bot_key(home, "SIM_FEE_PER_SHARE", "1")
+    engine = start_engine(home, "--sim", "--speed", "120", "--start", BEFORE_BREAKOUT)
+    engine.wait_ready()
+    engine.wait_until(lambda s: s["trading_state"]["state"] == "halted", 90, "the kill switch")
+    engine.wait_until(lambda s: not engine.call("positions.list")["positions"], 60, "flat")
+    engine.terminate()
+    with ledger(home) as db:
+        kill = db.execute("SELECT details FROM audit_trail WHERE action = 'risk.kill'").fetchone()
+    assert kill is not None and "DAILY_LOSS_LIMIT" in kill[0]
+    verify_clean(home)
