@@ -139,5 +139,7 @@ class BrokerGateway:
         """Close the adapter (on the broker thread) and stop the thread."""
         try:
             self._executor.submit(self.broker.close).result(timeout=self._timeout)
+        except TimeoutError:
+            log.warning("the broker did not close within %g s", self._timeout)
         finally:
-            self._executor.shutdown(wait=True)
+            self._executor.shutdown(wait=False, cancel_futures=True)
