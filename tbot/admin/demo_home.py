@@ -21,9 +21,8 @@ DEMO_IDENTITY = BotIdentity(
     ENTITY_CODE="DEMO", JURISDICTION_CODE="US", BROKER_CODE="SIM", BOT_ID="BOT01"
 )
 
-# Until the simulated broker gets accounts of its own, the demo books it like an Alpaca
-# paper account: 1030 cash, 1111 equities, 4010 realized gains, 5010 broker fees.
-CASH, EQUITIES, FLOAT, GAINS, FEES = "1030", "1111", "3010", "4010", "5010"
+# The simulated broker's own accounts (chart v1.1.0): cash, equities, float, gains, fees.
+CASH, EQUITIES, FLOAT, GAINS, FEES = "1070", "1115", "3010", "4045", "5045"
 
 
 def sample_day(day_start: datetime) -> list[EntryDraft]:

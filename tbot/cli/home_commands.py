@@ -109,4 +109,8 @@ def run_demo(args: argparse.Namespace, out: Output) -> int:
     ledger_commands.print_trial_balance(out, balance)
     ledger_commands.print_verify(out, report)
     out.say(f"Explore it: tbot ledger trial-balance --home {bot.paths.home}")
+    out.say(
+        "Trade a simulated day in a new home: tbot init --home /tmp/tbot-sim && "
+        "tbot engine --home /tmp/tbot-sim --sim --speed 600 --until-close"
+    )
     return EXIT_OK

@@ -35,8 +35,8 @@ def test_trial_balance_of_the_demo_day_balances(demo_home: Path, run_tbot: Runne
     payload = run_tbot("ledger", "trial-balance", "--home", demo_home, "--json").json()
     assert payload["balanced"] is True
     balances = {line["code"]: line["balance"] for line in payload["lines"]}
-    assert balances["1030"] == "100184.30"  # 100,000 float + 185.00 gain - 0.70 fees
-    assert balances["4010"] == "-185.00"
+    assert balances["1070"] == "100184.30"  # 100,000 float + 185.00 gain - 0.70 fees
+    assert balances["4045"] == "-185.00"
 
 
 def test_trial_balance_as_of_a_date_before_the_day_is_empty(
@@ -69,7 +69,7 @@ def test_verify_names_an_unbalanced_entry_inserted_behind_the_api(
         connection.executemany(
             "INSERT INTO ledger_postings (entry_id, account_code, amount, currency_code)"
             " VALUES (?, ?, ?, 'USD')",
-            [(rogue, "1030", 5_000_000), (rogue, "3010", -4_000_000)],
+            [(rogue, "1070", 5_000_000), (rogue, "3010", -4_000_000)],
         )
     result = run_tbot("ledger", "verify", "--home", demo_home)
     assert result.code == 1
