@@ -8,6 +8,8 @@ Never waiting on a client is the rule that shapes it. Each connection has one bo
 outbox drained by its own writer task; responses and events both go through it. `publish`
 only appends to outboxes and drops a subscriber whose outbox is full, so a console that
 stops reading costs a bounded amount of memory and never slows the engine or anyone else.
+Frames are read by an `asyncio.Protocol` that enforces the size cap itself (see
+`_Connection` for why not a StreamReader).
 
 Requests on one connection run concurrently (a slow ``ledger.verify`` does not hold up
 ``engine.status``); a batch runs in order. Methods that change state run one at a time
@@ -67,6 +69,7 @@ AuditHook = Callable[[Caller, str, Mapping[str, object] | list | None, str], Awa
 passed the shape checks; outcome is ``"ok"``, ``"refused: ..."`` or ``"error: ..."``."""
 
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_NO_PARAMS: Final = NoParams()
 _DRAIN_ABOVE_BYTES: Final = 64 * 1024
 _MAX_IN_FLIGHT: Final = 64  # requests one connection may have running; then reading pauses
 _HANDLER_GRACE_SECONDS: Final = 5.0  # how long stop() lets running handlers finish
@@ -77,16 +80,16 @@ class _Outbox:
     """One connection's bounded queue of outgoing frames.
 
     `offer` never waits (events); `put` waits for room (responses: a client that sends
-    requests without reading the answers is simply not read further). The writer takes
-    everything queued at once and writes it in one go.
+    requests without reading the answers is simply not read further). The writer task
+    takes everything queued at once and writes it in one go.
 
-    When nothing is queued and the transport's buffer is small, a frame is written
-    straight through instead: order is kept (the queue is empty) and the common case
-    skips a task switch. The transport's buffer stays bounded because a full one sends
-    frames through the queue, where the writer drains it.
+    When nothing is queued and the transport is not backed up, a frame is written straight
+    through instead: order is kept (the queue is empty) and the common case skips a task
+    switch. A backed-up transport (past its high-water mark) sends frames to the queue,
+    where they wait for the writer, so memory stays bounded.
     """
 
-    __slots__ = ("_closed", "_frames", "_has_frames", "_has_room", "_limit", "_transport")
+    __slots__ = ("_closed", "_frames", "_has_frames", "_has_room", "_limit", "_transport", "paused")
 
     def __init__(self, limit: int, transport: asyncio.WriteTransport) -> None:
         self._frames: deque[bytes] = deque()
@@ -96,16 +99,12 @@ class _Outbox:
         self._has_room = asyncio.Event()
         self._has_room.set()
         self._closed = False
+        self.paused = False  # the transport's buffer is past its high-water mark
 
     def _write_through(self, frame: bytes) -> bool:
-        transport = self._transport
-        if (
-            self._frames
-            or transport.is_closing()
-            or transport.get_write_buffer_size() > _DRAIN_ABOVE_BYTES
-        ):
+        if self._frames or self.paused or self._transport.is_closing():
             return False
-        transport.write(frame)
+        self._transport.write(frame)
         return True
 
     def offer(self, frame: bytes) -> bool:
@@ -142,51 +141,229 @@ class _Outbox:
         return frames
 
     def close(self) -> None:
-        """No more frames are accepted; waiting writers and putters wake up."""
+        """No more frames are accepted; the writer sends what is queued, then stops."""
         self._closed = True
         self._has_frames.set()
         self._has_room.set()
 
 
-class _Connection:
-    """One accepted client: its caller, subscriptions, outbox and tasks."""
+class _Connection(asyncio.Protocol):
+    """One client connection: framing of its input, its requests in flight, its outbox.
 
-    __slots__ = (
-        "caller",
-        "closed",
-        "in_flight",
-        "outbox",
-        "reader",
-        "seq",
-        "serve_task",
-        "slots",
-        "topics",
-        "writer",
-        "writer_task",
-    )
+    A protocol rather than a StreamReader: ``data_received`` splits frames and starts
+    their requests in the same event-loop turn that read them, which halves the loop
+    turns per request and roughly doubles the requests per second on a small machine.
+    The frame limit is enforced on the buffered bytes just as a stream limit would.
+    """
 
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        caller: Caller,
-        queue_limit: int,
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.caller = caller
-        self.outbox = _Outbox(queue_limit, writer.transport)
+    def __init__(self, server: ControlServer) -> None:
+        self.server = server
+        self.frame_limit = server.frame_limit
+        self.transport: asyncio.Transport | None = None
+        self.caller: Caller | None = None
+        self.outbox: _Outbox | None = None
         self.topics: set[str] = set()
         self.seq = 0
-        self.closed = False
+        self.closed = False  # the transport is gone, or we are dropping it
+        self.input_ended = False  # EOF, an oversized frame, or the server stopping
         self.in_flight: set[asyncio.Task[None]] = set()
-        self.slots = asyncio.Semaphore(_MAX_IN_FLIGHT)
-        self.serve_task: asyncio.Task[Any] | None = asyncio.current_task()
         self.writer_task: asyncio.Task[None] | None = None
+        self._pending = bytearray()  # bytes of an incomplete frame
+        self._backlog: deque[bytes] = deque()  # complete frames waiting for a free slot
+        self._reading_paused = False
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self.lost = asyncio.Event()  # set when the transport is gone
 
-    def request_done(self, task: asyncio.Task[None]) -> None:
-        self.in_flight.discard(task)
-        self.slots.release()
+    # -- asyncio.Protocol ----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        caller = self.server._admit(transport)
+        if caller is None:
+            self.closed = True
+            return
+        self.caller = caller
+        transport.set_write_buffer_limits(high=_DRAIN_ABOVE_BYTES)
+        self.outbox = _Outbox(self.server.queue_limit, transport)
+        self.writer_task = asyncio.get_running_loop().create_task(self._write_loop())
+        self.server._register(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed or self.input_ended:
+            return
+        pending = self._pending
+        if pending:
+            pending += data
+            if b"\n" not in data:
+                if len(pending) > self.frame_limit:
+                    self._refuse_large_frame()
+                return
+            frames = pending.split(b"\n")
+            self._pending = bytearray(frames.pop())
+        else:
+            frames = data.split(b"\n")
+            last = frames.pop()
+            if last:
+                self._pending += last
+        backlog = self._backlog
+        for frame in frames:
+            if len(frame) > self.frame_limit:
+                self._start_backlog()  # the complete frames before it are still answered
+                self._refuse_large_frame()
+                return
+            if frame and not frame.isspace():
+                backlog.append(frame)
+        self._start_backlog()
+        if len(self._pending) > self.frame_limit:
+            self._refuse_large_frame()
+
+    def eof_received(self) -> bool:
+        # A last request without its newline (``printf ... | socat``) is still one.
+        if not self.closed and not self.input_ended and self._pending.strip():
+            self._backlog.append(bytes(self._pending))
+        self._pending.clear()
+        self.input_ended = True
+        self._start_backlog()
+        self._finish_if_done()
+        return True  # keep the transport open: the answers still have to go out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.input_ended = True
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+        if self.outbox is not None:
+            self.outbox.close()
+        self._writable.set()  # a writer waiting for the buffer to drain wakes and ends
+        self.lost.set()
+        # Handlers still running are not cancelled: a state change half done is worse
+        # than an answer nobody reads.
+        self.server._forget(self)
+
+    def pause_writing(self) -> None:
+        if self.outbox is not None:
+            self.outbox.paused = True
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        if self.outbox is not None:
+            self.outbox.paused = False
+        self._writable.set()
+
+    # -- requests ------------------------------------------------------------------------
+    def _start_backlog(self) -> None:
+        """Start waiting requests while fewer than `_MAX_IN_FLIGHT` run; stop reading the
+        socket while some still wait (back-pressure on a client that pipelines faster than
+        we answer), read again once none do."""
+        backlog, in_flight = self._backlog, self.in_flight
+        while backlog and len(in_flight) < _MAX_IN_FLIGHT and not self.closed:
+            frame = backlog.popleft()
+            task = asyncio.get_running_loop().create_task(self._run_request(frame))
+            in_flight.add(task)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if backlog and not self._reading_paused:
+            self._reading_paused = True
+            transport.pause_reading()
+        elif not backlog and self._reading_paused and not self.input_ended:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    async def _run_request(self, frame: bytes) -> None:
+        try:
+            await self.server._handle_frame(self, frame)
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self.in_flight.discard(task)
+            if self._backlog or self._reading_paused:
+                self._start_backlog()
+            self._finish_if_done()
+
+    def _refuse_large_frame(self) -> None:
+        # The rest of the oversized line is unread: there is no safe place to resume.
+        assert self.outbox is not None and self.transport is not None and self.caller
+        self.server._log.warning(
+            "control: %s sent a frame over %d bytes; closing",
+            self.caller.name,
+            self.frame_limit,
+        )
+        self.input_ended = True
+        self._pending = bytearray()
+        self._reading_paused = True
+        self.transport.pause_reading()
+        self.outbox.offer(
+            encode_frame(
+                error_response(
+                    None,
+                    FRAME_TOO_LARGE,
+                    f"frame too large: the limit is {self.frame_limit} bytes per line",
+                )
+            )
+        )
+        self._finish_if_done()
+
+    def end_input(self) -> None:
+        """Read no more requests (the server is stopping); finish what is running."""
+        self.input_ended = True
+        if self.transport is not None and not self.transport.is_closing():
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._finish_if_done()
+
+    def _finish_if_done(self) -> None:
+        """Once input has ended and no request runs or waits, send what is queued and
+        close."""
+        if (
+            self.input_ended
+            and not self.in_flight
+            and not self._backlog
+            and self.outbox is not None
+        ):
+            self.outbox.close()
+
+    # -- output --------------------------------------------------------------------------
+    async def _write_loop(self) -> None:
+        assert self.outbox is not None and self.transport is not None
+        transport, outbox = self.transport, self.outbox
+        try:
+            while (frames := await outbox.take_all()) is not None:
+                if transport.is_closing():
+                    break
+                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+                if outbox.paused:
+                    await self._writable.wait()
+        finally:
+            if not transport.is_closing():
+                transport.close()  # sends what the transport still holds, then closes
+                # A peer that never reads would keep it open for ever: cut it off.
+                self._abort_timer = asyncio.get_running_loop().call_later(
+                    _FLUSH_SECONDS, transport.abort
+                )
+
+    async def send(self, frame: bytes) -> None:
+        """Send `frame` (an answer), waiting while the outbox is full."""
+        if self.outbox is not None:
+            await self.outbox.put(frame)
+
+    @property
+    def admitted_caller(self) -> Caller:
+        """The caller; only admitted connections ever run requests."""
+        if self.caller is None:
+            raise RuntimeError("a request on a connection that was not admitted")
+        return self.caller
+
+    def drop(self) -> None:
+        """Disconnect at once, discarding what is queued (a subscriber too slow to keep)."""
+        self.closed = True
+        self.input_ended = True
+        if self.outbox is not None:
+            self.outbox.close()
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class _TopicsParams(BaseModel):
@@ -210,9 +387,9 @@ async def _never_called(params: Any, caller: Caller) -> object:
     raise RpcError(INTERNAL_ERROR, "built-in method dispatched as an engine method")
 
 
-def _peer_credentials(writer: asyncio.StreamWriter) -> tuple[int, int, int]:
+def _peer_credentials(transport: asyncio.BaseTransport) -> tuple[int, int, int]:
     """(pid, uid, gid) of the peer, from the kernel. Raises OSError if unavailable."""
-    sock = writer.get_extra_info("socket")
+    sock = transport.get_extra_info("socket")
     if sock is None or not hasattr(socket, "SO_PEERCRED"):
         raise OSError("peer credentials (SO_PEERCRED) are not available")
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
@@ -259,8 +436,8 @@ class ControlServer:
         self._roles = roles
         self._audit_hook = audit
         self._max_connections = max_connections
-        self._queue_limit = queue_limit
-        self._frame_limit = frame_limit
+        self.queue_limit = queue_limit
+        self.frame_limit = frame_limit
         self._socket_mode = socket_mode
         self._log = logger or logging.getLogger("tbot.control")
         self._clock: Clock = clock or SystemClock()
@@ -321,11 +498,11 @@ class ControlServer:
         if self._server is not None:
             raise RuntimeError("the control server is already started")
         binding = SocketBinding.claim(self._socket_path, socket_mode=self._socket_mode)
+        loop = asyncio.get_running_loop()
         try:
-            server = await asyncio.start_unix_server(
-                self._serve,
+            server = await loop.create_unix_server(
+                lambda: _Connection(self),
                 path=os.fspath(binding.bind_path),
-                limit=self._frame_limit,
                 backlog=max(128, self._max_connections + 16),
             )
         except BaseException:
@@ -356,6 +533,7 @@ class ControlServer:
         self._stopping = True
         server.close()
         current = asyncio.current_task()
+        # Requests keep being read meanwhile, and answered SHUTTING_DOWN.
         running = {
             task
             for connection in self._connections
@@ -369,19 +547,20 @@ class ControlServer:
                 task.cancel()
         connections = list(self._connections)
         for connection in connections:
-            connection.outbox.close()
-        writers = {c.writer_task for c in connections if c.writer_task is not None}
-        if writers:
-            await asyncio.wait(writers, timeout=_FLUSH_SECONDS)
-        serving = []
-        for connection in connections:
-            connection.writer.transport.abort()
-            task = connection.serve_task
-            # A connection whose handler called stop() ends after that handler returns.
-            if task is not None and task is not current and current not in connection.in_flight:
-                serving.append(task)
-        if serving:
-            await asyncio.wait(serving, timeout=_FLUSH_SECONDS)
+            connection.end_input()
+        # A connection whose handler called stop() closes once that handler has answered.
+        closing = [c for c in connections if current not in c.in_flight]
+        for connection in closing:
+            if connection.outbox is not None:
+                connection.outbox.close()
+        if closing:
+            waits = [asyncio.create_task(c.lost.wait()) for c in closing]
+            await asyncio.wait(waits, timeout=_FLUSH_SECONDS)
+            for wait in waits:
+                wait.cancel()
+        for connection in closing:
+            if connection.transport is not None:
+                connection.transport.abort()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), _FLUSH_SECONDS)
         if self._binding is not None:
@@ -419,13 +598,11 @@ class ControlServer:
         # and that publish must already skip this connection.
         self._dropped_slow_clients += 1
         self._unsubscribe_all(connection)
-        connection.closed = True
-        connection.outbox.close()
-        connection.writer.transport.abort()
+        connection.drop()
         self._log.warning(
             "control: dropped %s: it is not reading and %d messages are queued for it",
-            connection.caller.name,
-            self._queue_limit,
+            connection.caller.name if connection.caller else "a client",
+            self.queue_limit,
         )
 
     def _unsubscribe_all(self, connection: _Connection) -> None:
@@ -434,24 +611,25 @@ class ControlServer:
         connection.topics.clear()
 
     # -- connections ---------------------------------------------------------------------
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _admit(self, transport: asyncio.Transport) -> Caller | None:
+        """The caller of a new connection, or None after turning it away."""
         try:
-            pid, uid, gid = _peer_credentials(writer)
+            pid, uid, gid = _peer_credentials(transport)
         except OSError as error:
             self._log.error("control: refused a connection: %s", error)
-            writer.transport.abort()
-            return
+            transport.abort()
+            return None
         role = self._roles.role_for(uid)
         if role is None:
             # Unknown uids get nothing: not even an error that would confirm who listens.
             self._log.warning(
                 "control: refused uid %d (pid %d): no role in CONTROL_ROLES", uid, pid
             )
-            writer.transport.abort()
-            return
+            transport.abort()
+            return None
         if self._stopping:
-            writer.transport.abort()
-            return
+            transport.abort()
+            return None
         if len(self._connections) >= self._max_connections:
             self._log.warning(
                 "control: refused uid %d (pid %d): %d connections already open",
@@ -459,7 +637,7 @@ class ControlServer:
                 pid,
                 self._max_connections,
             )
-            writer.write(
+            transport.write(
                 encode_frame(
                     error_response(
                         None,
@@ -468,109 +646,29 @@ class ControlServer:
                     )
                 )
             )
-            writer.close()
-            return
-        caller = Caller.from_peer(uid, gid, pid, role)
-        connection = _Connection(reader, writer, caller, self._queue_limit)
+            transport.close()
+            return None
+        return Caller.from_peer(uid, gid, pid, role)
+
+    def _register(self, connection: _Connection) -> None:
         self._connections.add(connection)
-        connection.writer_task = asyncio.create_task(self._write_loop(connection))
-        try:
-            await self._read_loop(connection)
-        finally:
-            await self._finish(connection)
 
-    async def _read_loop(self, connection: _Connection) -> None:
-        reader = connection.reader
-        while not connection.closed:
-            end_of_input = False
-            try:
-                frame = await reader.readuntil(FRAME_END)
-            except asyncio.IncompleteReadError as eof:
-                # A last request without its newline (``printf ... | socat``) is still one.
-                frame, end_of_input = eof.partial, True
-            except asyncio.LimitOverrunError:
-                await self._refuse_large_frame(connection)
-                return
-            except (ConnectionError, OSError):
-                return
-            if connection.closed:
-                return
-            if frame and not frame.isspace():
-                await connection.slots.acquire()
-                task = asyncio.create_task(self._handle_frame(connection, frame))
-                connection.in_flight.add(task)
-                task.add_done_callback(connection.request_done)
-            if end_of_input:
-                return
-
-    async def _refuse_large_frame(self, connection: _Connection) -> None:
-        # The rest of the oversized line is still unread: there is no safe place to resume.
-        self._log.warning(
-            "control: %s sent a frame over %d bytes; closing",
-            connection.caller.name,
-            self._frame_limit,
-        )
-        connection.closed = True
-        await connection.outbox.put(
-            encode_frame(
-                error_response(
-                    None,
-                    FRAME_TOO_LARGE,
-                    f"frame too large: the limit is {self._frame_limit} bytes per line",
-                )
-            )
-        )
-
-    async def _write_loop(self, connection: _Connection) -> None:
-        writer = connection.writer
-        transport = writer.transport
-        outbox = connection.outbox
-        try:
-            while (frames := await outbox.take_all()) is not None:
-                if transport.is_closing():
-                    break
-                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
-                # drain() only matters once the transport holds a lot; below that it is pure
-                # overhead on every message.
-                if transport.get_write_buffer_size() > _DRAIN_ABOVE_BYTES:
-                    await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            connection.closed = True
-            self._unsubscribe_all(connection)
-            outbox.close()  # wakes handlers waiting for room: their answers have nowhere to go
-
-    async def _finish(self, connection: _Connection) -> None:
-        try:
-            if connection.in_flight:
-                # Handlers are not cancelled because a client left: a state change half done
-                # is worse than an answer nobody reads.
-                await asyncio.wait(set(connection.in_flight))
-        finally:
-            connection.outbox.close()
-            writer_task = connection.writer_task
-            if writer_task is not None and not writer_task.done():
-                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(asyncio.shield(writer_task), _FLUSH_SECONDS)
-                writer_task.cancel()
-            connection.closed = True
-            self._unsubscribe_all(connection)
-            self._connections.discard(connection)
-            connection.writer.close()
+    def _forget(self, connection: _Connection) -> None:
+        self._unsubscribe_all(connection)
+        self._connections.discard(connection)
 
     # -- requests ------------------------------------------------------------------------
     async def _handle_frame(self, connection: _Connection, frame: bytes) -> None:
         try:
             message = decode_frame(frame, exact_numbers=True)
         except ParseError as error:
-            await connection.outbox.put(
+            await connection.send(
                 encode_frame(error_response(None, PARSE_ERROR, f"parse error: {error}"))
             )
             return
         if isinstance(message, list):
             if not message:
-                await connection.outbox.put(
+                await connection.send(
                     encode_frame(
                         error_response(None, INVALID_REQUEST, "invalid request: empty batch")
                     )
@@ -582,11 +680,11 @@ class ControlServer:
                 if answer is not None:
                     answers.append(answer)
             if answers:  # a batch of notifications only gets no response at all
-                await connection.outbox.put(b"[" + b",".join(answers) + b"]" + FRAME_END)
+                await connection.send(b"[" + b",".join(answers) + b"]" + FRAME_END)
             return
         answer = await self._answer(connection, message)
         if answer is not None:
-            await connection.outbox.put(answer + FRAME_END)
+            await connection.send(answer + FRAME_END)
 
     async def _answer(self, connection: _Connection, message: object) -> bytes | None:
         """One request's response as JSON bytes, or None for a notification."""
@@ -620,7 +718,7 @@ class ControlServer:
             return error_response(
                 request.id, METHOD_NOT_FOUND, f"method not found: {request.method}"
             )
-        caller = connection.caller
+        caller = connection.admitted_caller
         if caller.role < spec.min_role:
             message = (
                 f"forbidden: {spec.name} needs the {spec.min_role.label} role; "
@@ -636,9 +734,10 @@ class ControlServer:
         if self._stopping:
             await self._audit(caller, spec, request.params, "refused: shutting down")
             return error_response(request.id, SHUTTING_DOWN, "the engine is shutting down")
-        params = await self._validated_params(caller, spec, request)
-        if isinstance(params, dict):
-            return params  # the error response
+        params = self._validated_params(spec, request)
+        if isinstance(params, RpcError):
+            await self._audit(caller, spec, request.params, f"error: {params.message}")
+            return error_response(request.id, params.code, params.message, params.data)
         if built_in is not None:
             try:
                 return result_response(request.id, built_in.run(connection, params))
@@ -649,14 +748,15 @@ class ControlServer:
         async with self._state_lock:
             return await self._call_handler(spec, params, caller, request.id, audited=request)
 
-    async def _validated_params(
-        self, caller: Caller, spec: MethodSpec, request: Request
-    ) -> BaseModel | dict[str, Any]:
-        """The params model, or an INVALID_PARAMS error response (audited)."""
+    @staticmethod
+    def _validated_params(spec: MethodSpec, request: Request) -> BaseModel | RpcError:
+        """The params model, or the INVALID_PARAMS error to answer with."""
         if isinstance(request.params, list):
-            message = "invalid params: pass named params (a JSON object), not an array"
-            await self._audit(caller, spec, request.params, f"error: {message}")
-            return error_response(request.id, INVALID_PARAMS, message)
+            return RpcError(
+                INVALID_PARAMS, "invalid params: pass named params (a JSON object), not an array"
+            )
+        if not request.params and spec.params is NoParams:
+            return _NO_PARAMS
         try:
             return spec.params.model_validate(request.params or {})
         except ValidationError as error:
@@ -664,8 +764,7 @@ class ControlServer:
             message = f"invalid params for {spec.name}: " + "; ".join(
                 f"{problem['field']}: {problem['problem']}" for problem in problems
             )
-            await self._audit(caller, spec, request.params, f"error: {message}")
-            return error_response(request.id, INVALID_PARAMS, message, problems)
+            return RpcError(INVALID_PARAMS, message, problems)
 
     async def _call_handler(
         self,
@@ -782,9 +881,10 @@ class ControlServer:
         return {"topics": sorted(connection.topics)}
 
     def _discover(self, connection: _Connection, params: NoParams) -> object:
-        role = connection.caller.role
+        caller = connection.admitted_caller
+        role = caller.role
         return {
-            "caller": connection.caller.name,
+            "caller": caller.name,
             "role": role.label,
             "methods": [
                 {

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import PurePath
@@ -70,7 +70,9 @@ def format_utc(moment: datetime) -> str:
 
     Naive datetimes are refused (ValueError), never guessed.
     """
-    return ensure_utc(moment).replace(tzinfo=None).isoformat() + "Z"
+    if moment.tzinfo is not UTC:  # the common case (tbot's own clocks) skips the conversion
+        moment = ensure_utc(moment)
+    return moment.replace(tzinfo=None).isoformat() + "Z"
 
 
 def format_decimal(value: Decimal) -> str:
@@ -132,10 +134,23 @@ def to_json_ready(obj: Any) -> Any:
     raise TypeError(f"cannot send a {type(obj).__name__} over the control socket")
 
 
+# The encoder's `default` sees only what json cannot write itself; the usual ones (a status
+# answer carries a dozen datetimes and Decimals) are looked up by exact type first.
+_BY_EXACT_TYPE: Final[Mapping[type, Callable[[Any], Any]]] = {
+    datetime: format_utc,
+    Decimal: format_decimal,
+    date: date.isoformat,
+}
+
+
+def _default(obj: Any) -> Any:
+    convert = _BY_EXACT_TYPE.get(type(obj))
+    return convert(obj) if convert is not None else to_json_ready(obj)
+
+
 # One encoder for the process: building a JSONEncoder per message costs more than encoding.
-# `default` is only consulted for values json cannot write itself (Decimal, datetime, ...).
 _ENCODER = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=to_json_ready
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
 )
 
 

@@ -17,7 +17,13 @@ from tbot.control.client import ControlClient, EngineUnavailableError, RpcCallEr
 from tbot.control.roles import Role, RoleMap
 from tbot.control.server import ControlServer
 from tbot.control.socket_path import MAX_SOCKET_PATH_BYTES, ControlSocketError, connect_path
-from tbot.control.wire import FRAME_TOO_LARGE, MAX_FRAME_BYTES, SHUTTING_DOWN, TOO_MANY_CONNECTIONS
+from tbot.control.wire import (
+    FRAME_TOO_LARGE,
+    MAX_FRAME_BYTES,
+    SHUTTING_DOWN,
+    TOO_MANY_CONNECTIONS,
+    encode_frame,
+)
 from tests.control.conftest import roles_granting
 from tests.control.control_support import (
     FakeEngine,
@@ -82,6 +88,41 @@ async def test_a_frame_exactly_at_the_limit_is_accepted(
         answer = await peer.receive()
         await peer.close()
     assert answer["result"] == {"text": "edge"}
+
+
+async def test_frames_split_across_writes_and_packed_into_one_are_all_answered(
+    socket_path: Path, engine: FakeEngine, operator_roles: RoleMap
+) -> None:
+    async with running_server(socket_path, engine, operator_roles):
+        peer = await RawPeer.open(socket_path)
+        frame = encode_frame(call("echo", {"text": "split"}, request_id=1))
+        for piece in (frame[:7], frame[7:30], frame[30:]):
+            await peer.send(piece)
+            await asyncio.sleep(0.02)
+        split = await peer.receive()
+        await peer.send(b"".join(encode_frame(call("echo", {"text": str(n)}, n)) for n in range(5)))
+        packed = [await peer.receive() for _ in range(5)]
+        await peer.close()
+    assert split["result"] == {"text": "split"}
+    assert sorted(answer["id"] for answer in packed) == [0, 1, 2, 3, 4]
+
+
+async def test_a_client_pipelining_more_requests_than_may_run_gets_every_answer(
+    socket_path: Path, engine: FakeEngine, operator_roles: RoleMap
+) -> None:
+    # 300 slow requests in one write: 64 run at a time, the rest wait, the socket is not
+    # read meanwhile, and nothing is lost.
+    requests = b"".join(
+        encode_frame(call("sleep", {"seconds": 0.05}, request_id=n)) for n in range(300)
+    )
+    async with running_server(socket_path, engine, operator_roles):
+        peer = await RawPeer.open(socket_path)
+        await peer.send(requests)
+        answers = [await peer.receive() for _ in range(300)]
+        after = await peer.request(call("echo", {"text": "still reading"}, request_id="last"))
+        await peer.close()
+    assert sorted(answer["id"] for answer in answers) == list(range(300))
+    assert after["result"] == {"text": "still reading"}
 
 
 async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(
