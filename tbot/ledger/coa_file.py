@@ -1,4 +1,4 @@
-"""The COA file (`{BOT_IDENTITY}_BOT_COA_v1.0.0.db`): the chart and its metadata on disk.
+"""The COA file (`{BOT_IDENTITY}_BOT_COA_v1.1.0.db`): the chart and its metadata on disk.
 
 `coa_metadata` holds one row (currency, entity, jurisdiction, COA version, created and last
 updated instants); `coa_accounts` one row per account of the chart.
