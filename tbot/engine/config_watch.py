@@ -8,7 +8,7 @@ applies a whole new, valid configuration or nothing at all.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tbot.config.bot_settings import BotSettings
@@ -40,22 +40,43 @@ def _digest(path: Path) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+@dataclass
 class ConfigFingerprint:
-    """Digests of the files a configuration was read from."""
+    """Digests of the files a configuration was read from.
+
+    `changed()` is asked on every `engine.status`, so it compares cheap stat keys first and
+    hashes a file only when its stat key moved (a touched but unchanged file is unchanged).
+    """
 
     files: tuple[tuple[Path, str | None], ...]
+    _stats: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
+    _last_answer: bool = False
 
     @classmethod
     def of(cls, config: LoadedConfig) -> ConfigFingerprint:
         """Fingerprint `.env` and every candidate bot config file (plain and encrypted)."""
         paths = config.paths
         watched = (config.env_source, paths.env_bot_file, paths.env_bot_enc_file)
-        return cls(tuple((path, _digest(path)) for path in watched))
+        fingerprint = cls(tuple((path, _digest(path)) for path in watched))
+        fingerprint._stats = {path: _stat_key(path) for path in watched}
+        return fingerprint
 
     def changed(self) -> bool:
-        """True when any watched file differs from when the fingerprint was taken."""
-        return any(_digest(path) != digest for path, digest in self.files)
+        """True when any watched file's content differs from when the fingerprint was taken."""
+        stats = {path: _stat_key(path) for path, _ in self.files}
+        if stats == self._stats:
+            return self._last_answer
+        self._stats = stats
+        self._last_answer = any(_digest(path) != digest for path, digest in self.files)
+        return self._last_answer
 
 
 def changed_bot_keys(before: BotSettings, after: BotSettings) -> list[str]:

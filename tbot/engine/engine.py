@@ -63,7 +63,7 @@ from tbot.engine.order_intents import (
     parse_client_order_id,
 )
 from tbot.engine.position_book import HeldPosition, PositionBook
-from tbot.engine.scheduler import EngineState, SessionScheduler
+from tbot.engine.scheduler import EngineState, ScheduleSlot, SessionScheduler
 from tbot.engine.sim_clock import SimClock
 from tbot.errors import TbotError
 from tbot.ledger.errors import DuplicateFitidError, LedgerError
@@ -180,6 +180,7 @@ class Engine:
         self._restored_entries: list[tuple[StrategyName, str, str]] = []
         self.stop_reason = ""
         self._broker_to_close: SimBroker | None = None
+        self._slot_cache: tuple[datetime, SessionScheduler, ScheduleSlot] | None = None
         self.accounts: BrokerAccounts = accounts_for(self._broker_name())
         self.desk = LedgerDesk(self.paths, self.real_clock, home.backup_policy)
         self.feed: BarFeed | None = None
@@ -1121,7 +1122,7 @@ class Engine:
     def status(self) -> dict[str, Any]:
         """The `engine.status` result."""
         now = self.clock.now()
-        slot = self.scheduler.slot_at(now)
+        slot = self._slot_of_minute(now)
         window = slot.window
         gateway = self.gateway
         return {
@@ -1155,6 +1156,16 @@ class Engine:
             "counters": self.counters.as_dict(self._retries()),
             "config": {"loaded_at": self.config_loaded_at, "changed_on_disk": False},
         }
+
+    def _slot_of_minute(self, now: datetime) -> ScheduleSlot:
+        """The schedule slot of `now`'s minute: phases change on whole minutes, and status
+        is asked far more often than that."""
+        minute = floor_minute(now)
+        cached = self._slot_cache
+        if cached is None or cached[0] != minute or cached[1] is not self.scheduler:
+            cached = (minute, self.scheduler, self.scheduler.slot_at(minute))
+            self._slot_cache = cached
+        return cached[2]
 
     # == shutdown ==========================================================================
     async def shutdown(self) -> None:

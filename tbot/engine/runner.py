@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from pathlib import Path
 
 from tbot.admin.bot_home import BotHome
@@ -53,17 +54,25 @@ def link_home_socket(home: BotHome, bound: Path) -> None:
 class LogEvents(logging.Handler):
     """Forwards the engine's log records to `logs` subscribers."""
 
-    def __init__(self, server: ControlServer) -> None:
+    def __init__(self, server: ControlServer, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(level=logging.INFO)
         self._server = server
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
+        data = {
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         try:
-            self._server.publish(
-                "logs",
-                {"level": record.levelname.lower(), "logger": record.name,
-                 "message": record.getMessage()},
-            )
+            # The server is single-threaded: lines logged on the broker or ledger threads
+            # are handed to the loop rather than published from there.
+            if threading.get_ident() == self._loop_thread:
+                self._server.publish("logs", data)
+            elif not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._server.publish, "logs", data)
         except Exception:  # a log line must never break the engine
             self.handleError(record)
 
@@ -82,19 +91,22 @@ async def run_engine(home: BotHome, options: EngineOptions) -> int:
         roles = RoleMap.from_grants(home.config.env.CONTROL_ROLES, owner_uid=os.getuid())
         socket_path = control_socket_path(home, options.socket_path)
         socket_path.parent.mkdir(parents=True, exist_ok=True)
-        server = ControlServer(socket_path, methods.table(), roles, audit=methods.audit_command,
-                               logger=logging.getLogger("tbot.control"))
+        server = ControlServer(
+            socket_path,
+            methods.table(),
+            roles,
+            audit=methods.audit_command,
+            logger=logging.getLogger("tbot.control"),
+        )
         await server.start()
         link_home_socket(home, socket_path)
         engine.publish = server.publish
         methods.subscriber_count = lambda: server.subscriber_count if server else 0
-        log_events = LogEvents(server)
+        log_events = LogEvents(server, asyncio.get_running_loop())
         logging.getLogger("tbot").addHandler(log_events)
         _install_signal_handlers(engine)
         notifier.ready(f"trading {home.identity.bot_identity}; socket {socket_path}")
-        watchdog = asyncio.create_task(
-            notifier.run_watchdog(lambda: engine.heartbeat_age() < 60.0)
-        )
+        watchdog = asyncio.create_task(notifier.run_watchdog(lambda: engine.heartbeat_age() < 60.0))
         log.info("control socket at %s", socket_path)
         await engine.run()
         notifier.stopping(engine.stop_reason)
