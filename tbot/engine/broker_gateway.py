@@ -49,7 +49,7 @@ class BrokerHealth:
         return {
             "name": self.name,
             "healthy": self.healthy,
-            "last_ok": self.last_ok,
+            "last_ok": self.last_ok.isoformat().replace("+00:00", "Z") if self.last_ok else None,
             "last_error": self.last_error,
         }
 

@@ -8,6 +8,7 @@ applies a whole new, valid configuration or nothing at all.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,10 @@ RESTART_ONLY_BOT_KEYS = frozenset(
         "LEDGER_BACKUP_KEEP_PER_DAY",
     }
 )
+
+
+# A config edit shows in engine.status within this many seconds.
+RECHECK_SECONDS = 0.5
 
 
 def _digest(path: Path) -> str | None:
@@ -59,6 +64,7 @@ class ConfigFingerprint:
     files: tuple[tuple[Path, str | None], ...]
     _stats: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
     _last_answer: bool = False
+    _checked_at: float = float("-inf")
 
     @classmethod
     def of(cls, config: LoadedConfig) -> ConfigFingerprint:
@@ -70,7 +76,12 @@ class ConfigFingerprint:
         return fingerprint
 
     def changed(self) -> bool:
-        """True when any watched file's content differs from when the fingerprint was taken."""
+        """True when any watched file's content differs from when the fingerprint was taken.
+        Looks at the disk at most every `RECHECK_SECONDS`."""
+        now = time.monotonic()
+        if now - self._checked_at < RECHECK_SECONDS:
+            return self._last_answer
+        self._checked_at = now
         stats = {path: _stat_key(path) for path, _ in self.files}
         if stats == self._stats:
             return self._last_answer

@@ -63,7 +63,7 @@ from tbot.engine.order_intents import (
     parse_client_order_id,
 )
 from tbot.engine.position_book import HeldPosition, PositionBook
-from tbot.engine.scheduler import EngineState, ScheduleSlot, SessionScheduler
+from tbot.engine.scheduler import EngineState, SessionScheduler
 from tbot.engine.sim_clock import SimClock
 from tbot.errors import TbotError
 from tbot.ledger.errors import DuplicateFitidError, LedgerError
@@ -136,6 +136,13 @@ class LiveStrategy:
     alerts_sent: set[str] = field(default_factory=set)
 
 
+def utc_text(moment: datetime) -> str:
+    """An aware UTC datetime as ISO 8601 text with ``Z`` (the protocol's form)."""
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def floor_minute(moment: datetime) -> datetime:
     """`moment` truncated to its minute."""
     return moment.replace(second=0, microsecond=0)
@@ -180,7 +187,7 @@ class Engine:
         self._restored_entries: list[tuple[StrategyName, str, str]] = []
         self.stop_reason = ""
         self._broker_to_close: SimBroker | None = None
-        self._slot_cache: tuple[datetime, SessionScheduler, ScheduleSlot] | None = None
+        self._slot_cache: tuple[datetime, SessionScheduler, dict[str, object]] | None = None
         self.accounts: BrokerAccounts = accounts_for(self._broker_name())
         self.desk = LedgerDesk(self.paths, self.real_clock, home.backup_policy)
         self.feed: BarFeed | None = None
@@ -1120,50 +1127,58 @@ class Engine:
         return [self._order_row(order) for order in orders]
 
     def status(self) -> dict[str, Any]:
-        """The `engine.status` result."""
+        """The `engine.status` result.
+
+        Asked many times a second by every console: the schedule part is built once per
+        minute and times are preformatted text, so a call costs little more than encoding.
+        """
         now = self.clock.now()
-        slot = self._slot_of_minute(now)
-        window = slot.window
         gateway = self.gateway
         return {
             "bot": self.identity.bot_identity,
             "version": current_tag(),
             "pid": os.getpid(),
             "uptime_seconds": round(monotonic_time.monotonic() - self.started_monotonic, 3),
-            "engine_state": self.engine_state,
-            "trading_state": self.state.snapshot(),
+            "engine_state": self.engine_state.value,
+            "trading_state": {
+                "state": self.state.state.value,
+                "reason": self.state.reason,
+                "since": utc_text(self.state.since),
+            },
             "clock": {
-                "now": now,
+                "now": utc_text(now),
                 "mode": "sim" if isinstance(self.clock, SimClock) else "real",
                 "speed": self.clock.speed if isinstance(self.clock, SimClock) else 1.0,
             },
-            "strategy": {
-                "active": window.strategy if window else None,
-                "phase": slot.phase,
-                "phase_ends": window.phase_end(slot.phase) if window and slot.phase else None,
-                "next_change": slot.next_change,
-                "window": None
-                if window is None
-                else {
-                    "start": window.start,
-                    "analysis_end": window.analysis_end,
-                    "breakout_end": window.breakout_end,
-                    "monitoring_end": window.monitoring_end,
-                },
-                "enabled": dict(self.enabled),
-            },
+            "strategy": {**self._schedule_of_minute(now), "enabled": dict(self.enabled)},
             "broker": gateway.health.as_dict() if gateway else None,
             "counters": self.counters.as_dict(self._retries()),
-            "config": {"loaded_at": self.config_loaded_at, "changed_on_disk": False},
+            "config": {"loaded_at": utc_text(self.config_loaded_at), "changed_on_disk": False},
         }
 
-    def _slot_of_minute(self, now: datetime) -> ScheduleSlot:
-        """The schedule slot of `now`'s minute: phases change on whole minutes, and status
-        is asked far more often than that."""
+    def _schedule_of_minute(self, now: datetime) -> dict[str, object]:
+        """The `strategy` block of `now`'s minute (phases change on whole minutes)."""
         minute = floor_minute(now)
         cached = self._slot_cache
         if cached is None or cached[0] != minute or cached[1] is not self.scheduler:
-            cached = (minute, self.scheduler, self.scheduler.slot_at(minute))
+            slot = self.scheduler.slot_at(minute)
+            window, phase = slot.window, slot.phase
+            phase_ends = window.phase_end(phase) if window and phase else None
+            block: dict[str, object] = {
+                "active": window.strategy.value if window else None,
+                "phase": phase.value if phase else None,
+                "phase_ends": utc_text(phase_ends) if phase_ends else None,
+                "next_change": utc_text(slot.next_change) if slot.next_change else None,
+                "window": None
+                if window is None
+                else {
+                    "start": utc_text(window.start),
+                    "analysis_end": utc_text(window.analysis_end),
+                    "breakout_end": utc_text(window.breakout_end),
+                    "monitoring_end": utc_text(window.monitoring_end),
+                },
+            }
+            cached = (minute, self.scheduler, block)
             self._slot_cache = cached
         return cached[2]
 
