@@ -67,7 +67,8 @@ def test_top_nodes_have_no_parent_and_others_do() -> None:
 
 
 def test_brokerage_equities_are_grandchildren_of_assets() -> None:
-    assert [a.code for a in STANDARD_CHART.children("1110")] == ["1111", "1112", "1113", "1114", "1115"]
+    children = [a.code for a in STANDARD_CHART.children("1110")]
+    assert children == ["1111", "1112", "1113", "1114", "1115"]
     assert STANDARD_CHART["1110"].parent == "1100"
 
 
