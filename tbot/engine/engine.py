@@ -176,6 +176,7 @@ class Engine:
         self.account: AccountSnapshot | None = None
         self.session_start_equity: Decimal | None = None
         self.current_day: date | None = None
+        self.day_started_at: datetime | None = None
         self.summarized_days: set[date] = set()
         self.config_loaded_at = self.real_clock.now()
         self.publish = _no_publish
@@ -283,6 +284,7 @@ class Engine:
         await self._refresh_account()
         self.session_start_equity = self.account.equity if self.account else None
         self.current_day = self.clock.now().date()
+        self.day_started_at = self.clock.now()
         await self._restore_day(self.current_day)
         await self._adopt_broker_positions()
         self._cursor = floor_minute(self.clock.now())
@@ -541,6 +543,7 @@ class Engine:
             if previous.windows:
                 await self._end_of_day(self.current_day)
         self.current_day = day
+        self.day_started_at = self.clock.now()
         self.book.new_day()
         self.limits.rebuild([], self.book.positions.keys())
         self.stats = SessionStats()
@@ -1076,13 +1079,20 @@ class Engine:
             self._broker_trouble(error)
 
     async def _end_of_day(self, day: date) -> None:
-        """Write the session's daily summary once."""
+        """Close the day: book any fill of ours the broker reports and the ledger lacks,
+        flag the broker's activity the engine did not cause (reconciliation's to map), and
+        write the daily summary once."""
         self.summarized_days.add(day)
+        try:
+            await self._recover_missed_fills()
+            await self._book_initial_funding()
+        except BrokerError as error:
+            self._broker_trouble(error)
         summary = self.stats.build_summary(
             day=day,
             bot_identity=self.identity.bot_identity,
             broker=self._broker_name().value,
-            started_at=self.clock.now(),
+            started_at=self.day_started_at or self.clock.now(),
             ended_at=self.clock.now(),
             counters=self.counters.as_dict(self._retries()),
         )

@@ -59,7 +59,8 @@ class EngineProcess:
 
     def output(self) -> str:
         """What the engine printed so far."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 60.0) -> EngineProcess:

@@ -126,3 +126,17 @@ def test_config_edits_wait_for_reload_which_applies_all_or_nothing(home, start_e
     reloaded = engine.call("config.reload")
     assert reloaded == {"reloaded": True, "changed_keys": ["MAX_TRADES", "WEIGHTS"]}
     assert engine.call("engine.status")["config"]["changed_on_disk"] is False
+
+
+def test_fault_mode_activity_is_left_for_reconciliation_not_booked(home, start_engine):
+    set_bot_key(home, "SIM_FAULTS", "phantom_fill,deposit,unknown_fee")
+    engine = start_engine(home, "--sim", "--speed", "3000", "--start",
+                          f"{TRADING_DAY}T14:25:00Z", "--until-close")
+    assert engine.wait(120) == 0, engine.output()
+    _, broker_fills = broker_state(home)
+    booked = {row[0] for row in ledger_rows(home, "SELECT fitid FROM ledger_entries")}
+    phantom = broker_fills - booked
+    assert len(phantom) == 1  # the fill the engine never placed stays out of the books
+    assert "never placed" in engine.output()
+    assert "reconciliation" in engine.output()
+    verify_clean(home)
