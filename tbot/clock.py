@@ -45,6 +45,18 @@ class FrozenClock:
         self._at = ensure_utc(at)
 
 
+class SwitchableClock:
+    """A clock that reads another clock, which can be swapped once it is known (the engine's
+    simulated clock resumes from the broker's saved time, after the broker is open)."""
+
+    def __init__(self, target: Clock) -> None:
+        self.target = target
+
+    def now(self) -> datetime:
+        """The target clock's time."""
+        return self.target.now()
+
+
 def ensure_utc(moment: datetime) -> datetime:
     """Return `moment` converted to UTC; naive datetimes are refused, never guessed."""
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tbot.clock import FrozenClock, SystemClock, ensure_utc, utc_stamp
+from tbot.clock import FrozenClock, SwitchableClock, SystemClock, ensure_utc, utc_stamp
 
 
 def test_system_clock_gives_aware_utc() -> None:
@@ -37,3 +37,12 @@ def test_naive_datetimes_are_refused() -> None:
 
 def test_stamp_is_compact_sortable_utc() -> None:
     assert utc_stamp(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "20260102T030405Z"
+
+
+def test_a_switchable_clock_follows_whichever_clock_it_is_given() -> None:
+    first = FrozenClock(datetime(2026, 11, 20, 14, 25, tzinfo=UTC))
+    second = FrozenClock(datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
+    clock = SwitchableClock(first)
+    assert clock.now() == first.now()
+    clock.target = second
+    assert clock.now() == second.now()

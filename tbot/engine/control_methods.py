@@ -182,7 +182,7 @@ class ControlMethods:
 
     # -- reads ------------------------------------------------------------------------------
     async def engine_status(self, _: NoParams, caller: Caller) -> dict[str, Any]:
-        status = self.engine.status()
+        status = self.engine.report.status()
         status["config"]["changed_on_disk"] = self.fingerprint.changed()
         status["subscribers"] = self.subscriber_count()
         return status
@@ -194,12 +194,12 @@ class ControlMethods:
 
     async def orders_list(self, params: OrdersParams, caller: Caller) -> dict[str, Any]:
         try:
-            return {"orders": await self.engine.orders_list(params.open_only)}
+            return {"orders": await self.engine.report.orders_list(params.open_only)}
         except BrokerError as error:
             raise RpcError(BROKER_ERROR, f"the broker did not answer: {error.message}") from None
 
     async def pnl_summary(self, _: NoParams, caller: Caller) -> Mapping[str, Any]:
-        return self.engine.pnl_summary()
+        return self.engine.report.pnl_summary()
 
     async def account_summary(self, _: NoParams, caller: Caller) -> dict[str, Any]:
         account = self.engine.account

@@ -22,14 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time as monotonic_time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from tbot.admin.bot_home import BotHome
 from tbot.booking.broker_accounts import BrokerAccounts, accounts_for
@@ -43,18 +41,19 @@ from tbot.broker.models import (
     AccountSnapshot,
     BrokerFill,
     BrokerOrder,
-    BrokerPosition,
     OrderRequest,
     OrderSide,
     OrderStatus,
 )
 from tbot.broker.sim.sim_broker import SimBroker, SimBrokerSettings
-from tbot.clock import Clock, FrozenClock, SystemClock
+from tbot.clock import Clock, FrozenClock, SwitchableClock, SystemClock
 from tbot.config.bot_settings import BotSettings
 from tbot.config.key_rotation import recover_interrupted_rotation
 from tbot.config.setting_types import BrokerName, StrategyName
+from tbot.engine import recovery
 from tbot.engine.broker_gateway import BrokerGateway
-from tbot.engine.ledger_desk import LedgerDesk
+from tbot.engine.ledger_desk import ENGINE_ACTOR, LedgerDesk
+from tbot.engine.minutes import floor_minute
 from tbot.engine.order_intents import (
     OrderIntent,
     OrderIntents,
@@ -65,6 +64,7 @@ from tbot.engine.order_intents import (
 from tbot.engine.position_book import HeldPosition, PositionBook
 from tbot.engine.scheduler import EngineState, SessionScheduler
 from tbot.engine.sim_clock import SimClock
+from tbot.engine.status_report import StatusReport
 from tbot.errors import TbotError
 from tbot.ledger.errors import DuplicateFitidError, LedgerError
 from tbot.market.bars import Bar, BarFeed
@@ -79,12 +79,10 @@ from tbot.strategy.base import Strategy
 from tbot.strategy.registry import UnknownStrategyError, build_strategy
 from tbot.strategy.signals import EntrySignal, ExitReason, ExitSignal, SkipNote
 from tbot.strategy.window import Phase, StrategyWindow
-from tbot.version import current_tag
 
 log = logging.getLogger("tbot.engine")
 
 MINUTE = timedelta(minutes=1)
-ENGINE_ACTOR = "engine"
 # How long a graceful stop waits for flattening orders to fill, in market minutes.
 SHUTDOWN_FLATTEN_MINUTES = 5
 
@@ -136,18 +134,6 @@ class LiveStrategy:
     alerts_sent: set[str] = field(default_factory=set)
 
 
-def utc_text(moment: datetime) -> str:
-    """An aware UTC datetime as ISO 8601 text with ``Z`` (the protocol's form)."""
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def floor_minute(moment: datetime) -> datetime:
-    """`moment` truncated to its minute."""
-    return moment.replace(second=0, microsecond=0)
-
-
 class Engine:
     """One bot's engine. Build it, `await start()`, `await run()`; `request_stop()` ends it."""
 
@@ -185,10 +171,9 @@ class Engine:
         self._cursor: datetime | None = None
         self._heartbeat = monotonic_time.monotonic()
         self._alerted: set[str] = set()
-        self._restored_entries: list[tuple[StrategyName, str, str]] = []
+        self.restored_entries: list[tuple[StrategyName, str, str]] = []
         self.stop_reason = ""
         self._broker_to_close: SimBroker | None = None
-        self._slot_cache: tuple[datetime, SessionScheduler, dict[str, object]] | None = None
         self.accounts: BrokerAccounts = accounts_for(self._broker_name())
         self.desk = LedgerDesk(self.paths, self.real_clock, home.backup_policy)
         self.feed: BarFeed | None = None
@@ -201,6 +186,7 @@ class Engine:
         self._market_clock = SwitchableClock(self.real_clock)
         self.logs = StrategyLogs(self.paths, self._market_clock)
         self.history = TradeHistoryWriter(self.paths, self.bot.LOG_FORMAT)
+        self.report = StatusReport(self)
 
     # == start-up ==========================================================================
     def _broker_name(self) -> BrokerName:
@@ -279,14 +265,14 @@ class Engine:
 
     async def start(self) -> None:
         """Start-up that needs the loop: recover fills and positions, snapshot the account."""
-        await self._book_initial_funding()
-        await self._recover_missed_fills()
+        await recovery.book_cash_activity(self)
+        await recovery.recover_missed_fills(self)
         await self._refresh_account()
         self.session_start_equity = self.account.equity if self.account else None
         self.current_day = self.clock.now().date()
         self.day_started_at = self.clock.now()
-        await self._restore_day(self.current_day)
-        await self._adopt_broker_positions()
+        await recovery.restore_day(self, self.current_day)
+        await recovery.adopt_broker_positions(self)
         self._cursor = floor_minute(self.clock.now())
         log.info(
             "engine started: bot %s, broker %s, clock %s, trading %s",
@@ -295,125 +281,6 @@ class Engine:
             self._clock_description(),
             self.state.state,
         )
-
-    async def _book_initial_funding(self) -> None:
-        gateway, booker = self._require_started()
-        page_token: str | None = None
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        while True:
-            page = await gateway.call(
-                "fetch_cash_activity",
-                gateway.broker.fetch_cash_activity,
-                epoch,
-                None,
-                page_token=page_token,
-                page_size=500,
-            )
-            for activity in page.items:
-                if not activity.activity_id.endswith("-FUNDING"):
-                    self._alert_once(
-                        f"cash:{activity.activity_id}",
-                        "warning",
-                        f"broker cash activity {activity.activity_id} ({activity.activity_type} "
-                        f"{activity.amount}) is not booked by the engine; reconciliation maps it",
-                    )
-                    continue
-                if await self.desk.run(self.desk.booked_fitids, [activity.activity_id]):
-                    continue
-                await self.desk.run(self.desk.post, booker.funding_entry(activity), ENGINE_ACTOR)
-                log.info("booked the account's initial funding %s", activity.amount)
-            if page.next_token is None:
-                return
-            page_token = page.next_token
-
-    async def _recover_missed_fills(self) -> None:
-        """Book fills of our own orders that the ledger lacks (a crash between the broker's
-        fill and our post). Fills of orders we never placed are left to reconciliation."""
-        gateway, _ = self._require_started()
-        fills: list[BrokerFill] = []
-        page_token: str | None = None
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        while True:
-            page = await gateway.call(
-                "fetch_all_trades",
-                gateway.broker.fetch_all_trades,
-                epoch,
-                None,
-                page_token=page_token,
-                page_size=500,
-            )
-            fills.extend(page.items)
-            if page.next_token is None:
-                break
-            page_token = page.next_token
-        booked = await self.desk.run(self.desk.booked_fitids, [f.fill_id for f in fills])
-        for fill in fills:
-            if fill.fill_id in booked:
-                continue
-            if parse_client_order_id(fill.client_order_id) is None:
-                self._alert_once(
-                    f"foreign:{fill.fill_id}",
-                    "warning",
-                    f"the broker reports fill {fill.fill_id} ({fill.side} {fill.quantity} "
-                    f"{fill.symbol}) of an order the engine never placed; left for reconciliation",
-                )
-                continue
-            log.warning("booking fill %s missed before a restart", fill.fill_id)
-            await self._book_fill(fill, recovered=True)
-
-    async def _restore_day(self, day: date) -> None:
-        """Today's realized results and limits from the ledger (after a restart)."""
-        booked = await self.desk.run(
-            self.desk.booked_day, day, self.accounts.realized_gains, self.accounts.fees
-        )
-        self.book.new_day()
-        for strategy, result in booked.by_strategy.items():
-            mine = self.book.result(strategy)
-            mine.realized, mine.fees, mine.trades = result.realized, result.fees, result.trades
-        known = {name.value for name in StrategyName}
-        self._restored_entries = [
-            (StrategyName(strategy), symbol, symbol)
-            for strategy, symbol, _ in booked.entry_keys
-            if strategy in known
-        ]
-
-    async def _adopt_broker_positions(self) -> None:
-        """Take positions from the broker, attributed from our ledger lots and orders."""
-        gateway, booker = self._require_started()
-        positions: list[BrokerPosition] = await gateway.call("positions", gateway.broker.positions)
-        orders: list[BrokerOrder] = await gateway.call("orders", gateway.broker.orders)
-        owner: dict[str, str] = {}
-        for order in orders:
-            parsed = parse_client_order_id(order.client_order_id)
-            if parsed is not None and order.side is OrderSide.BUY:
-                owner[order.symbol] = parsed.strategy
-        now = self.clock.now()
-        for position in positions:
-            lots = booker.lots.position(position.symbol)
-            if lots.quantity != position.quantity:
-                self._alert_once(
-                    f"position:{position.symbol}",
-                    "warning",
-                    f"position break in {position.symbol}: broker holds {position.quantity}, "
-                    f"the ledger's lots hold {lots.quantity}",
-                )
-            if lots.quantity <= 0:
-                continue
-            strategy = owner.get(position.symbol, "open")
-            held = HeldPosition(
-                symbol=position.symbol,
-                strategy=strategy,
-                underlying=position.symbol,
-                position_side="short" if is_inverse_etf(position.symbol) else "long",
-                tag="InverseETF" if is_inverse_etf(position.symbol) else "none",
-                leverage_multiplier=1,
-                opened_at=now,
-                signal_time=None,
-                last_price=position.market_price,
-            )
-            self.book.add(held, lots.quantity, lots.cost)
-            log.info("adopted %s %s from the broker (%s)", lots.quantity, position.symbol, strategy)
-        self.limits.rebuild(self._restored_entries, self.book.positions.keys())
 
     # == the market loop ===================================================================
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -481,7 +348,7 @@ class Engine:
         try:
             wake = self.scheduler.next_wake(now)
         except TbotError as error:
-            self._alert_once("schedule", "error", str(error))
+            self.alert_once("schedule", "error", str(error))
             return False
         target = wake - MINUTE
         if target - now <= 2 * MINUTE:
@@ -507,7 +374,7 @@ class Engine:
 
     async def _process_minute(self, minute_start: datetime) -> None:
         """Deliver one minute's bars: broker fills first, then strategy signals."""
-        gateway, _ = self._require_started()
+        gateway, _ = self.require_started()
         at = minute_start + MINUTE
         if at.date() != self.current_day:
             await self._new_day(at.date())
@@ -521,7 +388,7 @@ class Engine:
                 self._broker_trouble(error)
                 fills = []
             for fill in fills:
-                await self._book_fill(fill)
+                await self.book_fill(fill)
         for symbol, bar in bars.items():
             self.last_prices[symbol] = bar.close
         self.book.mark(self.last_prices)
@@ -534,7 +401,7 @@ class Engine:
         await self._cancel_stale_entries(at)
         if bars:
             await self._refresh_account()
-            self.publish("pnl", self.pnl_summary())
+            self.publish("pnl", self.report.pnl_summary())
             await self._check_daily_loss()
 
     async def _new_day(self, day: date) -> None:
@@ -564,11 +431,11 @@ class Engine:
         try:
             strategy = build_strategy(window.strategy, self.bot, window, universe)
         except UnknownStrategyError as error:
-            self._alert_once(f"unbuilt:{key}", "warning", f"{error}; its window is skipped")
+            self.alert_once(f"unbuilt:{key}", "warning", f"{error}; its window is skipped")
             return
         problems = strategy.self_check()
         if problems:
-            self._alert_once(
+            self.alert_once(
                 f"selfcheck:{key}",
                 "error",
                 f"strategy {window.strategy} failed its self-check and will not trade: "
@@ -615,7 +482,7 @@ class Engine:
         except Exception as error:  # a strategy bug stops that strategy, not the engine
             log.exception("strategy %s failed", strategy.name)
             self.counters.errors += 1
-            self._alert_once(
+            self.alert_once(
                 f"strategy-crash:{strategy.name}",
                 "error",
                 f"strategy {strategy.name} raised {error!r}; it stops trading",
@@ -734,7 +601,7 @@ class Engine:
             live.strategy.on_exit_rejected(held.symbol)
 
     async def _submit(self, intent: OrderIntent) -> BrokerOrder | None:
-        gateway, _ = self._require_started()
+        gateway, _ = self.require_started()
         request = OrderRequest(
             intent.client_order_id, intent.instrument, intent.side, intent.quantity
         )
@@ -755,7 +622,7 @@ class Engine:
             return None
         intent.order = order
         self.counters.orders += 1
-        self.publish("orders", self._order_row(order))
+        self.publish("orders", self.report.order_row(order))
         self.logs.log(
             intent.strategy,
             "ORDER",
@@ -789,7 +656,7 @@ class Engine:
     async def _cancel_stale_entries(self, at: datetime) -> None:
         """Entry orders still working after their window's breakout phase are canceled; a
         partial fill left behind is logged as unresolved."""
-        gateway, _ = self._require_started()
+        gateway, _ = self.require_started()
         for intent in self.intents.working():
             if intent.purpose is not Purpose.ENTRY or intent.order is None:
                 continue
@@ -802,7 +669,7 @@ class Engine:
                 self._broker_trouble(error)
                 continue
             intent.order = order
-            self.publish("orders", self._order_row(order))
+            self.publish("orders", self.report.order_row(order))
             self.logs.unresolved(
                 "entry_canceled_after_window",
                 client_order_id=intent.client_order_id,
@@ -812,13 +679,13 @@ class Engine:
             )
 
     # == fills =============================================================================
-    async def _book_fill(self, fill: BrokerFill, *, recovered: bool = False) -> None:
+    async def book_fill(self, fill: BrokerFill, *, recovered: bool = False) -> None:
         """Post one fill, then update positions, the strategy and subscribers."""
-        _, booker = self._require_started()
+        _, booker = self.require_started()
         intent = self.intents.get(fill.client_order_id)
         parsed = parse_client_order_id(fill.client_order_id)
         if intent is None and parsed is None:
-            self._alert_once(
+            self.alert_once(
                 f"foreign:{fill.fill_id}",
                 "warning",
                 f"fill {fill.fill_id} of an order the engine never placed "
@@ -1001,7 +868,7 @@ class Engine:
         return await self._flatten(Purpose.FLATTEN, reason)
 
     async def _flatten(self, purpose: Purpose, reason: str) -> list[str]:
-        gateway, _ = self._require_started()
+        gateway, _ = self.require_started()
         for intent in self.intents.working():
             if intent.side is OrderSide.BUY and intent.order is not None:
                 try:
@@ -1064,7 +931,7 @@ class Engine:
             "reason": reason,
         }
 
-    def _alert_once(self, key: str, level: str, message: str) -> None:
+    def alert_once(self, key: str, level: str, message: str) -> None:
         if key in self._alerted:
             return
         self._alerted.add(key)
@@ -1072,7 +939,7 @@ class Engine:
         self.publish("alerts", {"level": level, "message": message})
 
     async def _refresh_account(self) -> None:
-        gateway, _ = self._require_started()
+        gateway, _ = self.require_started()
         try:
             self.account = await gateway.call("account", gateway.broker.account)
         except BrokerError as error:
@@ -1084,8 +951,8 @@ class Engine:
         write the daily summary once."""
         self.summarized_days.add(day)
         try:
-            await self._recover_missed_fills()
-            await self._book_initial_funding()
+            await recovery.recover_missed_fills(self)
+            await recovery.book_cash_activity(self)
         except BrokerError as error:
             self._broker_trouble(error)
         summary = self.stats.build_summary(
@@ -1094,103 +961,19 @@ class Engine:
             broker=self._broker_name().value,
             started_at=self.day_started_at or self.clock.now(),
             ended_at=self.clock.now(),
-            counters=self.counters.as_dict(self._retries()),
+            counters=self.counters.as_dict(self.retries()),
         )
         await asyncio.to_thread(write_daily_summary, self.paths, day, summary)
         log.info("daily summary for %s written", day)
         self.publish("alerts", {"level": "info", "message": f"daily summary for {day} written"})
 
-    def _retries(self) -> int:
+    def retries(self) -> int:
         return self.gateway.health.retries if self.gateway else 0
 
     def _clock_description(self) -> str:
         if isinstance(self.clock, SimClock):
             return f"simulated x{self.clock.speed:g} from {self.clock.now().isoformat()}"
         return "real time"
-
-    def pnl_summary(self) -> dict[str, object]:
-        """The `pnl.summary` result."""
-        return self.book.summary("USD", self.current_day)
-
-    def _order_row(self, order: BrokerOrder) -> dict[str, object]:
-        intent = self.intents.get(order.client_order_id)
-        parsed = parse_client_order_id(order.client_order_id)
-        return {
-            "order_id": order.order_id,
-            "client_order_id": order.client_order_id,
-            "symbol": order.symbol,
-            "side": order.side,
-            "quantity": order.quantity,
-            "filled_quantity": order.filled_quantity,
-            "average_price": order.average_price,
-            "status": order.status,
-            "strategy": intent.strategy if intent else (parsed.strategy if parsed else None),
-            "submitted_at": order.submitted_at,
-            "updated_at": order.updated_at,
-            "reject_reason": order.reject_reason,
-        }
-
-    async def orders_list(self, open_only: bool) -> list[dict[str, object]]:
-        """The `orders.list` rows, from the broker."""
-        gateway, _ = self._require_started()
-        orders = await gateway.call("orders", gateway.broker.orders, open_only=open_only)
-        return [self._order_row(order) for order in orders]
-
-    def status(self) -> dict[str, Any]:
-        """The `engine.status` result.
-
-        Asked many times a second by every console: the schedule part is built once per
-        minute and times are preformatted text, so a call costs little more than encoding.
-        """
-        now = self.clock.now()
-        gateway = self.gateway
-        return {
-            "bot": self.identity.bot_identity,
-            "version": current_tag(),
-            "pid": os.getpid(),
-            "uptime_seconds": round(monotonic_time.monotonic() - self.started_monotonic, 3),
-            "engine_state": self.engine_state.value,
-            "trading_state": {
-                "state": self.state.state.value,
-                "reason": self.state.reason,
-                "since": utc_text(self.state.since),
-            },
-            "clock": {
-                "now": utc_text(now),
-                "mode": "sim" if isinstance(self.clock, SimClock) else "real",
-                "speed": self.clock.speed if isinstance(self.clock, SimClock) else 1.0,
-            },
-            "strategy": {**self._schedule_of_minute(now), "enabled": dict(self.enabled)},
-            "broker": gateway.health.as_dict() if gateway else None,
-            "counters": self.counters.as_dict(self._retries()),
-            "config": {"loaded_at": utc_text(self.config_loaded_at), "changed_on_disk": False},
-        }
-
-    def _schedule_of_minute(self, now: datetime) -> dict[str, object]:
-        """The `strategy` block of `now`'s minute (phases change on whole minutes)."""
-        minute = floor_minute(now)
-        cached = self._slot_cache
-        if cached is None or cached[0] != minute or cached[1] is not self.scheduler:
-            slot = self.scheduler.slot_at(minute)
-            window, phase = slot.window, slot.phase
-            phase_ends = window.phase_end(phase) if window and phase else None
-            block: dict[str, object] = {
-                "active": window.strategy.value if window else None,
-                "phase": phase.value if phase else None,
-                "phase_ends": utc_text(phase_ends) if phase_ends else None,
-                "next_change": utc_text(slot.next_change) if slot.next_change else None,
-                "window": None
-                if window is None
-                else {
-                    "start": utc_text(window.start),
-                    "analysis_end": utc_text(window.analysis_end),
-                    "breakout_end": utc_text(window.breakout_end),
-                    "monitoring_end": utc_text(window.monitoring_end),
-                },
-            }
-            cached = (minute, self.scheduler, block)
-            self._slot_cache = cached
-        return cached[2]
 
     # == shutdown ==========================================================================
     async def shutdown(self) -> None:
@@ -1238,7 +1021,7 @@ class Engine:
             self.logs.close()
             self.desk.close_blocking()
 
-    def _require_started(self) -> tuple[BrokerGateway, FillBooker]:
+    def require_started(self) -> tuple[BrokerGateway, FillBooker]:
         if self.gateway is None or self.booker is None:
             raise RuntimeError("the engine has not been started")
         return self.gateway, self.booker
@@ -1246,14 +1029,3 @@ class Engine:
 
 def _no_publish(topic: str, data: Mapping[str, object]) -> None:
     """Publishing before the control server exists goes nowhere."""
-
-
-class SwitchableClock:
-    """A clock that reads another clock, which can be swapped once it is known."""
-
-    def __init__(self, target: Clock) -> None:
-        self.target = target
-
-    def now(self) -> datetime:
-        """The target clock's time."""
-        return self.target.now()

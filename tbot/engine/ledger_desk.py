@@ -29,6 +29,9 @@ from tbot.ledger.verify import VerifyReport, verify_ledger
 
 T = TypeVar("T")
 
+# The actor of the ledger rows the engine writes on its own account (fills, halts).
+ENGINE_ACTOR = "engine"
+
 
 @dataclass
 class StrategyDay:

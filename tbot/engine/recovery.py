@@ -1,0 +1,150 @@
+"""Where the engine was: what it does at start (and at each day's end) to pick up from the
+broker and the ledger rather than assume a fresh, flat account.
+
+Missing reports never mean flat (NautilusTrader's rule): positions come from the broker,
+fills of our own orders the ledger lacks are booked (each once, by the broker's fill id),
+and anything the broker did that the engine did not cause is flagged for reconciliation.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+from tbot.broker.models import BrokerFill, BrokerOrder, BrokerPosition, OrderSide
+from tbot.config.setting_types import StrategyName
+from tbot.engine.ledger_desk import ENGINE_ACTOR
+from tbot.engine.order_intents import parse_client_order_id
+from tbot.engine.position_book import HeldPosition
+from tbot.market.universe import is_inverse_etf
+
+if TYPE_CHECKING:
+    from tbot.engine.engine import Engine
+
+log = logging.getLogger("tbot.engine")
+
+
+async def book_cash_activity(engine: Engine) -> None:
+    """Book the account's initial funding once; flag every other cash activity (a
+    dividend, a deposit, an unknown fee) for reconciliation instead of guessing."""
+    gateway, booker = engine.require_started()
+    page_token: str | None = None
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    while True:
+        page = await gateway.call(
+            "fetch_cash_activity",
+            gateway.broker.fetch_cash_activity,
+            epoch,
+            None,
+            page_token=page_token,
+            page_size=500,
+        )
+        for activity in page.items:
+            if not activity.activity_id.endswith("-FUNDING"):
+                engine.alert_once(
+                    f"cash:{activity.activity_id}",
+                    "warning",
+                    f"broker cash activity {activity.activity_id} ({activity.activity_type} "
+                    f"{activity.amount}) is not booked by the engine; reconciliation maps it",
+                )
+                continue
+            if await engine.desk.run(engine.desk.booked_fitids, [activity.activity_id]):
+                continue
+            await engine.desk.run(engine.desk.post, booker.funding_entry(activity), ENGINE_ACTOR)
+            log.info("booked the account's initial funding %s", activity.amount)
+        if page.next_token is None:
+            return
+        page_token = page.next_token
+
+
+async def recover_missed_fills(engine: Engine) -> None:
+    """Book fills of our own orders that the ledger lacks (a crash between the broker's
+    fill and our post). Fills of orders we never placed are left to reconciliation."""
+    gateway, _ = engine.require_started()
+    fills: list[BrokerFill] = []
+    page_token: str | None = None
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    while True:
+        page = await gateway.call(
+            "fetch_all_trades",
+            gateway.broker.fetch_all_trades,
+            epoch,
+            None,
+            page_token=page_token,
+            page_size=500,
+        )
+        fills.extend(page.items)
+        if page.next_token is None:
+            break
+        page_token = page.next_token
+    booked = await engine.desk.run(engine.desk.booked_fitids, [f.fill_id for f in fills])
+    for fill in fills:
+        if fill.fill_id in booked:
+            continue
+        if parse_client_order_id(fill.client_order_id) is None:
+            engine.alert_once(
+                f"foreign:{fill.fill_id}",
+                "warning",
+                f"the broker reports fill {fill.fill_id} ({fill.side} {fill.quantity} "
+                f"{fill.symbol}) of an order the engine never placed; left for reconciliation",
+            )
+            continue
+        log.warning("booking fill %s missed before a restart", fill.fill_id)
+        await engine.book_fill(fill, recovered=True)
+
+
+async def restore_day(engine: Engine, day: date) -> None:
+    """Today's realized results and limits from the ledger (after a restart)."""
+    booked = await engine.desk.run(
+        engine.desk.booked_day, day, engine.accounts.realized_gains, engine.accounts.fees
+    )
+    engine.book.new_day()
+    for strategy, result in booked.by_strategy.items():
+        mine = engine.book.result(strategy)
+        mine.realized, mine.fees, mine.trades = result.realized, result.fees, result.trades
+    known = {name.value for name in StrategyName}
+    engine.restored_entries = [
+        (StrategyName(strategy), symbol, symbol)
+        for strategy, symbol, _ in booked.entry_keys
+        if strategy in known
+    ]
+
+
+async def adopt_broker_positions(engine: Engine) -> None:
+    """Take positions from the broker, attributed from our ledger lots and orders."""
+    gateway, booker = engine.require_started()
+    positions: list[BrokerPosition] = await gateway.call("positions", gateway.broker.positions)
+    orders: list[BrokerOrder] = await gateway.call("orders", gateway.broker.orders)
+    owner: dict[str, str] = {}
+    for order in orders:
+        parsed = parse_client_order_id(order.client_order_id)
+        if parsed is not None and order.side is OrderSide.BUY:
+            owner[order.symbol] = parsed.strategy
+    now = engine.clock.now()
+    for position in positions:
+        lots = booker.lots.position(position.symbol)
+        if lots.quantity != position.quantity:
+            engine.alert_once(
+                f"position:{position.symbol}",
+                "warning",
+                f"position break in {position.symbol}: broker holds {position.quantity}, "
+                f"the ledger's lots hold {lots.quantity}",
+            )
+        if lots.quantity <= 0:
+            continue
+        strategy = owner.get(position.symbol, "open")
+        held = HeldPosition(
+            symbol=position.symbol,
+            strategy=strategy,
+            underlying=position.symbol,
+            position_side="short" if is_inverse_etf(position.symbol) else "long",
+            tag="InverseETF" if is_inverse_etf(position.symbol) else "none",
+            leverage_multiplier=1,
+            opened_at=now,
+            signal_time=None,
+            last_price=position.market_price,
+        )
+        engine.book.add(held, lots.quantity, lots.cost)
+        log.info("adopted %s %s from the broker (%s)", lots.quantity, position.symbol, strategy)
+    engine.limits.rebuild(engine.restored_entries, engine.book.positions.keys())
