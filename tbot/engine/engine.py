@@ -33,9 +33,9 @@ from tbot.admin.bot_home import BotHome
 from tbot.booking.broker_accounts import BrokerAccounts, accounts_for
 from tbot.booking.daily_summary import SessionStats, write_daily_summary
 from tbot.booking.fifo_lots import LotBook
-from tbot.booking.fill_entries import FillBooker, FillContext
+from tbot.booking.fill_entries import FillBooker
 from tbot.booking.strategy_logs import StrategyLogs
-from tbot.booking.trade_records import TradeHistoryWriter, TradeRecord
+from tbot.booking.trade_records import TradeHistoryWriter
 from tbot.broker.errors import BrokerError
 from tbot.broker.models import (
     AccountSnapshot,
@@ -50,7 +50,7 @@ from tbot.clock import Clock, FrozenClock, SwitchableClock, SystemClock
 from tbot.config.bot_settings import BotSettings
 from tbot.config.key_rotation import recover_interrupted_rotation
 from tbot.config.setting_types import BrokerName, StrategyName
-from tbot.engine import recovery
+from tbot.engine import fill_booking, recovery
 from tbot.engine.broker_gateway import BrokerGateway
 from tbot.engine.ledger_desk import ENGINE_ACTOR, LedgerDesk
 from tbot.engine.minutes import floor_minute
@@ -59,19 +59,18 @@ from tbot.engine.order_intents import (
     OrderIntents,
     Purpose,
     client_order_id,
-    parse_client_order_id,
 )
 from tbot.engine.position_book import HeldPosition, PositionBook
 from tbot.engine.scheduler import EngineState, SessionScheduler
 from tbot.engine.sim_clock import SimClock
 from tbot.engine.status_report import StatusReport
 from tbot.errors import TbotError
-from tbot.ledger.errors import DuplicateFitidError, LedgerError
+from tbot.ledger.errors import LedgerError
 from tbot.market.bars import Bar, BarFeed
 from tbot.market.calendar import TradingCalendar
 from tbot.market.generated_feed import GeneratedFeed
 from tbot.market.replay_feed import ReplayFeed
-from tbot.market.universe import LIQUID_UNIVERSE, is_inverse_etf
+from tbot.market.universe import LIQUID_UNIVERSE
 from tbot.risk.limits import SessionLimits
 from tbot.risk.risk_gate import Approved, RiskGate
 from tbot.risk.trading_state import StateChange, TradingState, TradingStateMachine
@@ -174,7 +173,7 @@ class Engine:
         self.restored_entries: list[tuple[StrategyName, str, str]] = []
         self.stop_reason = ""
         self._broker_to_close: SimBroker | None = None
-        self.accounts: BrokerAccounts = accounts_for(self._broker_name())
+        self.accounts: BrokerAccounts = accounts_for(self.broker_name())
         self.desk = LedgerDesk(self.paths, self.real_clock, home.backup_policy)
         self.feed: BarFeed | None = None
         self.gateway: BrokerGateway | None = None
@@ -189,7 +188,7 @@ class Engine:
         self.report = StatusReport(self)
 
     # == start-up ==========================================================================
-    def _broker_name(self) -> BrokerName:
+    def broker_name(self) -> BrokerName:
         if self.options.sim:
             return BrokerName.SIM
         return BrokerName(self.bot.BROKER_NAME)
@@ -197,7 +196,7 @@ class Engine:
     def start_blocking(self) -> None:
         """The synchronous part of start-up: key recovery, the writer lock, the broker and
         the market feed. Raises a TbotError with a clear message on any problem."""
-        if self._broker_name() is not BrokerName.SIM:
+        if self.broker_name() is not BrokerName.SIM:
             raise EngineStartError(
                 f"BROKER_NAME={self.bot.BROKER_NAME}: the {self.bot.BROKER_NAME} adapter is "
                 "not built yet; run the simulated broker with --sim or BROKER_NAME=SIM"
@@ -238,7 +237,7 @@ class Engine:
             timeout_seconds=float(self.bot.API_TIMEOUT),
         )
         lots = LotBook.from_ledger(self.paths.ledger_db, self.accounts.equities)
-        self.booker = FillBooker(self._broker_name(), lots)
+        self.booker = FillBooker(self.broker_name(), lots)
 
     def _sim_settings(self) -> SimBrokerSettings:
         return SimBrokerSettings(
@@ -277,7 +276,7 @@ class Engine:
         log.info(
             "engine started: bot %s, broker %s, clock %s, trading %s",
             self.identity.bot_identity,
-            self._broker_name(),
+            self.broker_name(),
             self._clock_description(),
             self.state.state,
         )
@@ -678,170 +677,9 @@ class Engine:
                 quantity=order.quantity,
             )
 
-    # == fills =============================================================================
     async def book_fill(self, fill: BrokerFill, *, recovered: bool = False) -> None:
         """Post one fill, then update positions, the strategy and subscribers."""
-        _, booker = self.require_started()
-        intent = self.intents.get(fill.client_order_id)
-        parsed = parse_client_order_id(fill.client_order_id)
-        if intent is None and parsed is None:
-            self.alert_once(
-                f"foreign:{fill.fill_id}",
-                "warning",
-                f"fill {fill.fill_id} of an order the engine never placed "
-                f"({fill.side} {fill.quantity} {fill.symbol}); left for reconciliation",
-            )
-            return
-        strategy = intent.strategy if intent else parsed.strategy  # type: ignore[union-attr]
-        purpose = intent.purpose if intent else parsed.purpose  # type: ignore[union-attr]
-        held = self.book.positions.get(fill.symbol)
-        position_side = (
-            intent.position_side
-            if intent
-            else (
-                held.position_side if held else ("short" if is_inverse_etf(fill.symbol) else "long")
-            )
-        )
-        tag = intent.tag if intent else ("InverseETF" if is_inverse_etf(fill.symbol) else "none")
-        leverage = intent.leverage_multiplier if intent else 1
-        try:
-            context = FillContext(
-                strategy=strategy,
-                side=position_side,
-                tag=tag,
-                leverage_multiplier=leverage,
-                memo_hint=intent.reason if intent else "recovered after restart",
-            )
-            draft = booker.entry_for_fill(fill, context)
-        except LedgerError as error:  # oversell, or facts the ledger cannot take
-            await self._fail_closed(f"fill {fill.fill_id} cannot be booked: {error}")
-            return
-        try:
-            await self.desk.run(self.desk.post, draft, ENGINE_ACTOR)
-        except DuplicateFitidError:
-            log.info("fill %s is already in the ledger", fill.fill_id)
-            return
-        except LedgerError as error:
-            await self._fail_closed(f"the ledger refused fill {fill.fill_id}: {error}")
-            return
-        try:
-            booker.commit(fill)
-        except LedgerError as error:
-            await self._fail_closed(
-                f"fill {fill.fill_id} was posted but not applied to the lots: {error}"
-            )
-            return
-        self.counters.fills += 1
-        equity_leg = next(p for p in draft.postings if p.account == self.accounts.equities)
-        fee = sum((p.amount for p in draft.postings if p.account == self.accounts.fees), Decimal(0))
-        gain = -sum(
-            (p.amount for p in draft.postings if p.account == self.accounts.realized_gains),
-            Decimal(0),
-        )
-        result = self.book.result(strategy)
-        result.fees += fee
-        if fill.side is OrderSide.BUY:
-            position = HeldPosition(
-                symbol=fill.symbol,
-                strategy=strategy,
-                underlying=intent.underlying if intent else fill.symbol,
-                position_side=position_side,
-                tag=tag,
-                leverage_multiplier=leverage,
-                opened_at=fill.filled_at,
-                signal_time=intent.signal_time if intent else None,
-                last_price=self.last_prices.get(fill.symbol, fill.price),
-            )
-            held = self.book.add(position, fill.quantity, equity_leg.amount)
-            held.entry_fitids.append(fill.fill_id)
-            self.stats.record_entry(strategy)
-        else:
-            result.realized += gain
-            before = self.book.positions.get(fill.symbol)
-            opened = before.opened_at if before else fill.filled_at
-            entry_price = (-equity_leg.amount / fill.quantity) if fill.quantity else Decimal(0)
-            after = self.book.remove(fill.symbol, fill.quantity, -equity_leg.amount)
-            if after is not None and after.quantity <= 0:
-                result.trades += 1
-                self.limits.record_exit(fill.symbol)
-                record = self._trade_record(
-                    fill, strategy, after, opened, entry_price, gain, fee, intent
-                )
-                self.history.append(record)
-                self.stats.record_exit(record)
-        if intent is not None:
-            intent.filled_quantity += fill.quantity
-            for live in self.live.values():
-                if live.strategy.name.value != strategy:
-                    continue
-                if fill.side is OrderSide.BUY:
-                    live.strategy.on_entry_filled(
-                        fill.symbol, fill.quantity, fill.price, fill.filled_at
-                    )
-                else:
-                    live.strategy.on_exit_filled(
-                        fill.symbol, fill.quantity, fill.price, fill.filled_at
-                    )
-        self.logs.log(
-            strategy,
-            "FILL",
-            symbol=fill.symbol,
-            side=fill.side,
-            qty=fill.quantity,
-            price=fill.price,
-            fee=fill.fee,
-            fitid=fill.fill_id,
-            purpose=purpose,
-            recovered=recovered,
-        )
-        self.publish(
-            "fills",
-            {
-                "fill_id": fill.fill_id,
-                "order_id": fill.order_id,
-                "client_order_id": fill.client_order_id,
-                "symbol": fill.symbol,
-                "side": fill.side,
-                "quantity": fill.quantity,
-                "price": fill.price,
-                "fee": fill.fee,
-                "strategy": strategy,
-                "filled_at": fill.filled_at,
-                "entry_fitid": fill.fill_id,
-            },
-        )
-
-    def _trade_record(
-        self,
-        fill: BrokerFill,
-        strategy: str,
-        held: HeldPosition,
-        opened: datetime,
-        entry_price: Decimal,
-        gain: Decimal,
-        fee: Decimal,
-        intent: OrderIntent | None,
-    ) -> TradeRecord:
-        return TradeRecord(
-            timestamp=fill.filled_at,
-            strategy_name=strategy,
-            ticker=fill.symbol,
-            side=held.position_side,
-            size=fill.quantity,
-            entry_price=entry_price.quantize(Decimal("0.0001")),
-            exit_price=fill.price,
-            PnL=gain - fee,
-            broker=self._broker_name().value,
-            error_code=None,
-            signal_time=held.signal_time,
-            entry_time=opened,
-            exit_time=fill.filled_at,
-            exit_reason=intent.reason if intent else "recovered",
-            holding_seconds=int((fill.filled_at - opened).total_seconds()),
-            fitid=fill.fill_id,
-            order_id=fill.order_id,
-            tag=held.tag,
-        )
+        await fill_booking.book_fill(self, fill, recovered=recovered)
 
     # == risk ==============================================================================
     async def _check_daily_loss(self) -> None:
@@ -888,7 +726,7 @@ class Engine:
             ]
         return sent
 
-    async def _fail_closed(self, reason: str) -> None:
+    async def fail_closed(self, reason: str) -> None:
         self.counters.errors += 1
         log.error("halting: %s", reason)
         change = self.state.halt(reason, self.clock.now())
@@ -958,7 +796,7 @@ class Engine:
         summary = self.stats.build_summary(
             day=day,
             bot_identity=self.identity.bot_identity,
-            broker=self._broker_name().value,
+            broker=self.broker_name().value,
             started_at=self.day_started_at or self.clock.now(),
             ended_at=self.clock.now(),
             counters=self.counters.as_dict(self.retries()),
