@@ -1,0 +1,46 @@
+"""`tbot engine --bars`: a replayed market trades like the generated one; a bad file stops
+the engine before it starts, with the file's problems."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from datetime import date
+from pathlib import Path
+
+from tbot.market.calendar import TradingCalendar
+from tbot.market.generated_feed import GeneratedFeed
+from tbot.market.replay_feed import ReplayFeed
+from tests.engine.conftest import TRADING_DAY
+from tests.engine.engine_process import IDENTITY, REPO, tbot_command
+
+TEMPLATE_SEED = 20261121
+
+
+def write_day(path: Path) -> Path:
+    feed = GeneratedFeed(TEMPLATE_SEED, TradingCalendar())
+    bars = [bar for series in feed.day_bars(date.fromisoformat(TRADING_DAY)).values()
+            for bar in series]
+    ReplayFeed.write_csv(path, bars)
+    return path
+
+
+def test_a_replayed_day_trades_and_books(home, tmp_path, start_engine):
+    bars = write_day(tmp_path / "bars.csv")
+    engine = start_engine(home, "--sim", "--bars", str(bars), "--speed", "3000", "--start",
+                          f"{TRADING_DAY}T14:25:00Z", "--until-close")
+    assert engine.wait(120) == 0, engine.output()
+    ledger = home / "output" / IDENTITY / "ledgers" / f"{IDENTITY}_BOT_ledger.db"
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+        sells = db.execute("SELECT COUNT(*) FROM trades WHERE trntype = 'SELL'").fetchone()[0]
+    assert sells >= 1
+
+
+def test_a_malformed_bar_file_is_refused_with_its_line(home, tmp_path):
+    bars = tmp_path / "bars.csv"
+    bars.write_text("timestamp,symbol,open,high,low,close,volume\n"
+                    "2026-11-20T14:30:00Z,AAPL,10,9,11,10,100\n")
+    result = subprocess.run(tbot_command("engine", "--home", home, "--sim", "--bars", bars),
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "line 2" in result.stderr and "Traceback" not in result.stderr
