@@ -379,10 +379,12 @@ class Engine:
             await self._new_day(at.date())
         feed = self.feed
         bars: Mapping[str, Bar] = feed.minute(minute_start) if feed is not None else {}
-        broker = gateway.broker
-        if isinstance(broker, SimBroker):
+        # A simulating broker executes against the same bars (`on_bars`); a real broker
+        # reports its fills on its own.
+        execute_bars = getattr(gateway.broker, "on_bars", None)
+        if execute_bars is not None:
             try:
-                fills = await gateway.call("on_bars", broker.on_bars, bars, at)
+                fills = await gateway.call("on_bars", execute_bars, bars, at)
             except BrokerError as error:
                 self._broker_trouble(error)
                 fills = []
