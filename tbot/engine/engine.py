@@ -25,7 +25,7 @@ import logging
 import time as monotonic_time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,27 +40,21 @@ from tbot.broker.errors import BrokerError
 from tbot.broker.models import (
     AccountSnapshot,
     BrokerFill,
-    BrokerOrder,
-    OrderRequest,
-    OrderSide,
-    OrderStatus,
 )
 from tbot.broker.sim.sim_broker import SimBroker, SimBrokerSettings
 from tbot.clock import Clock, FrozenClock, SwitchableClock, SystemClock
 from tbot.config.bot_settings import BotSettings
 from tbot.config.key_rotation import recover_interrupted_rotation
 from tbot.config.setting_types import BrokerName, StrategyName
-from tbot.engine import fill_booking, recovery
+from tbot.engine import fill_booking, order_flow, recovery
 from tbot.engine.broker_gateway import BrokerGateway
 from tbot.engine.ledger_desk import ENGINE_ACTOR, LedgerDesk
-from tbot.engine.minutes import floor_minute
+from tbot.engine.minutes import MINUTE, floor_minute
 from tbot.engine.order_intents import (
-    OrderIntent,
     OrderIntents,
     Purpose,
-    client_order_id,
 )
-from tbot.engine.position_book import HeldPosition, PositionBook
+from tbot.engine.position_book import PositionBook
 from tbot.engine.scheduler import EngineState, SessionScheduler
 from tbot.engine.sim_clock import SimClock
 from tbot.engine.status_report import StatusReport
@@ -72,7 +66,7 @@ from tbot.market.generated_feed import GeneratedFeed
 from tbot.market.replay_feed import ReplayFeed
 from tbot.market.universe import LIQUID_UNIVERSE
 from tbot.risk.limits import SessionLimits
-from tbot.risk.risk_gate import Approved, RiskGate
+from tbot.risk.risk_gate import RiskGate
 from tbot.risk.trading_state import StateChange, TradingState, TradingStateMachine
 from tbot.strategy.base import Strategy
 from tbot.strategy.registry import UnknownStrategyError, build_strategy
@@ -81,7 +75,6 @@ from tbot.strategy.window import Phase, StrategyWindow
 
 log = logging.getLogger("tbot.engine")
 
-MINUTE = timedelta(minutes=1)
 # How long a graceful stop waits for flattening orders to fill, in market minutes.
 SHUTDOWN_FLATTEN_MINUTES = 5
 
@@ -386,7 +379,7 @@ class Engine:
             try:
                 fills = await gateway.call("on_bars", execute_bars, bars, at)
             except BrokerError as error:
-                self._broker_trouble(error)
+                self.broker_trouble(error)
                 fills = []
             for fill in fills:
                 await self.book_fill(fill)
@@ -399,7 +392,7 @@ class Engine:
         self._ensure_strategy(slot.window, minute_start)
         for live in list(self.live.values()):
             await self._drive_strategy(live, bars, at)
-        await self._cancel_stale_entries(at)
+        await order_flow.cancel_stale_entries(self, at)
         if bars:
             await self._refresh_account()
             self.publish("pnl", self.report.pnl_summary())
@@ -496,188 +489,15 @@ class Engine:
                     signal.strategy.value, "SKIP", symbol=signal.symbol, reason=signal.reason
                 )
             elif isinstance(signal, EntrySignal):
-                await self._on_entry_signal(signal)
+                await order_flow.on_entry_signal(self, signal)
             elif isinstance(signal, ExitSignal):
-                await self._on_exit_signal(live, signal)
+                await order_flow.on_exit_signal(self, live, signal)
         if (
             live.window.phase_at(at) is Phase.DONE
             and not strategy.holdings()
             and not any(i.strategy == strategy.name.value for i in self.intents.working())
         ):
             self.live = {k: v for k, v in self.live.items() if v is not live}
-
-    async def _on_entry_signal(self, signal: EntrySignal) -> None:
-        self.counters.signals += 1
-        self.stats.record_signal(signal.strategy.value)
-        self.logs.log(
-            signal.strategy.value,
-            "SIGNAL",
-            symbol=signal.instrument,
-            direction=signal.direction,
-            price=signal.trigger_price,
-            reason=signal.reason,
-        )
-        if self.stopping:
-            return
-        account = self.account
-        capital = self.session_start_equity or (account.equity if account else Decimal(0))
-        decision = self.gate.check_entry(
-            signal,
-            capital=capital,
-            buying_power=account.buying_power if account else Decimal(0),
-            trade_index=self.limits.next_trade_index(signal.strategy),
-            strategy_enabled=self.enabled.get(signal.strategy.value, False),
-        )
-        if not isinstance(decision, Approved) or decision.quantity is None:
-            reason = getattr(decision, "reason", "refused")
-            self.logs.log(signal.strategy.value, "REFUSED", symbol=signal.instrument, reason=reason)
-            self.publish(
-                "alerts",
-                {"level": "info", "message": f"{signal.instrument} entry refused: {reason}"},
-            )
-            return
-        self.limits.record_entry(signal.strategy, signal.underlying, signal.instrument)
-        intent = OrderIntent(
-            client_order_id=client_order_id(
-                signal.strategy.value, signal.at - MINUTE, signal.instrument, Purpose.ENTRY
-            ),
-            strategy=signal.strategy.value,
-            instrument=signal.instrument,
-            underlying=signal.underlying,
-            side=OrderSide.BUY,
-            quantity=decision.quantity,
-            purpose=Purpose.ENTRY,
-            position_side="short" if signal.tag == "InverseETF" else "long",
-            tag=signal.tag,
-            leverage_multiplier=signal.leverage_multiplier,
-            signal_time=signal.at,
-            reason=signal.reason,
-        )
-        await self._submit(intent)
-
-    async def _on_exit_signal(self, live: LiveStrategy, signal: ExitSignal) -> None:
-        held = self.book.positions.get(signal.instrument)
-        decision = self.gate.check_exit(signal)
-        if held is None or held.quantity <= 0 or not isinstance(decision, Approved):
-            reason = getattr(decision, "reason", "nothing held")
-            self.logs.log(
-                signal.strategy.value, "EXIT-REFUSED", symbol=signal.instrument, reason=reason
-            )
-            live.strategy.on_exit_rejected(signal.instrument)
-            return
-        await self._exit_position(held, Purpose.EXIT, signal.reason.value, signal.at, live)
-
-    async def _exit_position(
-        self,
-        held: HeldPosition,
-        purpose: Purpose,
-        reason: str,
-        at: datetime,
-        live: LiveStrategy | None = None,
-    ) -> None:
-        working = [i for i in self.intents.working_for(held.symbol) if i.side is OrderSide.SELL]
-        if working:
-            return  # an exit is already working
-        attempt = 0
-        coid = client_order_id(held.strategy, at - MINUTE, held.symbol, purpose)
-        while self.intents.get(coid) is not None:
-            attempt += 1
-            coid = client_order_id(held.strategy, at - MINUTE, held.symbol, purpose, attempt)
-        intent = OrderIntent(
-            client_order_id=coid,
-            strategy=held.strategy,
-            instrument=held.symbol,
-            underlying=held.underlying,
-            side=OrderSide.SELL,
-            quantity=held.quantity,
-            purpose=purpose,
-            position_side=held.position_side,
-            tag=held.tag,
-            leverage_multiplier=held.leverage_multiplier,
-            signal_time=at,
-            reason=reason,
-        )
-        order = await self._submit(intent)
-        if (order is None or order.status is OrderStatus.REJECTED) and live is not None:
-            live.strategy.on_exit_rejected(held.symbol)
-
-    async def _submit(self, intent: OrderIntent) -> BrokerOrder | None:
-        gateway, _ = self.require_started()
-        request = OrderRequest(
-            intent.client_order_id, intent.instrument, intent.side, intent.quantity
-        )
-        self.intents.add(intent)
-        try:
-            order = await gateway.call("submit", gateway.broker.submit, request)
-        except BrokerError as error:
-            self._broker_trouble(error)
-            intent.failed = True
-            self.logs.unresolved(
-                "submit_failed",
-                client_order_id=intent.client_order_id,
-                symbol=intent.instrument,
-                side=intent.side,
-                quantity=intent.quantity,
-                error=error.message,
-            )
-            return None
-        intent.order = order
-        self.counters.orders += 1
-        self.publish("orders", self.report.order_row(order))
-        self.logs.log(
-            intent.strategy,
-            "ORDER",
-            symbol=intent.instrument,
-            side=intent.side,
-            qty=intent.quantity,
-            purpose=intent.purpose,
-            coid=intent.client_order_id,
-            status=order.status,
-        )
-        if order.status is OrderStatus.REJECTED:
-            self.counters.rejections += 1
-            self.stats.record_rejection(intent.strategy)
-            self.logs.unresolved(
-                "rejected",
-                client_order_id=intent.client_order_id,
-                symbol=intent.instrument,
-                side=intent.side,
-                quantity=intent.quantity,
-                reason=order.reject_reason,
-            )
-            self.publish(
-                "alerts",
-                {
-                    "level": "warning",
-                    "message": f"order {intent.client_order_id} rejected: {order.reject_reason}",
-                },
-            )
-        return order
-
-    async def _cancel_stale_entries(self, at: datetime) -> None:
-        """Entry orders still working after their window's breakout phase are canceled; a
-        partial fill left behind is logged as unresolved."""
-        gateway, _ = self.require_started()
-        for intent in self.intents.working():
-            if intent.purpose is not Purpose.ENTRY or intent.order is None:
-                continue
-            live = self.live.get((intent.strategy, intent.signal_time.date()))
-            if live is not None and live.window.phase_at(at) in (Phase.ANALYSIS, Phase.BREAKOUT):
-                continue
-            try:
-                order = await gateway.call("cancel", gateway.broker.cancel, intent.order.order_id)
-            except BrokerError as error:
-                self._broker_trouble(error)
-                continue
-            intent.order = order
-            self.publish("orders", self.report.order_row(order))
-            self.logs.unresolved(
-                "entry_canceled_after_window",
-                client_order_id=intent.client_order_id,
-                symbol=intent.instrument,
-                filled=order.filled_quantity,
-                quantity=order.quantity,
-            )
 
     async def book_fill(self, fill: BrokerFill, *, recovered: bool = False) -> None:
         """Post one fill, then update positions, the strategy and subscribers."""
@@ -705,28 +525,7 @@ class Engine:
         await self.desk.run(
             self.desk.record_event, "risk.kill", actor, "trading", {"reason": reason}
         )
-        return await self._flatten(Purpose.FLATTEN, reason)
-
-    async def _flatten(self, purpose: Purpose, reason: str) -> list[str]:
-        gateway, _ = self.require_started()
-        for intent in self.intents.working():
-            if intent.side is OrderSide.BUY and intent.order is not None:
-                try:
-                    intent.order = await gateway.call(
-                        "cancel", gateway.broker.cancel, intent.order.order_id
-                    )
-                except BrokerError as error:
-                    self._broker_trouble(error)
-        sent: list[str] = []
-        at = self.clock.now()
-        for held in list(self.book.positions.values()):
-            await self._exit_position(held, purpose, reason, floor_minute(at) + MINUTE)
-            sent += [
-                i.client_order_id
-                for i in self.intents.working_for(held.symbol)
-                if i.side is OrderSide.SELL
-            ]
-        return sent
+        return await order_flow.flatten(self, Purpose.FLATTEN, reason)
 
     async def fail_closed(self, reason: str) -> None:
         self.counters.errors += 1
@@ -741,7 +540,7 @@ class Engine:
         except LedgerError:
             log.exception("could not audit the halt")
 
-    def _broker_trouble(self, error: BrokerError) -> None:
+    def broker_trouble(self, error: BrokerError) -> None:
         self.counters.errors += 1
         self.publish("alerts", {"level": "error", "message": f"broker: {error.message}"})
         log.error("broker call failed: %s", error.message)
@@ -783,7 +582,7 @@ class Engine:
         try:
             self.account = await gateway.call("account", gateway.broker.account)
         except BrokerError as error:
-            self._broker_trouble(error)
+            self.broker_trouble(error)
 
     async def _end_of_day(self, day: date) -> None:
         """Close the day: book any fill of ours the broker reports and the ledger lacks,
@@ -794,7 +593,7 @@ class Engine:
             await recovery.recover_missed_fills(self)
             await recovery.book_cash_activity(self)
         except BrokerError as error:
-            self._broker_trouble(error)
+            self.broker_trouble(error)
         summary = self.stats.build_summary(
             day=day,
             bot_identity=self.identity.bot_identity,
@@ -823,7 +622,7 @@ class Engine:
             self._announce_state(self.state.pause("engine shutting down", self.clock.now()))
         self.publish("state", self._state_event("shutting down"))
         if self.bot.CLOSE_POSITIONS_ON_SHUTDOWN and self.book.positions:
-            await self._flatten(Purpose.FLATTEN, ExitReason.SHUTDOWN.value)
+            await order_flow.flatten(self, Purpose.FLATTEN, ExitReason.SHUTDOWN.value)
             await self._drain_flatten()
         elif self.book.positions:
             log.info(

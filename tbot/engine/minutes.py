@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+MINUTE = timedelta(minutes=1)
 
 
 def floor_minute(moment: datetime) -> datetime:
