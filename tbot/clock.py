@@ -66,6 +66,14 @@ def ensure_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def utc_text(moment: datetime) -> str:
+    """`moment` as ISO 8601 UTC text with ``Z`` (``2026-11-20T14:51:00.250000Z``; no
+    fraction when there is none): the form of the control protocol and the report files."""
+    if moment.tzinfo is not UTC:  # tbot's own clocks give UTC: skip the conversion
+        moment = ensure_utc(moment)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def utc_stamp(moment: datetime) -> str:
     """A compact, sortable, filename-safe UTC stamp such as ``20261121T142501Z``."""
     return ensure_utc(moment).strftime("%Y%m%dT%H%M%SZ")

@@ -22,8 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
-from tbot.booking.trade_records import decimal_text, report_json_default, utc_text
-from tbot.clock import Clock
+from tbot.booking.trade_records import decimal_text, report_json_default
+from tbot.clock import Clock, utc_text
 from tbot.config.paths import BotPaths
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")

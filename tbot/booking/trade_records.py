@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
 
-from tbot.clock import ensure_utc
+from tbot.clock import ensure_utc, utc_text
 from tbot.config.atomic_write import atomic_write_bytes, fsync_dir
 from tbot.config.paths import BotPaths
 from tbot.config.setting_types import LogFormat
@@ -218,9 +218,6 @@ def decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def utc_text(moment: datetime) -> str:
-    """`moment` as ISO-8601 UTC with ``Z``: 2026-11-20T14:51:00Z (microseconds when set)."""
-    return ensure_utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def report_json_default(value: object) -> object:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,9 @@ from tbot.config.loader import load_env
 from tbot.config.paths import HomePaths, resolve_home
 from tbot.config.problems import ConfigError
 from tbot.control.client import ControlClient, EngineUnavailableError, RpcCallError, call_once
+from tbot.control.socket_path import SOCKET_ENV_VAR, socket_override
 from tbot.errors import EXIT_BAD_INPUT, EXIT_OK, TbotError
 
-SOCKET_ENV_VAR = "TBOT_CONTROL_SOCKET"
 _SUBSCRIBE = "events.subscribe"
 
 
@@ -79,11 +78,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def control_socket_path(explicit: str | None, home: str | None) -> Path:
     """The socket to use: `explicit` (--socket), else $TBOT_CONTROL_SOCKET, else the
     home's ``{CONTROL_DIR}/engine.sock`` (``control/engine.sock`` if .env cannot be read)."""
-    if explicit:
-        return Path(explicit).expanduser()
-    from_env = os.environ.get(SOCKET_ENV_VAR)
-    if from_env:
-        return Path(from_env).expanduser()
+    override = socket_override(explicit)
+    if override is not None:
+        return override
     home_dir = resolve_home(home)
     try:
         _, paths = load_env(home_dir)

@@ -25,6 +25,19 @@ _PRIVATE_DIR_PREFIX: Final = "tbot-"
 _PROBE_TIMEOUT_SECONDS: Final = 1.0
 
 
+# Where the engine binds under systemd (its RuntimeDirectory), for the engine and clients.
+SOCKET_ENV_VAR: Final = "TBOT_CONTROL_SOCKET"
+
+
+def socket_override(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """The socket named outside the bot home: `explicit` (--socket), else
+    $TBOT_CONTROL_SOCKET; None means the home's own ``{CONTROL_DIR}/engine.sock``."""
+    if explicit:
+        return Path(explicit).expanduser()
+    from_env = os.environ.get(SOCKET_ENV_VAR)
+    return Path(from_env).expanduser() if from_env else None
+
+
 class ControlSocketError(TbotError):
     """The control socket cannot be bound: the path is taken by something live or foreign."""
 

@@ -15,13 +15,13 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import PurePath
 from typing import Any, Final
 
-from tbot.clock import ensure_utc
+from tbot.clock import utc_text
 
 JSONRPC_VERSION: Final = "2.0"
 MAX_FRAME_BYTES: Final = 1_048_576
@@ -65,14 +65,8 @@ _REQUEST_MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
 # -- values ------------------------------------------------------------------------------
 
 
-def format_utc(moment: datetime) -> str:
-    """`moment` as ISO 8601 in UTC with a ``Z``: ``2026-03-02T14:30:00.250000Z``.
-
-    Naive datetimes are refused (ValueError), never guessed.
-    """
-    if moment.tzinfo is not UTC:  # the common case (tbot's own clocks) skips the conversion
-        moment = ensure_utc(moment)
-    return moment.replace(tzinfo=None).isoformat() + "Z"
+# Times on the wire: ISO 8601 UTC with ``Z``; naive datetimes are refused, never guessed.
+format_utc = utc_text
 
 
 def format_decimal(value: Decimal) -> str:

@@ -27,7 +27,7 @@ from tenacity import (
 
 from tbot.broker.errors import BrokerError, BrokerUnavailableError, RateLimitedError
 from tbot.broker.protocol import BrokerAdapter
-from tbot.clock import Clock
+from tbot.clock import Clock, utc_text
 
 T = TypeVar("T")
 log = logging.getLogger("tbot.engine.broker")
@@ -49,7 +49,7 @@ class BrokerHealth:
         return {
             "name": self.name,
             "healthy": self.healthy,
-            "last_ok": self.last_ok.isoformat().replace("+00:00", "Z") if self.last_ok else None,
+            "last_ok": utc_text(self.last_ok) if self.last_ok else None,
             "last_error": self.last_error,
         }
 

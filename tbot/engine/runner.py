@@ -19,24 +19,17 @@ from pathlib import Path
 from tbot.admin.bot_home import BotHome
 from tbot.control.roles import RoleMap
 from tbot.control.server import ControlServer
+from tbot.control.socket_path import socket_override
 from tbot.engine.control_methods import ControlMethods
 from tbot.engine.engine import Engine, EngineOptions
 from tbot.engine.systemd_notify import SystemdNotifier
 
 log = logging.getLogger("tbot.engine")
 
-SOCKET_ENV_VAR = "TBOT_CONTROL_SOCKET"
-
-
 def control_socket_path(home: BotHome, explicit: Path | None) -> Path:
     """Where the engine binds: `--socket`, else $TBOT_CONTROL_SOCKET, else the home's
     `{CONTROL_DIR}/engine.sock`."""
-    if explicit is not None:
-        return explicit
-    from_env = os.environ.get(SOCKET_ENV_VAR)
-    if from_env:
-        return Path(from_env)
-    return home.paths.control_socket
+    return socket_override(explicit) or home.paths.control_socket
 
 
 def link_home_socket(home: BotHome, bound: Path) -> None:

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tbot.broker.models import BrokerOrder
-from tbot.engine.minutes import floor_minute, utc_text
+from tbot.clock import utc_text
+from tbot.engine.minutes import floor_minute
 from tbot.engine.order_intents import parse_client_order_id
 from tbot.engine.scheduler import SessionScheduler
 from tbot.engine.sim_clock import SimClock

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -28,12 +30,23 @@ def init_home(home: Path) -> Path:
     return home
 
 
-def set_bot_key(home: Path, key: str, value: str) -> None:
-    """Rewrite one `.env_bot` key in place."""
-    path = home / ".env_bot"
-    lines = path.read_text().splitlines()
-    lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
-    path.write_text("\n".join(lines) + "\n")
+def run_tbot(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`tbot ARGS` to completion, output captured."""
+    return subprocess.run(tbot_command(*args), cwd=REPO, capture_output=True, text=True)
+
+
+def ledger_rows(home: Path, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of `sql` on the home's ledger, read-only."""
+    path = home / "output" / IDENTITY / "ledgers" / f"{IDENTITY}_BOT_ledger.db"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return db.execute(sql).fetchall()
+
+
+def verify_clean(home: Path) -> None:
+    """`tbot ledger verify` finds nothing."""
+    result = run_tbot("ledger", "verify", "--home", home, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["ok"] is True
 
 
 def set_env_key(home: Path, key: str, value: str) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import subprocess
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,24 +9,12 @@ from pathlib import Path
 from tbot.broker.sim.settings import SimBrokerSettings
 from tbot.broker.sim.sim_broker import SimBroker
 from tbot.clock import SystemClock
+from tests.cli.cli_support import replace_setting
 from tests.engine.conftest import TRADING_DAY
-from tests.engine.engine_process import IDENTITY, REPO, set_bot_key, tbot_command
+from tests.engine.engine_process import IDENTITY, ledger_rows, verify_clean
 
 OUTPUT = Path("output") / IDENTITY
 BEFORE_BREAKOUT = f"{TRADING_DAY}T14:48:00Z"
-
-
-def ledger_rows(home: Path, sql: str) -> list[tuple]:
-    path = home / OUTPUT / "ledgers" / f"{IDENTITY}_BOT_ledger.db"
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return db.execute(sql).fetchall()
-
-
-def verify_clean(home: Path) -> None:
-    result = subprocess.run(tbot_command("ledger", "verify", "--home", home, "--json"),
-                            cwd=REPO, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout)["ok"] is True
 
 
 def broker_state(home: Path) -> tuple[dict[str, Decimal], set[str]]:
@@ -96,7 +81,7 @@ def test_sigterm_closes_positions_and_writes_the_summary(home, start_engine):
 
 
 def test_sigterm_keeps_positions_when_configured(home, start_engine):
-    set_bot_key(home, "CLOSE_POSITIONS_ON_SHUTDOWN", "false")
+    replace_setting(home, "CLOSE_POSITIONS_ON_SHUTDOWN", "false")
     engine = start_engine(home, "--sim", "--speed", "120", "--start", BEFORE_BREAKOUT)
     engine.wait_ready()
     engine.wait_until(lambda s: engine.call("positions.list")["positions"], 90, "a position")
@@ -108,28 +93,28 @@ def test_sigterm_keeps_positions_when_configured(home, start_engine):
 
 def test_config_edits_wait_for_reload_which_applies_all_or_nothing(home, start_engine):
     engine = start_engine(home, "--sim", "--start", BEFORE_BREAKOUT).wait_ready()
-    set_bot_key(home, "MAX_TRADES", "many")
+    replace_setting(home, "MAX_TRADES", "many")
     engine.wait_until(lambda s: s["config"]["changed_on_disk"], 5, "the edit to be noticed")
 
     invalid = engine.error_of("config.reload")
     assert invalid.code == -32012
     assert any("MAX_TRADES" in problem for problem in invalid.data)
 
-    set_bot_key(home, "MAX_TRADES", "1")
-    set_bot_key(home, "WEIGHTS", "1")
-    set_bot_key(home, "SIM_SEED", "7")
+    replace_setting(home, "MAX_TRADES", "1")
+    replace_setting(home, "WEIGHTS", "1")
+    replace_setting(home, "SIM_SEED", "7")
     needs_restart = engine.error_of("config.reload")
     assert needs_restart.code == -32010 and "SIM_SEED" in needs_restart.message
     assert needs_restart.data == {"restart_keys": ["SIM_SEED"]}
 
-    set_bot_key(home, "SIM_SEED", "20261121")
+    replace_setting(home, "SIM_SEED", "20261121")
     reloaded = engine.call("config.reload")
     assert reloaded == {"reloaded": True, "changed_keys": ["MAX_TRADES", "WEIGHTS"]}
     assert engine.call("engine.status")["config"]["changed_on_disk"] is False
 
 
 def test_fault_mode_activity_is_left_for_reconciliation_not_booked(home, start_engine):
-    set_bot_key(home, "SIM_FAULTS", "phantom_fill,deposit,unknown_fee")
+    replace_setting(home, "SIM_FAULTS", "phantom_fill,deposit,unknown_fee")
     engine = start_engine(home, "--sim", "--speed", "3000", "--start",
                           f"{TRADING_DAY}T14:25:00Z", "--until-close")
     assert engine.wait(120) == 0, engine.output()

@@ -3,8 +3,6 @@ the engine before it starts, with the file's problems."""
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +10,7 @@ from tbot.market.calendar import TradingCalendar
 from tbot.market.generated_feed import GeneratedFeed
 from tbot.market.replay_feed import ReplayFeed
 from tests.engine.conftest import TRADING_DAY
-from tests.engine.engine_process import IDENTITY, REPO, tbot_command
+from tests.engine.engine_process import ledger_rows, run_tbot
 
 TEMPLATE_SEED = 20261121
 
@@ -30,9 +28,7 @@ def test_a_replayed_day_trades_and_books(home, tmp_path, start_engine):
     engine = start_engine(home, "--sim", "--bars", str(bars), "--speed", "3000", "--start",
                           f"{TRADING_DAY}T14:25:00Z", "--until-close")
     assert engine.wait(120) == 0, engine.output()
-    ledger = home / "output" / IDENTITY / "ledgers" / f"{IDENTITY}_BOT_ledger.db"
-    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
-        sells = db.execute("SELECT COUNT(*) FROM trades WHERE trntype = 'SELL'").fetchone()[0]
+    [(sells,)] = ledger_rows(home, "SELECT COUNT(*) FROM trades WHERE trntype = 'SELL'")
     assert sells >= 1
 
 
@@ -40,7 +36,6 @@ def test_a_malformed_bar_file_is_refused_with_its_line(home, tmp_path):
     bars = tmp_path / "bars.csv"
     bars.write_text("timestamp,symbol,open,high,low,close,volume\n"
                     "2026-11-20T14:30:00Z,AAPL,10,9,11,10,100\n")
-    result = subprocess.run(tbot_command("engine", "--home", home, "--sim", "--bars", bars),
-                            cwd=REPO, capture_output=True, text=True)
+    result = run_tbot("engine", "--home", home, "--sim", "--bars", bars)
     assert result.returncode == 2
     assert "line 2" in result.stderr and "Traceback" not in result.stderr

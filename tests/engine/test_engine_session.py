@@ -4,31 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
+from tests.cli.cli_support import replace_setting
 from tests.engine.conftest import TRADING_DAY
-from tests.engine.engine_process import IDENTITY, REPO, set_bot_key, set_env_key, tbot_command
+from tests.engine.engine_process import (
+    IDENTITY,
+    ledger_rows,
+    run_tbot,
+    set_env_key,
+    verify_clean,
+)
 
 OUTPUT = Path("output") / IDENTITY
 BEFORE_BREAKOUT = f"{TRADING_DAY}T14:48:00Z"
-
-
-def tbot(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(tbot_command(*args), cwd=REPO, capture_output=True, text=True)
-
-
-def ledger(home: Path) -> sqlite3.Connection:
-    path = home / OUTPUT / "ledgers" / f"{IDENTITY}_BOT_ledger.db"
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-
-
-def verify_clean(home: Path) -> None:
-    result = tbot("ledger", "verify", "--home", home, "--json")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout)["ok"] is True
 
 
 def test_a_simulated_day_trades_books_balanced_entries_and_verifies(home, start_engine):
@@ -36,9 +26,8 @@ def test_a_simulated_day_trades_books_balanced_entries_and_verifies(home, start_
                           f"{TRADING_DAY}T14:25:00Z", "--until-close")
     assert engine.wait(120) == 0, engine.output()
     verify_clean(home)
-    with ledger(home) as db:
-        trades = db.execute("SELECT trntype, strategy, broker FROM trades").fetchall()
-        audit_actions = {row[0] for row in db.execute("SELECT action FROM audit_trail")}
+    trades = ledger_rows(home, "SELECT trntype, strategy, broker FROM trades")
+    audit_actions = {row[0] for row in ledger_rows(home, "SELECT action FROM audit_trail")}
     assert {"BUY", "SELL"} <= {trntype for trntype, _, _ in trades}
     assert {strategy for _, strategy, _ in trades} == {"open"}
     assert "entry.post" in audit_actions
@@ -89,8 +78,7 @@ def test_the_engine_answers_every_method(home, start_engine):
 
     assert engine.call("engine.shutdown") == {"shutting_down": True}
     assert engine.wait(60) == 0, engine.output()
-    with ledger(home) as db:
-        actions = [row[0] for row in db.execute("SELECT action FROM audit_trail")]
+    actions = [row[0] for row in ledger_rows(home, "SELECT action FROM audit_trail")]
     for method in ("trading.pause", "trading.resume", "risk.kill", "risk.reset",
                    "engine.shutdown"):
         assert f"control.{method}" in actions
@@ -99,14 +87,14 @@ def test_the_engine_answers_every_method(home, start_engine):
 
 def test_a_second_engine_on_the_same_home_exits_at_once(home, start_engine):
     start_engine(home, "--sim", "--start", BEFORE_BREAKOUT).wait_ready()
-    second = tbot("engine", "--home", home, "--sim")
+    second = run_tbot("engine", "--home", home, "--sim")
     assert second.returncode == 2
     assert "lock" in second.stderr.lower() or "another" in second.stderr.lower()
 
 
 def test_the_engine_refuses_to_start_on_a_config_problem(home):
-    set_bot_key(home, "MAX_TRADES", "many")
-    result = tbot("engine", "--home", home, "--sim")
+    replace_setting(home, "MAX_TRADES", "many")
+    result = run_tbot("engine", "--home", home, "--sim")
     assert result.returncode == 2
     assert "MAX_TRADES" in result.stderr and "Traceback" not in result.stderr
 
@@ -118,15 +106,14 @@ def test_a_viewer_cannot_use_the_kill_switch(home, start_engine):
     assert error.code == -32001
     assert engine.call("engine.status")["trading_state"]["state"] == "active"
     engine.terminate()
-    with ledger(home) as db:
-        refused = db.execute(
-            "SELECT details FROM audit_trail WHERE action = 'control.risk.kill'"
-        ).fetchall()
+    refused = ledger_rows(
+        home, "SELECT details FROM audit_trail WHERE action = 'control.risk.kill'"
+    )
     assert len(refused) == 1 and "refused" in refused[0][0]
 
 
 def test_disable_all_trades_starts_halted(home, start_engine):
-    set_bot_key(home, "DISABLE_ALL_TRADES", "true")
+    replace_setting(home, "DISABLE_ALL_TRADES", "true")
     engine = start_engine(home, "--sim", "--start", BEFORE_BREAKOUT).wait_ready()
     status = engine.call("engine.status")
     assert status["trading_state"]["state"] == "halted"
@@ -135,14 +122,13 @@ def test_disable_all_trades_starts_halted(home, start_engine):
 
 def test_the_daily_loss_limit_halts_flattens_and_audits(home, start_engine):
     # 0.000001 of 100,000 is 0.10; a fee of 1 per share makes the first fill breach it.
-    set_bot_key(home, "DAILY_LOSS_LIMIT", "0.000001")
-    set_bot_key(home, "SIM_FEE_PER_SHARE", "1")
+    replace_setting(home, "DAILY_LOSS_LIMIT", "0.000001")
+    replace_setting(home, "SIM_FEE_PER_SHARE", "1")
     engine = start_engine(home, "--sim", "--speed", "120", "--start", BEFORE_BREAKOUT)
     engine.wait_ready()
     engine.wait_until(lambda s: s["trading_state"]["state"] == "halted", 90, "the kill switch")
     engine.wait_until(lambda s: not engine.call("positions.list")["positions"], 60, "flat")
     engine.terminate()
-    with ledger(home) as db:
-        kill = db.execute("SELECT details FROM audit_trail WHERE action = 'risk.kill'").fetchone()
-    assert kill is not None and "DAILY_LOSS_LIMIT" in kill[0]
+    kills = ledger_rows(home, "SELECT details FROM audit_trail WHERE action = 'risk.kill'")
+    assert kills and "DAILY_LOSS_LIMIT" in kills[0][0]
     verify_clean(home)
