@@ -1,5 +1,6 @@
-"""The tbot operator console (Textual). It talks to the engine only over the control socket.
+"""The operator console: a Textual app that watches and steers one bot's engine.
 
-The console itself arrives with the console issue; this package is installed from the start
-so that the layout (engine in `tbot`, console in `tui`) is fixed early.
+It talks to the engine only over the control socket (`tui.link`) and reads history from the
+bot's ledger read-only (`tui.ledger`). Nothing here imports the engine's runtime packages
+(`tbot.engine`, `tbot.broker`, `tbot.strategy`, `tbot.risk`, `tbot.booking`); a test pins it.
 """

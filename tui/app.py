@@ -1,0 +1,177 @@
+"""The console app: views as modes, one live state, one link, one command registry.
+
+Views are Textual modes (each keeps its own screen stack, so `esc` walks back through a
+drill-down without losing the others): 1 dashboard, 2 orders and fills, 3 ledger,
+4 reconciliation, 5 mapping. Commands are app-wide and come from `tui.commands.registry`,
+which also feeds the palette (ctrl+p) and the help screen (?).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from tbot.clock import Clock, SystemClock
+from tui.commands.keymap import KeymapError, load_keymap
+from tui.commands.palette import RegistryCommands
+from tui.commands.registry import command_bindings
+from tui.commands.runner import CommandRunner
+from tui.ledger.ledger_reader import LedgerReader
+from tui.ledger.screens import TrialBalanceScreen
+from tui.link.console_link import ConsoleLink, Notify
+from tui.messages import LiveUpdated
+from tui.model.live_state import ConnectionInfo, LinkState, LiveState, Topic
+from tui.screens.command_log import CommandLogScreen
+from tui.screens.dashboard import DashboardScreen
+from tui.screens.help import HelpScreen
+from tui.screens.orders import OrdersScreen
+from tui.screens.placeholders import MappingScreen, ReconciliationScreen
+from tui.settings import ConsoleSettings
+
+LinkFactory = Callable[[LiveState, Notify], ConsoleLink]
+
+CSS_PATH = Path(__file__).with_name("console.tcss")
+
+
+class ConsoleApp(App[None]):
+    """The operator console for one bot."""
+
+    TITLE = "tbot console"
+    CSS_PATH = CSS_PATH
+    ENABLE_COMMAND_PALETTE = True
+    COMMANDS: ClassVar = App.COMMANDS | {RegistryCommands}
+    MODES: ClassVar = {
+        "dashboard": DashboardScreen,
+        "orders": OrdersScreen,
+        "ledger": TrialBalanceScreen,
+        "recon": ReconciliationScreen,
+        "mapping": MappingScreen,
+    }
+    DEFAULT_MODE = "dashboard"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "switch_mode('dashboard')", "Dashboard", id="view.dashboard"),
+        Binding("2", "switch_mode('orders')", "Orders", id="view.orders"),
+        Binding("3", "switch_mode('ledger')", "Ledger", id="view.ledger"),
+        Binding("4", "switch_mode('recon')", "Recon", id="view.recon", show=False),
+        Binding("5", "switch_mode('mapping')", "Mapping", id="view.mapping", show=False),
+        Binding("c", "show_command_log", "Cmd log", id="app.command_log", show=False),
+        Binding("question_mark", "show_help", "Help", id="app.help", key_display="?"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+c", "quit", "Quit", id="app.quit_ctrl_c", show=False, priority=True),
+        *command_bindings(),
+    ]
+
+    def __init__(
+        self,
+        settings: ConsoleSettings,
+        link_factory: LinkFactory,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.bot_name = settings.bot_name
+        self.live = LiveState(
+            connection=ConnectionInfo(
+                state=LinkState.CONNECTING,
+                since=self.clock.now(),
+                socket_path=str(settings.socket_path),
+            )
+        )
+        self.link: ConsoleLink = link_factory(self.live, self.live_changed)
+        self.commands = CommandRunner(self)
+        self._ledger: LedgerReader | None = None
+        self._ledger_error: str | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._apply_keymap()
+        self.run_worker(self.link.run(), name="engine-link", exit_on_error=False)
+        # Countdowns and "offline since" move with the console's clock even when the engine
+        # says nothing.
+        self.set_interval(1.0, self._tick)
+
+    async def on_unmount(self) -> None:
+        await self.link.close()
+        if self._ledger is not None:
+            self._ledger.close()
+
+    def _apply_keymap(self) -> None:
+        path = self.settings.keymap_path
+        if path is None:
+            return
+        try:
+            keymap = load_keymap(path, known_ids=self.binding_ids())
+        except KeymapError as error:
+            self.notify(str(error), title="keymap not applied", severity="error", timeout=10)
+            return
+        self.set_keymap(keymap)
+
+    def binding_ids(self) -> frozenset[str]:
+        """Every binding id a keymap file may name: the app's and each view's."""
+        ids = {binding.id for _, binding in self._bindings if binding.id}
+        for screen_type in (*self.MODES.values(), CommandLogScreen, HelpScreen):
+            for binding in getattr(screen_type, "BINDINGS", []):
+                if isinstance(binding, Binding) and binding.id:
+                    ids.add(binding.id)
+        from tui.widgets.data_grid import DataGrid
+
+        ids.update(b.id for b in DataGrid.BINDINGS if isinstance(b, Binding) and b.id)
+        return frozenset(ids)
+
+    # -- live state -------------------------------------------------------------------------
+
+    def live_changed(self, topics: frozenset[Topic]) -> None:
+        """Called by the link after it changed the live state."""
+        screen = self.screen
+        if isinstance(screen, Screen):
+            screen.post_message(LiveUpdated(topics))
+
+    def _tick(self) -> None:
+        self.live_changed(frozenset({Topic.CONNECTION}))
+
+    # -- ledger (read-only history) ----------------------------------------------------------
+
+    @property
+    def ledger(self) -> LedgerReader | None:
+        """The bot's ledger, opened read-only on first use; None (and a notice) if it
+        cannot be read."""
+        if self._ledger is None and self._ledger_error is None:
+            path = self.settings.ledger_path
+            if path is None:
+                self._ledger_error = "this bot has no ledger yet"
+            else:
+                try:
+                    self._ledger = LedgerReader.open(path)
+                except Exception as error:  # any failure must not take the console down
+                    self._ledger_error = f"cannot read the ledger {path}: {error}"
+                    self.notify(self._ledger_error, severity="error", timeout=10)
+        return self._ledger
+
+    @property
+    def ledger_error(self) -> str | None:
+        """Why the ledger could not be opened, if it could not."""
+        return self._ledger_error
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_show_help(self) -> None:
+        """Every binding of the current view, and every command with its state."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_show_command_log(self) -> None:
+        """What was sent to the engine and what it answered."""
+        if not isinstance(self.screen, CommandLogScreen):
+            self.push_screen(CommandLogScreen())
+
+    async def action_run_command(self, command_id: str) -> None:
+        """Run one registry command (from a hotkey or the palette)."""
+        self.commands.start(command_id)

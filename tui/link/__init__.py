@@ -1,0 +1,1 @@
+"""The console's side of the control socket: keeping the live state fed."""

@@ -1,0 +1,1 @@
+"""What the console knows: engine records parsed from the wire, and the live state."""
