@@ -32,6 +32,8 @@ from tui.screens.help import HelpScreen
 from tui.screens.orders import OrdersScreen
 from tui.screens.placeholders import MappingScreen, ReconciliationScreen
 from tui.settings import ConsoleSettings
+from tui.widgets.data_grid import DataGrid
+from tui.widgets.filterable_grid import FilterInput
 
 LinkFactory = Callable[[LiveState, Notify], ConsoleLink]
 
@@ -121,9 +123,8 @@ class ConsoleApp(App[None]):
             for binding in getattr(screen_type, "BINDINGS", []):
                 if isinstance(binding, Binding) and binding.id:
                     ids.add(binding.id)
-        from tui.widgets.data_grid import DataGrid
-
-        ids.update(b.id for b in DataGrid.BINDINGS if isinstance(b, Binding) and b.id)
+        for widget_type in (DataGrid, FilterInput):
+            ids.update(b.id for b in widget_type.BINDINGS if isinstance(b, Binding) and b.id)
         return frozenset(ids)
 
     # -- live state -------------------------------------------------------------------------

@@ -9,15 +9,35 @@ record instead of crashing the console.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class SnapshotError(ValueError):
     """An engine record the console cannot read."""
+
+
+def _wire_parser(parse: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn any shape error inside a parser (a string where an object belongs, a list
+    where a number does) into a SnapshotError, so callers catch one exception."""
+
+    @functools.wraps(parse)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return parse(*args, **kwargs)
+        except SnapshotError:
+            raise
+        except (AttributeError, TypeError, ValueError, KeyError) as error:
+            raise SnapshotError(f"{parse.__qualname__}: malformed record ({error})") from None
+
+    return guarded
 
 
 def _field(record: Mapping[str, Any], name: str, what: str) -> Any:
@@ -149,6 +169,7 @@ class EngineStatus:
     config_changed_on_disk: bool
 
     @classmethod
+    @_wire_parser
     def from_wire(cls, record: Mapping[str, Any]) -> EngineStatus:
         """Parse an `engine.status` result."""
         what = "engine.status"
@@ -216,6 +237,7 @@ class PositionRow:
     age_seconds: int
 
     @classmethod
+    @_wire_parser
     def from_wire(cls, record: Mapping[str, Any]) -> PositionRow:
         """Parse one element of `positions.list`."""
         what = f"position {record.get('symbol', '?') if isinstance(record, Mapping) else '?'}"
@@ -258,6 +280,7 @@ class OrderRow:
         return self.status in {"new", "accepted", "pending_new", "partially_filled"}
 
     @classmethod
+    @_wire_parser
     def from_wire(cls, record: Mapping[str, Any]) -> OrderRow:
         """Parse one order."""
         what = f"order {record.get('order_id', '?') if isinstance(record, Mapping) else '?'}"
@@ -293,6 +316,7 @@ class FillRow:
     entry_fitid: str
 
     @classmethod
+    @_wire_parser
     def from_wire(cls, record: Mapping[str, Any]) -> FillRow:
         """Parse the data of a `fills` event."""
         what = f"fill {record.get('fill_id', '?') if isinstance(record, Mapping) else '?'}"
@@ -323,6 +347,7 @@ class PnlFigures:
     trades: int = 0
 
     @classmethod
+    @_wire_parser
     def from_wire(cls, record: Mapping[str, Any], what: str) -> PnlFigures:
         """Parse a `{realized, unrealized, fees, total[, trades]}` object."""
         return cls(
@@ -347,6 +372,7 @@ class PnlSummary:
     by_strategy: Mapping[str, PnlFigures] = field(default_factory=dict)
 
     @classmethod
+    @_wire_parser
     def from_wire(cls, record: Mapping[str, Any]) -> PnlSummary:
         """Parse `pnl.summary`."""
         what = "pnl.summary"
@@ -377,6 +403,7 @@ class AccountSummary:
     as_of: datetime | None
 
     @classmethod
+    @_wire_parser
     def from_wire(cls, record: Mapping[str, Any]) -> AccountSummary:
         """Parse `account.summary`."""
         what = "account.summary"
