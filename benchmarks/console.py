@@ -1,0 +1,289 @@
+"""The console's speed, measured headless (issue 4's figures).
+
+1. Process start to the first dashboard frame (target <= 1.0 s): a fresh Python process
+   imports the console and paints its first frame (`Ready`), offline and with engine data.
+2. Key-press-to-screen latency with 2,000 positions updating ten times a second
+   (target <= 50 ms): the real app on a fixture link whose positions change every 100 ms;
+   each `j`/`k` is timed from the key event to the first frame that shows the moved cursor.
+3. A 1,000,000-entry ledger: the journal's first page (target <= 100 ms) and the jump to its
+   end (target <= 200 ms), the busiest account's first page and end, and how long the
+   trial balance takes in its background worker.
+4. Peak memory of the process that ran 2 and 3 (target <= 200 MB).
+
+Run: `python benchmarks/console.py` (builds the big ledger once under the temp dir, about a
+minute). `--entries`, `--positions` and `--presses` shrink it for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.big_ledger import build_big_ledger  # noqa: E402
+from tbot.clock import FrozenClock  # noqa: E402
+from tests.console import console_fixtures as fixtures  # noqa: E402
+from tui.app import ConsoleApp  # noqa: E402
+from tui.link.fixture_link import FixtureLink  # noqa: E402
+from tui.settings import ConsoleSettings  # noqa: E402
+from tui.widgets.data_grid import DataGrid  # noqa: E402
+
+TARGETS = {"first_frame_s": 1.0, "key_latency_ms": 50.0, "ledger_first_page_ms": 100.0,
+           "ledger_end_ms": 200.0, "peak_memory_mb": 200.0}
+
+def _first_frame_seconds(runs: int) -> list[float]:
+    """Wall time from spawning a console process to its first painted frame."""
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from pathlib import Path\n"
+        "from tbot.clock import SystemClock\n"
+        "from tui.app import ConsoleApp\n"
+        "from tui.link.engine_link import EngineLink\n"
+        "from tui.settings import ConsoleSettings\n"
+        "class FirstFrame(ConsoleApp):\n"
+        "    def on_ready(self):\n"
+        "        print('FIRST_FRAME', flush=True)\n"
+        "        self.exit()\n"
+        "settings = ConsoleSettings(bot_name='TBOT_US_SIM_BOT01', bot_id='BOT01',\n"
+        "    socket_path=Path('/nonexistent/engine.sock'), ledger_path=None)\n"
+        "clock = SystemClock()\n"
+        "app = FirstFrame(settings, lambda s, n: EngineLink(settings.socket_path, s, n, clock))\n"
+        "app.run(headless=True, size=(80, 24))\n"
+    )
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                   text=True, cwd=REPO)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        elapsed = time.perf_counter() - started
+        process.wait(30)
+        if "FIRST_FRAME" not in line:
+            raise SystemExit(f"the console did not paint a first frame (exit {process.returncode})")
+        timings.append(elapsed)
+    return timings
+
+
+def _position_records(count: int, tick: int) -> list[dict[str, Any]]:
+    """`count` positions whose prices move with `tick`."""
+    records = []
+    for number in range(count):
+        cost = Decimal(20 + number % 300) + Decimal(number % 97) / 100
+        last = cost + Decimal((number * 7 + tick * 13) % 41 - 20) / 100
+        quantity = Decimal(10 + number % 50)
+        unrealized = (last - cost) * quantity
+        records.append({
+            "symbol": f"S{number:04d}", "quantity": str(quantity), "average_cost": str(cost),
+            "last_price": str(last), "market_value": str(last * quantity),
+            "unrealized_pnl": str(unrealized),
+            "unrealized_pnl_pct": str(((last - cost) / cost * 100).quantize(Decimal("0.01"))),
+            "strategy": "open", "side": "long", "tag": "none",
+            "opened_at": "2026-11-20T14:52:00Z", "age_seconds": 600 + tick,
+        })
+    return records
+
+
+def _settings(ledger: Path | None) -> ConsoleSettings:
+    return ConsoleSettings(bot_name=fixtures.BOT, bot_id="BOT01",
+                           socket_path=Path("/nonexistent/engine.sock"), ledger_path=ledger)
+
+
+class _FrameClock:
+    """Timestamps every frame the app sends to its (headless) terminal."""
+
+    def __init__(self, app: ConsoleApp) -> None:
+        self.frames: list[float] = []
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            self.frames.append(time.perf_counter())
+            for check in list(self._waiting):
+                if check():
+                    self._waiting.pop(check).set_result(time.perf_counter())
+
+        app._display = display  # type: ignore[method-assign]
+        self._waiting: dict[Callable[[], bool], asyncio.Future[float]] = {}
+
+    async def until(self, check: Callable[[], bool], timeout: float = 30.0) -> float:
+        """The time of the first frame painted once `check()` holds."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiting[check] = future
+        return await asyncio.wait_for(future, timeout)
+
+
+async def _key_latency_ms(positions: int, presses: int) -> list[float]:
+    clock = FrozenClock(fixtures.FROZEN_NOW)
+    variants = [_position_records(positions, tick) for tick in range(10)]
+    link_box: list[FixtureLink] = []
+
+    def factory(state: Any, notify: Any) -> FixtureLink:
+        link = FixtureLink(state, notify, clock, status=fixtures.status_record(),
+                           positions=variants[0], orders=fixtures.orders_records(),
+                           pnl=fixtures.pnl_record(), account=fixtures.account_record(),
+                           discover=fixtures.discover_record())
+        link_box.append(link)
+        return link
+
+    app = ConsoleApp(_settings(None), factory, clock=clock)
+    latencies: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        frames = _FrameClock(app)
+        await pilot.pause(0.5)
+        grid = app.screen.query(DataGrid).first()
+        grid.focus()
+        await pilot.pause(0.2)
+
+        async def stream() -> None:
+            tick = 0
+            while True:
+                await asyncio.sleep(0.1)
+                tick += 1
+                link_box[0].set_positions(variants[tick % 10])
+
+        streamer = asyncio.create_task(stream())
+        try:
+            await pilot.pause(0.5)
+            for press in range(presses):
+                key = "j" if (press // 20) % 2 == 0 else "k"
+                before = grid.cursor_index
+                started = time.perf_counter()
+                await pilot.press(key)
+                shown = await frames.until(lambda b=before: grid.cursor_index != b)
+                latencies.append((shown - started) * 1000)
+                await asyncio.sleep(0.03)
+        finally:
+            streamer.cancel()
+    return latencies
+
+
+async def _ledger_figures(ledger: Path) -> dict[str, float]:
+    clock = FrozenClock(fixtures.FROZEN_NOW)
+
+    def factory(state: Any, notify: Any) -> FixtureLink:
+        return FixtureLink(state, notify, clock, online=False)
+
+    app = ConsoleApp(_settings(ledger), factory, clock=clock)
+    figures: dict[str, float] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        frames = _FrameClock(app)
+        await pilot.pause(0.3)
+
+        started = time.perf_counter()
+        await pilot.press("3")
+        balance_grid = app.screen.query(DataGrid).first()
+        done = await frames.until(lambda: balance_grid.row_count > 0, timeout=120)
+        figures["trial_balance_s"] = done - started
+
+        started = time.perf_counter()
+        await pilot.press("a")
+        journal = app.screen.query(DataGrid).first()
+        shown = await frames.until(lambda: journal.row_count > 0)
+        figures["journal_first_page_ms"] = (shown - started) * 1000
+        figures["journal_rows"] = journal.row_count
+
+        journal.focus()
+        started = time.perf_counter()
+        await pilot.press("end")
+        shown = await frames.until(lambda: journal.cursor_index == journal.row_count - 1)
+        figures["journal_end_ms"] = (shown - started) * 1000
+
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        balance_grid = app.screen.query(DataGrid).first()
+        balance_grid.focus()
+        # The busiest account: the one with the most postings is first after a sort by
+        # count, which the trial balance does not do, so pick it from the reader.
+        reader = app.ledger
+        assert reader is not None
+        busiest = max(reader.trial_balance(), key=lambda row: row.postings)
+        balance_grid.move_cursor_to_key(busiest.account_code)
+        started = time.perf_counter()
+        await pilot.press("enter")
+        account = app.screen.query(DataGrid).first()
+        shown = await frames.until(lambda: account.row_count > 0)
+        figures["account_first_page_ms"] = (shown - started) * 1000
+        figures["account_rows"] = account.row_count
+        account.focus()
+        started = time.perf_counter()
+        await pilot.press("end")
+        shown = await frames.until(lambda: account.cursor_index == account.row_count - 1)
+        figures["account_end_ms"] = (shown - started) * 1000
+    return figures
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print every figure with its target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--positions", type=int, default=2_000)
+    parser.add_argument("--presses", type=int, default=100)
+    parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--cache", type=Path,
+                        default=Path(tempfile.gettempdir()) / "tbot-bench")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args(argv)
+
+    build_started = time.perf_counter()
+    # Built in a child process so its memory does not count against the console's peak.
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "big_ledger.py"),
+                    "--entries", str(args.entries), "--cache", str(args.cache)],
+                   check=True, stdout=subprocess.DEVNULL)
+    ledger = build_big_ledger(args.cache, args.entries)
+    print(f"ledger of {args.entries:,} entries ready in "
+          f"{time.perf_counter() - build_started:.1f} s: {ledger}")
+
+    starts = _first_frame_seconds(args.starts)
+    latencies = asyncio.run(_key_latency_ms(args.positions, args.presses))
+    ledger_figures = asyncio.run(_ledger_figures(ledger))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    figures = {
+        "first_frame_s": statistics.median(starts),
+        "key_latency_ms": _percentile(latencies, 0.95),
+        "ledger_first_page_ms": ledger_figures["journal_first_page_ms"],
+        "ledger_end_ms": ledger_figures["journal_end_ms"],
+        "peak_memory_mb": peak_mb,
+    }
+    print(f"first dashboard frame: median {statistics.median(starts):.3f} s, "
+          f"max {max(starts):.3f} s over {len(starts)} starts (target <= 1.0 s)")
+    print(f"key to screen, {args.positions:,} positions at 10 Hz, {len(latencies)} presses: "
+          f"p50 {statistics.median(latencies):.1f} ms, p95 {_percentile(latencies, 0.95):.1f} ms,"
+          f" max {max(latencies):.1f} ms (target <= 50 ms)")
+    print(f"ledger of {int(ledger_figures['journal_rows']):,} entries: journal first page "
+          f"{ledger_figures['journal_first_page_ms']:.1f} ms (target <= 100 ms), jump to end "
+          f"{ledger_figures['journal_end_ms']:.1f} ms (target <= 200 ms)")
+    print(f"busiest account, {int(ledger_figures['account_rows']):,} postings: first page "
+          f"{ledger_figures['account_first_page_ms']:.1f} ms, jump to end "
+          f"{ledger_figures['account_end_ms']:.1f} ms")
+    print(f"trial balance (background worker): {ledger_figures['trial_balance_s']:.2f} s")
+    print(f"peak memory: {peak_mb:.0f} MB (target <= 200 MB)")
+    missed = [name for name, value in figures.items() if value > TARGETS[name]]
+    print("all targets met" if not missed else f"targets missed: {', '.join(missed)}")
+    if args.json:
+        print(json.dumps({**figures, **ledger_figures}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""What the engine is doing: the strategy window and its phase, the broker, the counters.
+
+`TradingStateBanner` is the loud line above it when trading is not ACTIVE: the status bar
+already carries the state's badge, the banner adds why ("HALTED: daily loss limit").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.model.formatting import TRADING_STATE_STYLES, clock_time, countdown
+from tui.model.live_state import LiveState
+from tui.model.snapshot import BrokerView, EngineStatus, StrategyView
+
+STRATEGY_ORDER = ("open", "mid", "close")
+"""The day's windows in the order they trade; other names follow alphabetically."""
+
+_COUNTERS = (("orders", "orders"), ("fills", "fills"), ("rejections", "rej"), ("errors", "err"))
+
+
+def stale_note(live: LiveState) -> Text:
+    """`last known at 15:01:03Z` while the engine is not talking to us; empty when live."""
+    if live.connection.online:
+        return Text()
+    if live.last_update is None:
+        return Text("no engine data", style="dim")
+    return Text(f"last known at {clock_time(live.last_update)}", style="bold yellow")
+
+
+def ordered_names(names: Mapping[str, object]) -> list[str]:
+    """Strategy names in trading order: open, mid, close, then any other."""
+    known = [name for name in STRATEGY_ORDER if name in names]
+    return known + sorted(name for name in names if name not in STRATEGY_ORDER)
+
+
+def _phase_line(strategy: StrategyView, now: datetime) -> Text:
+    line = Text()
+    if strategy.active:
+        line.append(strategy.active, style="bold")
+        line.append(f" · {strategy.phase or 'no phase'}")
+        ends = strategy.phase_ends or strategy.next_change
+        if ends is not None:
+            line.append(f"  {countdown(ends, now)}", style="bold cyan")
+            line.append(f" ({clock_time(ends)})", style="dim")
+        return line
+    line.append("no window", style="dim")
+    if strategy.next_change is not None:
+        line.append(f"  next {countdown(strategy.next_change, now)}", style="bold cyan")
+        line.append(f" ({clock_time(strategy.next_change)})", style="dim")
+    return line
+
+
+def _enabled_line(enabled: Mapping[str, bool]) -> Text:
+    line = Text("enabled ", style="dim")
+    if not enabled:
+        line.append("—", style="dim")
+    for index, name in enumerate(ordered_names(enabled)):
+        if index:
+            line.append(" ")
+        on = enabled[name]
+        line.append(f"{name} ")
+        line.append("on" if on else "off", style="bold green" if on else "bold red")
+    return line
+
+
+def _broker_line(broker: BrokerView) -> Text:
+    line = Text("broker ", style="dim")
+    line.append(broker.name, style="bold")
+    if broker.healthy:
+        line.append(" ● healthy", style="green")
+    else:
+        line.append(" ✖ unhealthy", style="bold red")
+        if broker.last_error:
+            line.append(f": {broker.last_error}", style="red")
+    return line
+
+
+def _counters_line(counters: Mapping[str, int]) -> Text:
+    line = Text()
+    for index, (key, label) in enumerate(_COUNTERS):
+        value = counters.get(key, 0)
+        if index:
+            line.append("  ")
+        line.append(f"{label} ", style="dim")
+        alarming = key in {"rejections", "errors"} and value > 0
+        line.append(str(value), style="bold red" if alarming else "bold")
+    return line
+
+
+def render_strategy(live: LiveState) -> Text:
+    """The panel's lines (a function, so tests can read them)."""
+    title = Text("Strategy", style="bold")
+    note = stale_note(live)
+    if note:
+        title.append("  ")
+        title.append_text(note)
+    status = live.status
+    if status is None:
+        lines = [title, Text("waiting for the engine…", style="dim")]
+    else:
+        lines = [
+            title,
+            _phase_line(status.strategy, status.clock.now),
+            _enabled_line(status.strategy.enabled),
+            _broker_line(status.broker),
+            _counters_line(status.counters),
+        ]
+    panel = Text("\n").join(lines)
+    # One fact per line: a long broker error is cut, not wrapped over the next line.
+    panel.no_wrap = True
+    panel.overflow = "ellipsis"
+    return panel
+
+
+def render_trading_banner(status: EngineStatus | None, online: bool) -> Text | None:
+    """`HALTED: daily loss limit · since 14:25:00Z`, or None while trading is ACTIVE."""
+    if status is None or status.trading.state.lower() == "active":
+        return None
+    trading = status.trading
+    style = TRADING_STATE_STYLES.get(trading.state.lower(), "bold reverse")
+    text = Text(f" {trading.label}", style=style)
+    if trading.reason:
+        text.append(f": {trading.reason}", style=style)
+    if trading.since is not None:
+        text.append(f" · since {clock_time(trading.since)}", style=style)
+    if not online:
+        text.append(" (last known)", style=style)
+    text.append(" ", style=style)
+    return text
+
+
+class StrategyPanel(Static):
+    """Active strategy and phase with a countdown, enabled windows, broker, counters."""
+
+    DEFAULT_CSS = """
+    StrategyPanel {
+        height: auto;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    def show(self, live: LiveState) -> None:
+        """Redraw from the live state (the countdown runs on the engine's clock)."""
+        self.update(render_strategy(live))
+
+
+class TradingStateBanner(Static):
+    """A full-width reversed line saying why trading is not ACTIVE; hidden while it is."""
+
+    DEFAULT_CSS = """
+    TradingStateBanner {
+        height: 1;
+        width: 100%;
+        display: none;
+    }
+    TradingStateBanner.-shown {
+        display: block;
+    }
+    TradingStateBanner.-halted {
+        background: red;
+    }
+    TradingStateBanner.-reducing {
+        background: yellow;
+    }
+    """
+
+    def show(self, live: LiveState) -> None:
+        """Show the reason when trading is REDUCING or HALTED, hide the banner otherwise."""
+        banner = render_trading_banner(live.status, live.connection.online)
+        state = live.status.trading.state.lower() if live.status is not None else ""
+        self.set_class(banner is not None, "-shown")
+        self.set_class(state == "halted", "-halted")
+        self.set_class(state == "reducing", "-reducing")
+        if banner is not None:
+            self.update(banner)
