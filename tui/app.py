@@ -26,7 +26,9 @@ from tui.ledger.screens import TrialBalanceScreen
 from tui.link.console_link import ConsoleLink, Notify
 from tui.messages import LiveUpdated
 from tui.model.live_state import ConnectionInfo, LinkState, LiveState, Topic
-from tui.screens.command_log import CommandLogScreen
+from tui.screens.choose import ChoiceScreen
+from tui.screens.command_log import CommandEntryScreen, CommandLogScreen
+from tui.screens.confirm import ConfirmScreen, ReasonScreen, TypedConfirmScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.help import HelpScreen
 from tui.screens.orders import OrdersScreen
@@ -119,7 +121,10 @@ class ConsoleApp(App[None]):
     def binding_ids(self) -> frozenset[str]:
         """Every binding id a keymap file may name: the app's and each view's."""
         ids = {binding.id for _, binding in self._bindings if binding.id}
-        for screen_type in (*self.MODES.values(), CommandLogScreen, HelpScreen):
+        dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen)
+        for screen_type in (
+            *self.MODES.values(), CommandLogScreen, CommandEntryScreen, HelpScreen, *dialogs
+        ):
             for binding in getattr(screen_type, "BINDINGS", []):
                 if isinstance(binding, Binding) and binding.id:
                     ids.add(binding.id)
