@@ -1,31 +1,24 @@
-"""`tbot init` and `tbot demo`."""
+"""`tbot init`."""
 
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from tbot.admin.bot_home import local_operator
-from tbot.admin.demo_home import create_demo_home
 from tbot.admin.init_home import init_home
-from tbot.cli import ledger_commands
 from tbot.cli.output import Output
 from tbot.clock import SystemClock
 from tbot.config.identity import CODE_RULE, BotIdentity
 from tbot.config.paths import resolve_home
 from tbot.config.problems import ConfigError, ConfigProblem
 from tbot.errors import EXIT_OK
-from tbot.ledger.coa_file import load_chart
-from tbot.ledger.reports import trial_balance
-from tbot.ledger.verify import verify_ledger
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    """Add `init` and `demo` to the `tbot` parser."""
+    """Add `init` to the `tbot` parser."""
     init = commands.add_parser(
         "init",
         parents=[common],
@@ -36,13 +29,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     init.add_argument("--broker-code", default="SIM", help="BROKER_CODE (default SIM)")
     init.add_argument("--bot-id", default="BOT01", help="BOT_ID (default BOT01)")
     init.set_defaults(handler=run_init)
-
-    demo = commands.add_parser(
-        "demo",
-        parents=[common],
-        help="create a throwaway demo home with a sample day and show its books",
-    )
-    demo.set_defaults(handler=run_demo)
 
 
 def _identity_from(args: argparse.Namespace) -> BotIdentity:
@@ -84,33 +70,3 @@ def run_init(args: argparse.Namespace, out: Output) -> int:
         out.say("Next: edit .env_bot, then `tbot config validate` and `tbot config encrypt`.")
     return EXIT_OK
 
-
-def run_demo(args: argparse.Namespace, out: Output) -> int:
-    """Make a demo home, post a sample day, print its chart, trial balance and verify result."""
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="tbot-demo-"))
-    bot = create_demo_home(home.resolve(), SystemClock(), actor=local_operator())
-    chart = load_chart(bot.paths.coa_db())
-    balance = trial_balance(bot.paths.ledger_db, bot.paths.coa_db())
-    report = verify_ledger(bot.paths.ledger_db, bot.paths.coa_db())
-    if out.json_mode:
-        out.emit_json(
-            {
-                "ok": report.ok,
-                "home": bot.paths.home,
-                "bot_identity": bot.identity.bot_identity,
-                "chart_of_accounts": ledger_commands.chart_as_json(chart),
-                "trial_balance": ledger_commands.trial_balance_as_json(balance),
-                "verify": ledger_commands.verify_as_json(report),
-            }
-        )
-        return EXIT_OK
-    out.say(f"Demo bot home: [bold]{bot.paths.home}[/] ({bot.identity.bot_identity})")
-    ledger_commands.print_chart(out, chart)
-    ledger_commands.print_trial_balance(out, balance)
-    ledger_commands.print_verify(out, report)
-    out.say(f"Explore it: tbot ledger trial-balance --home {bot.paths.home}")
-    out.say(
-        "Trade a simulated day in a new home: tbot init --home /tmp/tbot-sim && "
-        "tbot engine --home /tmp/tbot-sim --sim --speed 600 --until-close"
-    )
-    return EXIT_OK

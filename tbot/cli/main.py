@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 from tbot.cli import (
     config_commands,
+    console_commands,
     control_commands,
     engine_commands,
     home_commands,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_commands.register(commands, common)
     engine_commands.register(commands, common)
     control_commands.register(commands, common)
+    console_commands.register(commands, common)
     return parser
 
 

@@ -10,123 +10,251 @@ FROZEN_NOW = datetime(2026, 11, 20, 15, 1, 3, tzinfo=UTC)
 BOT = "TBOT_US_SIM_BOT01"
 
 
-def status_record(*, trading_state: str = "active", engine_state: str = "monitoring",
-                  reason: str = "started") -> dict[str, Any]:
+def status_record(
+    *, trading_state: str = "active", engine_state: str = "monitoring", reason: str = "started"
+) -> dict[str, Any]:
     """An `engine.status` answer in the open window's monitoring phase."""
     return {
-        "bot": BOT, "version": "v0.3.0", "pid": 4242, "uptime_seconds": 38.0,
+        "bot": BOT,
+        "version": "v0.3.0",
+        "pid": 4242,
+        "uptime_seconds": 38.0,
         "engine_state": engine_state,
-        "trading_state": {"state": trading_state, "reason": reason,
-                          "since": "2026-11-20T14:25:00Z"},
+        "trading_state": {
+            "state": trading_state,
+            "reason": reason,
+            "since": "2026-11-20T14:25:00Z",
+        },
         "clock": {"now": "2026-11-20T15:01:03Z", "mode": "sim", "speed": 60.0},
         "strategy": {
-            "active": "open", "phase": "monitoring",
-            "phase_ends": "2026-11-20T15:30:00Z", "next_change": "2026-11-20T15:30:00Z",
-            "window": {"start": "2026-11-20T14:30:00Z", "analysis_end": "2026-11-20T14:50:00Z",
-                       "breakout_end": "2026-11-20T15:00:00Z",
-                       "monitoring_end": "2026-11-20T15:30:00Z"},
+            "active": "open",
+            "phase": "monitoring",
+            "phase_ends": "2026-11-20T15:30:00Z",
+            "next_change": "2026-11-20T15:30:00Z",
+            "window": {
+                "start": "2026-11-20T14:30:00Z",
+                "analysis_end": "2026-11-20T14:50:00Z",
+                "breakout_end": "2026-11-20T15:00:00Z",
+                "monitoring_end": "2026-11-20T15:30:00Z",
+            },
             "enabled": {"open": True, "mid": True, "close": False},
         },
-        "broker": {"name": "SIM", "healthy": True, "last_ok": "2026-11-20T15:01:00Z",
-                   "last_error": None},
-        "counters": {"signals": 3, "orders": 4, "fills": 3, "rejections": 0, "errors": 0,
-                     "retries": 0},
+        "broker": {
+            "name": "SIM",
+            "healthy": True,
+            "last_ok": "2026-11-20T15:01:00Z",
+            "last_error": None,
+        },
+        "counters": {
+            "signals": 3,
+            "orders": 4,
+            "fills": 3,
+            "rejections": 0,
+            "errors": 0,
+            "retries": 0,
+        },
         "config": {"loaded_at": "2026-11-20T14:25:00Z", "changed_on_disk": False},
         "subscribers": 1,
     }
 
 
-def position_record(symbol: str, quantity: str, average_cost: str, last: str,
-                    unrealized: str, pct: str, opened_at: str, age: int) -> dict[str, Any]:
+def position_record(
+    symbol: str,
+    quantity: str,
+    average_cost: str,
+    last: str,
+    unrealized: str,
+    pct: str,
+    opened_at: str,
+    age: int,
+) -> dict[str, Any]:
     """One `positions.list` element."""
     return {
-        "symbol": symbol, "quantity": quantity, "average_cost": average_cost,
-        "last_price": last, "market_value": str(round(float(quantity) * float(last), 2)),
-        "unrealized_pnl": unrealized, "unrealized_pnl_pct": pct, "strategy": "open",
-        "side": "long", "tag": "none", "opened_at": opened_at, "age_seconds": age,
+        "symbol": symbol,
+        "quantity": quantity,
+        "average_cost": average_cost,
+        "last_price": last,
+        "market_value": str(round(float(quantity) * float(last), 2)),
+        "unrealized_pnl": unrealized,
+        "unrealized_pnl_pct": pct,
+        "strategy": "open",
+        "side": "long",
+        "tag": "none",
+        "opened_at": opened_at,
+        "age_seconds": age,
     }
 
 
 def positions_records() -> list[dict[str, Any]]:
     """Three long positions of the open strategy."""
     return [
-        position_record("CSCO", "6.019563581", "66.4633", "68.54", "12.500828", "3.12",
-                        "2026-11-20T14:56:00Z", 303),
-        position_record("F", "32.310177705", "12.3825", "12.54", "5.088853", "1.27",
-                        "2026-11-20T14:55:00Z", 363),
-        position_record("INTC", "21.917808219", "36.5073", "36.10", "-8.926603", "-1.12",
-                        "2026-11-20T14:53:00Z", 483),
+        position_record(
+            "CSCO",
+            "6.019563581",
+            "66.4633",
+            "68.54",
+            "12.500828",
+            "3.12",
+            "2026-11-20T14:56:00Z",
+            303,
+        ),
+        position_record(
+            "F", "32.310177705", "12.3825", "12.54", "5.088853", "1.27", "2026-11-20T14:55:00Z", 363
+        ),
+        position_record(
+            "INTC",
+            "21.917808219",
+            "36.5073",
+            "36.10",
+            "-8.926603",
+            "-1.12",
+            "2026-11-20T14:53:00Z",
+            483,
+        ),
     ]
 
 
-def order_record(number: int, symbol: str, side: str, quantity: str, filled: str,
-                 price: str | None, status: str, submitted: str) -> dict[str, Any]:
+def order_record(
+    number: int,
+    symbol: str,
+    side: str,
+    quantity: str,
+    filled: str,
+    price: str | None,
+    status: str,
+    submitted: str,
+) -> dict[str, Any]:
     """One `orders.list` element."""
     return {
         "order_id": f"SIM-{BOT}-O{number:06d}",
         "client_order_id": f"open-20261120-{symbol}-{'entry' if side == 'buy' else 'exit'}",
-        "symbol": symbol, "side": side, "quantity": quantity, "filled_quantity": filled,
-        "average_price": price, "status": status, "strategy": "open",
-        "submitted_at": submitted, "updated_at": submitted, "reject_reason": None,
+        "symbol": symbol,
+        "side": side,
+        "quantity": quantity,
+        "filled_quantity": filled,
+        "average_price": price,
+        "status": status,
+        "strategy": "open",
+        "submitted_at": submitted,
+        "updated_at": submitted,
+        "reject_reason": None,
     }
 
 
 def orders_records() -> list[dict[str, Any]]:
     """Three filled entries and one working exit."""
     return [
-        order_record(1, "INTC", "buy", "21.917808219", "21.917808219", "36.507300", "filled",
-                     "2026-11-20T14:52:00Z"),
-        order_record(2, "F", "buy", "32.310177705", "32.310177705", "12.382500", "filled",
-                     "2026-11-20T14:54:00Z"),
-        order_record(3, "CSCO", "buy", "6.019563581", "6.019563581", "66.463300", "filled",
-                     "2026-11-20T14:55:00Z"),
+        order_record(
+            1,
+            "INTC",
+            "buy",
+            "21.917808219",
+            "21.917808219",
+            "36.507300",
+            "filled",
+            "2026-11-20T14:52:00Z",
+        ),
+        order_record(
+            2,
+            "F",
+            "buy",
+            "32.310177705",
+            "32.310177705",
+            "12.382500",
+            "filled",
+            "2026-11-20T14:54:00Z",
+        ),
+        order_record(
+            3,
+            "CSCO",
+            "buy",
+            "6.019563581",
+            "6.019563581",
+            "66.463300",
+            "filled",
+            "2026-11-20T14:55:00Z",
+        ),
         order_record(4, "F", "sell", "32.310177705", "0", None, "new", "2026-11-20T15:00:00Z"),
     ]
 
 
 def pnl_record() -> dict[str, Any]:
     """A `pnl.summary` answer."""
-    figures = {"realized": "0", "unrealized": "8.663078", "fees": "0.300000",
-               "total": "8.363078"}
-    return {"currency": "USD", "day": "2026-11-20", "today": figures,
-            "by_strategy": {"open": {**figures, "trades": 0}}}
+    figures = {"realized": "0", "unrealized": "8.663078", "fees": "0.300000", "total": "8.363078"}
+    return {
+        "currency": "USD",
+        "day": "2026-11-20",
+        "today": figures,
+        "by_strategy": {"open": {**figures, "trades": 0}},
+    }
 
 
 def account_record() -> dict[str, Any]:
     """An `account.summary` answer."""
-    return {"account_id": f"SIM-{BOT}", "currency": "USD", "cash": "98399.379164",
-            "buying_power": "98399.379164", "equity": "100008.363078",
-            "session_start_equity": "100000", "as_of": "2026-11-20T15:01:00Z"}
+    return {
+        "account_id": f"SIM-{BOT}",
+        "currency": "USD",
+        "cash": "98399.379164",
+        "buying_power": "98399.379164",
+        "equity": "100008.363078",
+        "session_start_equity": "100000",
+        "as_of": "2026-11-20T15:01:00Z",
+    }
 
 
 def discover_record(role: str = "admin") -> dict[str, Any]:
     """An `rpc.discover` answer for a caller of `role`."""
     rank = {"viewer": 0, "auditor": 1, "operator": 2, "admin": 3}
     methods = [
-        ("engine.status", "viewer", False), ("positions.list", "viewer", False),
-        ("orders.list", "viewer", False), ("pnl.summary", "viewer", False),
-        ("account.summary", "viewer", False), ("events.subscribe", "viewer", False),
-        ("events.unsubscribe", "viewer", False), ("ledger.verify", "auditor", False),
-        ("trading.pause", "operator", True), ("trading.resume", "operator", True),
-        ("strategy.enable", "operator", True), ("strategy.disable", "operator", True),
-        ("risk.kill", "operator", True), ("config.reload", "operator", True),
-        ("risk.reset", "admin", True), ("engine.shutdown", "admin", True),
+        ("engine.status", "viewer", False),
+        ("positions.list", "viewer", False),
+        ("orders.list", "viewer", False),
+        ("pnl.summary", "viewer", False),
+        ("account.summary", "viewer", False),
+        ("events.subscribe", "viewer", False),
+        ("events.unsubscribe", "viewer", False),
+        ("ledger.verify", "auditor", False),
+        ("trading.pause", "operator", True),
+        ("trading.resume", "operator", True),
+        ("strategy.enable", "operator", True),
+        ("strategy.disable", "operator", True),
+        ("risk.kill", "operator", True),
+        ("config.reload", "operator", True),
+        ("risk.reset", "admin", True),
+        ("engine.shutdown", "admin", True),
     ]
     return {
-        "caller": "operator1(uid=1001)", "role": role,
+        "caller": "operator1(uid=1001)",
+        "role": role,
         "methods": [
-            {"name": name, "summary": name, "min_role": minimum, "changes_state": changes,
-             "allowed": rank[role] >= rank[minimum], "params": []}
+            {
+                "name": name,
+                "summary": name,
+                "min_role": minimum,
+                "changes_state": changes,
+                "allowed": rank[role] >= rank[minimum],
+                "params": [],
+            }
             for name, minimum, changes in methods
         ],
         "topics": [],
     }
 
 
-def fill_event(number: int, symbol: str, side: str, quantity: str, price: str,
-               at: str) -> dict[str, Any]:
+def fill_event(
+    number: int, symbol: str, side: str, quantity: str, price: str, at: str
+) -> dict[str, Any]:
     """The data of one `fills` event."""
-    return {"fill_id": f"SIM-F{number:06d}", "order_id": f"SIM-{BOT}-O{number:06d}",
-            "client_order_id": f"open-{symbol}", "symbol": symbol, "side": side,
-            "quantity": quantity, "price": price, "fee": "0.10", "strategy": "open",
-            "filled_at": at, "entry_fitid": f"SIM-F{number:06d}"}
+    return {
+        "fill_id": f"SIM-F{number:06d}",
+        "order_id": f"SIM-{BOT}-O{number:06d}",
+        "client_order_id": f"open-{symbol}",
+        "symbol": symbol,
+        "side": side,
+        "quantity": quantity,
+        "price": price,
+        "fee": "0.10",
+        "strategy": "open",
+        "filled_at": at,
+        "entry_fitid": f"SIM-F{number:06d}",
+    }
