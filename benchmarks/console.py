@@ -33,10 +33,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from textual.pilot import Pilot  # noqa: E402
+
 from benchmarks.big_ledger import build_big_ledger  # noqa: E402
 from tbot.clock import FrozenClock  # noqa: E402
 from tests.console import console_fixtures as fixtures  # noqa: E402
 from tui.app import ConsoleApp  # noqa: E402
+from tui.ledger.screens import AccountScreen, JournalScreen, TrialBalanceScreen  # noqa: E402
 from tui.link.fixture_link import FixtureLink  # noqa: E402
 from tui.settings import ConsoleSettings  # noqa: E402
 from tui.widgets.data_grid import DataGrid  # noqa: E402
@@ -120,11 +123,29 @@ class _FrameClock:
         app._display = display  # type: ignore[method-assign]
         self._waiting: dict[Callable[[], bool], asyncio.Future[float]] = {}
 
-    async def until(self, check: Callable[[], bool], timeout: float = 30.0) -> float:
-        """The time of the first frame painted once `check()` holds."""
+    def expect(self, check: Callable[[], bool]) -> asyncio.Future[float]:
+        """A future for the time of the first frame painted once `check()` holds; set it up
+        before pressing the key, so a frame painted during the press is not missed."""
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._waiting[check] = future
-        return await asyncio.wait_for(future, timeout)
+        return future
+
+
+async def _timed(pilot: Pilot[Any], frames: _FrameClock, key: str,
+                 check: Callable[[], bool], timeout: float = 30.0) -> float:
+    """Seconds from pressing `key` to the first frame where `check()` holds."""
+    shown = frames.expect(check)
+    started = time.perf_counter()
+    await pilot.press(key)
+    return await asyncio.wait_for(shown, timeout) - started
+
+
+def _screen_grid(app: ConsoleApp, screen_type: type) -> DataGrid | None:
+    """The first grid of the active screen when it is a `screen_type`."""
+    if not isinstance(app.screen, screen_type):
+        return None
+    grids = app.screen.query(DataGrid)
+    return grids.first() if grids else None
 
 
 async def _key_latency_ms(positions: int, presses: int) -> list[float]:
@@ -162,10 +183,9 @@ async def _key_latency_ms(positions: int, presses: int) -> list[float]:
             for press in range(presses):
                 key = "j" if (press // 20) % 2 == 0 else "k"
                 before = grid.cursor_index
-                started = time.perf_counter()
-                await pilot.press(key)
-                shown = await frames.until(lambda b=before: grid.cursor_index != b)
-                latencies.append((shown - started) * 1000)
+                seconds = await _timed(pilot, frames, key,
+                                       lambda b=before: grid.cursor_index != b)
+                latencies.append(seconds * 1000)
                 await asyncio.sleep(0.03)
         finally:
             streamer.cancel()
@@ -184,46 +204,47 @@ async def _ledger_figures(ledger: Path) -> dict[str, float]:
         frames = _FrameClock(app)
         await pilot.pause(0.3)
 
-        started = time.perf_counter()
-        await pilot.press("3")
-        balance_grid = app.screen.query(DataGrid).first()
-        done = await frames.until(lambda: balance_grid.row_count > 0, timeout=120)
-        figures["trial_balance_s"] = done - started
+        def shown(screen_type: type, check: Callable[[DataGrid], bool]) -> Callable[[], bool]:
+            def ready() -> bool:
+                grid = _screen_grid(app, screen_type)
+                return grid is not None and check(grid)
+            return ready
 
-        started = time.perf_counter()
-        await pilot.press("a")
-        journal = app.screen.query(DataGrid).first()
-        shown = await frames.until(lambda: journal.row_count > 0)
-        figures["journal_first_page_ms"] = (shown - started) * 1000
+        def has_rows(grid: DataGrid) -> bool:
+            return grid.row_count > 0
+
+        def at_end(grid: DataGrid) -> bool:
+            return grid.row_count > 0 and grid.cursor_index == grid.row_count - 1
+
+        figures["trial_balance_s"] = await _timed(
+            pilot, frames, "3", shown(TrialBalanceScreen, has_rows), timeout=300)
+        seconds = await _timed(pilot, frames, "a", shown(JournalScreen, has_rows))
+        figures["journal_first_page_ms"] = seconds * 1000
+        journal = _screen_grid(app, JournalScreen)
+        assert journal is not None
         figures["journal_rows"] = journal.row_count
-
         journal.focus()
-        started = time.perf_counter()
-        await pilot.press("end")
-        shown = await frames.until(lambda: journal.cursor_index == journal.row_count - 1)
-        figures["journal_end_ms"] = (shown - started) * 1000
+        await pilot.pause(0.2)
+        seconds = await _timed(pilot, frames, "end", shown(JournalScreen, at_end))
+        figures["journal_end_ms"] = seconds * 1000
 
         await pilot.press("escape")
         await pilot.pause(0.2)
-        balance_grid = app.screen.query(DataGrid).first()
-        balance_grid.focus()
-        # The busiest account: the one with the most postings is first after a sort by
-        # count, which the trial balance does not do, so pick it from the reader.
+        balance = _screen_grid(app, TrialBalanceScreen)
         reader = app.ledger
-        assert reader is not None
+        assert balance is not None and reader is not None
         busiest = max(reader.trial_balance(), key=lambda row: row.postings)
-        balance_grid.move_cursor_to_key(busiest.account_code)
-        started = time.perf_counter()
-        await pilot.press("enter")
-        account = app.screen.query(DataGrid).first()
-        shown = await frames.until(lambda: account.row_count > 0)
-        figures["account_first_page_ms"] = (shown - started) * 1000
+        balance.focus()
+        balance.move_cursor_to_key(f"{busiest.code} {busiest.currency}")
+        seconds = await _timed(pilot, frames, "enter", shown(AccountScreen, has_rows))
+        figures["account_first_page_ms"] = seconds * 1000
+        account = _screen_grid(app, AccountScreen)
+        assert account is not None
         figures["account_rows"] = account.row_count
         account.focus()
-        started = time.perf_counter()
-        await pilot.press("end")
-        shown = await frames.until(lambda: account.cursor_index == account.row_count - 1)
-        figures["account_end_ms"] = (shown - started) * 1000
+        await pilot.pause(0.2)
+        seconds = await _timed(pilot, frames, "end", shown(AccountScreen, at_end))
+        figures["account_end_ms"] = seconds * 1000
     return figures
 
 

@@ -22,7 +22,7 @@ from tui.commands.palette import RegistryCommands
 from tui.commands.registry import command_bindings
 from tui.commands.runner import CommandRunner
 from tui.ledger.ledger_reader import LedgerReader
-from tui.ledger.screens import TrialBalanceScreen
+from tui.ledger.screens import AccountScreen, EntryScreen, JournalScreen, TrialBalanceScreen
 from tui.link.console_link import ConsoleLink, Notify
 from tui.messages import LiveUpdated
 from tui.model.live_state import ConnectionInfo, LinkState, LiveState, Topic
@@ -119,17 +119,20 @@ class ConsoleApp(App[None]):
         self.set_keymap(keymap)
 
     def binding_ids(self) -> frozenset[str]:
-        """Every binding id a keymap file may name: the app's and each view's."""
+        """Every binding id a keymap file may name: the app's, each view's (with the
+        bindings they inherit), the dialogs' and the tables'."""
         ids = {binding.id for _, binding in self._bindings if binding.id}
         dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen)
-        for screen_type in (
-            *self.MODES.values(), CommandLogScreen, CommandEntryScreen, HelpScreen, *dialogs
-        ):
-            for binding in getattr(screen_type, "BINDINGS", []):
-                if isinstance(binding, Binding) and binding.id:
-                    ids.add(binding.id)
-        for widget_type in (DataGrid, FilterInput):
-            ids.update(b.id for b in widget_type.BINDINGS if isinstance(b, Binding) and b.id)
+        ledger_views = (JournalScreen, AccountScreen, EntryScreen)
+        owners = (
+            *self.MODES.values(), *ledger_views, CommandLogScreen, CommandEntryScreen,
+            HelpScreen, *dialogs, DataGrid, FilterInput,
+        )
+        for owner in owners:
+            for cls in owner.__mro__:
+                for binding in cls.__dict__.get("BINDINGS", []):
+                    if isinstance(binding, Binding) and binding.id:
+                        ids.add(binding.id)
         return frozenset(ids)
 
     # -- live state -------------------------------------------------------------------------

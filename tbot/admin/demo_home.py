@@ -1,4 +1,4 @@
-"""`tbot demo` (until the engine lands): a throwaway home with one sample trading day.
+"""A throwaway home with one sample trading day: the fixture ledger of the console tests.
 
 The day is a float injection and one round trip in AAPL, posted through the same posting
 API the engine uses, so the trial balance, the trades table and `ledger verify` all have

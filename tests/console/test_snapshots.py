@@ -1,0 +1,178 @@
+"""Every console screen, pictured at 80x24 and 120x40 (pytest-textual-snapshot).
+
+Deterministic by construction: a frozen clock, fixture engine records (a FixtureLink, no
+engine), a ledger made by `create_demo_home` under that frozen clock, no animations and no
+blinking cursor. Update the pictures with `pytest tests/console/test_snapshots.py
+--snapshot-update` and look at the diff before committing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tbot.admin.demo_home import create_demo_home
+from tbot.clock import FrozenClock
+from tests.console import console_fixtures as fixtures
+from tui.app import ConsoleApp
+from tui.link.fixture_link import FixtureLink
+from tui.settings import ConsoleSettings
+from tui.widgets.data_grid import DataGrid
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+SOCKET = Path("/srv/tbot/bot01/control/engine.sock")
+Steps = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+@pytest.fixture(scope="module")
+def ledger_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo home's ledger: one sample day, written under a frozen clock."""
+    home = tmp_path_factory.mktemp("snapshots") / "home"
+    bot = create_demo_home(home, FrozenClock(datetime(2026, 11, 20, 21, 0, tzinfo=UTC)),
+                           actor="cli:operator(uid=1000)")
+    return bot.paths.ledger_db
+
+
+def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
+            trading_state: str = "active", reason: str = "started",
+            answers: dict[str, object] | None = None) -> ConsoleApp:
+    """The real console app on fixture engine records."""
+    clock = FrozenClock(fixtures.FROZEN_NOW)
+    settings = ConsoleSettings(bot_name=fixtures.BOT, bot_id="BOT01", socket_path=SOCKET,
+                               ledger_path=ledger)
+
+    def link(state: Any, notify: Any) -> FixtureLink:
+        return FixtureLink(
+            state, notify, clock,
+            status=fixtures.status_record(trading_state=trading_state, reason=reason),
+            positions=fixtures.positions_records(), orders=fixtures.orders_records(),
+            pnl=fixtures.pnl_record(), account=fixtures.account_record(),
+            discover=fixtures.discover_record(role),
+            fills=[fixtures.fill_event(1, "INTC", "buy", "21.917808219", "36.5073",
+                                       "2026-11-20T14:53:00Z")],
+            online=online, answers=answers,
+        )
+
+    app = ConsoleApp(settings, link, clock=clock)
+    app.animation_level = "none"
+    return app
+
+
+async def settle(pilot: Pilot[Any], check: Callable[[], bool] | None = None) -> None:
+    """Wait for background work (a worker reading the ledger) and stop cursors blinking."""
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if check is None or check():
+            break
+    else:
+        raise AssertionError("the screen never settled")
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+def rows_shown(pilot: Pilot[Any]) -> bool:
+    """The first table of the screen has its rows."""
+    grids = pilot.app.screen.query(DataGrid)
+    return bool(grids) and grids.first().row_count > 0
+
+
+def steps(*keys: str, ready: Callable[[Pilot[Any]], bool] | None = None) -> Steps:
+    """Press `keys` one at a time, letting each screen settle."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await settle(pilot, lambda: pilot.app.live.status is not None)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot, (lambda: ready(pilot)) if ready else None)
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_halted(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    app = console(ledger_path, trading_state="halted", reason="daily loss limit")
+    assert snap_compare(app, terminal_size=size, run_before=steps())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_offline(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    app = console(ledger_path, online=False)
+    assert snap_compare(app, terminal_size=size, run_before=steps())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_orders_and_fills(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    app = console(ledger_path)
+    assert snap_compare(app, terminal_size=size, run_before=steps("2", ready=rows_shown))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ledger_trial_balance(snap_compare: Any, size: tuple[int, int],
+                              ledger_path: Path) -> None:
+    app = console(ledger_path)
+    assert snap_compare(app, terminal_size=size, run_before=steps("3", ready=rows_shown))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ledger_account(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    app = console(ledger_path)
+    run = steps("3", "enter", ready=rows_shown)
+    assert snap_compare(app, terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ledger_entry(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    app = console(ledger_path)
+    run = steps("3", "enter", "enter", ready=rows_shown)
+    assert snap_compare(app, terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ledger_journal(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    app = console(ledger_path)
+    assert snap_compare(app, terminal_size=size, run_before=steps("3", "a", ready=rows_shown))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reconciliation_placeholder(snap_compare: Any, size: tuple[int, int],
+                                    ledger_path: Path) -> None:
+    assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps("4"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_mapping_placeholder(snap_compare: Any, size: tuple[int, int],
+                             ledger_path: Path) -> None:
+    assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps("5"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    app = console(ledger_path, role="viewer")
+    assert snap_compare(app, terminal_size=size, run_before=steps("question_mark"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_kill_confirmation(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    app = console(ledger_path)
+    assert snap_compare(app, terminal_size=size, run_before=steps("X", "B", "O"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_command_log(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    answers: dict[str, object] = {"trading.pause": {"trading_state": "reducing"}}
+    app = console(ledger_path, answers=answers)
+    run = steps("p", "enter", "c", ready=lambda pilot: bool(pilot.app.live.commands)
+                or not pilot.app.screen.query(DataGrid))
+    assert snap_compare(app, terminal_size=size, run_before=run)
