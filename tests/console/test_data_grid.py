@@ -215,6 +215,25 @@ async def test_reload_keeps_the_cursor_on_its_key_when_rows_are_inserted_above()
         assert app.grid_screen.moved[-1] == "S40"  # no spurious announcement of another row
 
 
+async def test_a_newest_first_feed_keeps_the_newest_rows_in_sight() -> None:
+    source = ListSource(_rows(10))
+    app = GridApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        grid = app.grid
+        grid.follow_head = True
+        source.replace(_rows(3, start=1000) + _rows(10))
+        grid.reload()
+        await pilot.pause()
+        assert (grid.cursor_key, grid.cursor_index) == ("S1000", 0)
+        assert visible_lines(grid)[1].startswith("SYM1000 ")
+        # Once the operator moves down, the cursor follows its row as usual.
+        await pilot.press("j")
+        source.replace(_rows(2, start=2000) + _rows(3, start=1000) + _rows(10))
+        grid.reload()
+        await pilot.pause()
+        assert (grid.cursor_key, grid.cursor_index) == ("S1001", 3)
+
+
 async def test_reload_follows_the_key_when_its_row_moves() -> None:
     source = ListSource(_rows(100))
     app = GridApp(source)

@@ -114,7 +114,9 @@ class CommandLogScreen(LiveScreen):
         self._entries: dict[str, CommandLogEntry] = {}
 
     def body(self) -> ComposeResult:
-        yield FilterableGrid(COLUMNS, self._source, empty_text=EMPTY_LOG, id="command-log")
+        yield FilterableGrid(
+            COLUMNS, self._source, empty_text=EMPTY_LOG, follow_head=True, id="command-log"
+        )
         yield Static(EMPTY_LOG, id="command-detail", markup=False)
 
     @property

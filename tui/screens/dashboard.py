@@ -182,6 +182,7 @@ class DashboardScreen(LiveScreen):
                     ACTIVITY_COLUMNS,
                     self._activity_source,
                     empty_text="no orders or fills yet",
+                    follow_head=True,
                     id="activity",
                 )
             with Vertical(id="dash-events"):

@@ -83,7 +83,8 @@ class OrdersScreen(LiveScreen):
         with Vertical(id="orders-section"):
             yield SectionTitle(id="orders-title")
             yield FilterableGrid(
-                ORDER_COLUMNS, self._order_source, empty_text="no orders today", id="orders"
+                ORDER_COLUMNS, self._order_source, empty_text="no orders today", follow_head=True,
+                id="orders",
             )
         with Vertical(id="fills-section"):
             yield SectionTitle(id="fills-title")
@@ -91,12 +92,14 @@ class OrdersScreen(LiveScreen):
                 FILL_COLUMNS,
                 self._live_fill_source,
                 empty_text="no fills reported by the engine in this session",
+                follow_head=True,
                 id="fills-live",
             )
             yield FilterableGrid(
                 LEDGER_FILL_COLUMNS,
                 ListSource(),
                 empty_text="the ledger has no fills",
+                follow_head=True,
                 id="fills-ledger",
             )
 

@@ -281,6 +281,7 @@ class DataGrid(ScrollView, can_focus=True):
         source: GridSource,
         *,
         empty_text: str = "nothing to show",
+        follow_head: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -288,6 +289,9 @@ class DataGrid(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.columns: tuple[GridColumn, ...] = tuple(columns)
         self.empty_text = empty_text
+        self.follow_head = follow_head
+        """For newest-first feeds: a cursor on the first row stays on the first row when
+        rows arrive above it, so the newest stay in sight (instead of following its key)."""
         self._source = source
         self._pages = _PageCache(source)
         self._count = source.count()
@@ -341,7 +345,10 @@ class DataGrid(ScrollView, can_focus=True):
         self._pages.clear()
         self._count = self._source.count()
         new_index = None
-        if self._cursor_key is not None:
+        following = self.follow_head and old_index == 0 and self._top_row() == 0
+        if following:
+            new_index = 0
+        elif self._cursor_key is not None:
             new_index = self._source.index_of(self._cursor_key)
         if new_index is None:
             new_index = self._clamp(old_index)

@@ -84,12 +84,13 @@ class FilterableGrid(Vertical):
         source: GridSource,
         *,
         empty_text: str = "nothing to show",
+        follow_head: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.grid = DataGrid(columns, source, empty_text=empty_text)
+        self.grid = DataGrid(columns, source, empty_text=empty_text, follow_head=follow_head)
         self.filter_input = FilterInput(placeholder="filter: enter keeps it, esc clears it")
         self._pending: Timer | None = None
 
