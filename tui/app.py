@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -21,8 +21,6 @@ from tui.commands.keymap import KeymapError, load_keymap
 from tui.commands.palette import RegistryCommands
 from tui.commands.registry import command_bindings
 from tui.commands.runner import CommandRunner
-from tui.ledger.ledger_reader import LedgerReader
-from tui.ledger.screens import AccountScreen, EntryScreen, JournalScreen, TrialBalanceScreen
 from tui.link.console_link import ConsoleLink, Notify
 from tui.messages import LiveUpdated
 from tui.model.live_state import ConnectionInfo, LinkState, LiveState, Topic
@@ -31,15 +29,31 @@ from tui.screens.command_log import CommandEntryScreen, CommandLogScreen
 from tui.screens.confirm import ConfirmScreen, ReasonScreen, TypedConfirmScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.help import HelpScreen
-from tui.screens.orders import OrdersScreen
 from tui.screens.placeholders import MappingScreen, ReconciliationScreen
 from tui.settings import ConsoleSettings
 from tui.widgets.data_grid import DataGrid
 from tui.widgets.filterable_grid import FilterInput
 
+if TYPE_CHECKING:
+    from tui.ledger.ledger_reader import LedgerReader
+
 LinkFactory = Callable[[LiveState, Notify], ConsoleLink]
 
 CSS_PATH = Path(__file__).with_name("console.tcss")
+
+
+def _orders_view() -> Screen[None]:
+    # Imported on first use: the views that read the ledger pull in Peewee and the ledger
+    # package, which the first frame (the dashboard) does not need.
+    from tui.screens.orders import OrdersScreen
+
+    return OrdersScreen()
+
+
+def _ledger_view() -> Screen[None]:
+    from tui.ledger.screens import TrialBalanceScreen
+
+    return TrialBalanceScreen()
 
 
 class ConsoleApp(App[None]):
@@ -51,8 +65,8 @@ class ConsoleApp(App[None]):
     COMMANDS: ClassVar = App.COMMANDS | {RegistryCommands}
     MODES: ClassVar = {
         "dashboard": DashboardScreen,
-        "orders": OrdersScreen,
-        "ledger": TrialBalanceScreen,
+        "orders": _orders_view,
+        "ledger": _ledger_view,
         "recon": ReconciliationScreen,
         "mapping": MappingScreen,
     }
@@ -121,11 +135,20 @@ class ConsoleApp(App[None]):
     def binding_ids(self) -> frozenset[str]:
         """Every binding id a keymap file may name: the app's, each view's (with the
         bindings they inherit), the dialogs' and the tables'."""
+        from tui.ledger.screens import (
+            AccountScreen,
+            EntryScreen,
+            JournalScreen,
+            TrialBalanceScreen,
+        )
+        from tui.screens.orders import OrdersScreen
+
         ids = {binding.id for _, binding in self._bindings if binding.id}
         dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen)
         ledger_views = (JournalScreen, AccountScreen, EntryScreen)
         owners = (
-            *self.MODES.values(), *ledger_views, CommandLogScreen, CommandEntryScreen,
+            DashboardScreen, OrdersScreen, TrialBalanceScreen, *ledger_views,
+            ReconciliationScreen, MappingScreen, CommandLogScreen, CommandEntryScreen,
             HelpScreen, *dialogs, DataGrid, FilterInput,
         )
         for owner in owners:
@@ -157,6 +180,8 @@ class ConsoleApp(App[None]):
             if path is None:
                 self._ledger_error = "this bot has no ledger yet"
             else:
+                from tui.ledger.ledger_reader import LedgerReader
+
                 try:
                     self._ledger = LedgerReader.open(path)
                 except Exception as error:  # any failure must not take the console down

@@ -115,7 +115,7 @@ class CommandLogScreen(LiveScreen):
 
     def body(self) -> ComposeResult:
         yield FilterableGrid(
-            COLUMNS, self._source, empty_text=EMPTY_LOG, follow_head=True, id="command-log"
+            COLUMNS, self._source, empty_text=EMPTY_LOG, id="command-log"
         )
         yield Static(EMPTY_LOG, id="command-detail", markup=False)
 

@@ -208,7 +208,8 @@ class DashboardScreen(LiveScreen):
         link_changed = live.connection.state is not self._link_state
         self._link_state = live.connection.state
         if link_changed:
-            self._load_ledger_fills()
+            # After the frame: opening the ledger must not delay the first paint.
+            self.call_after_refresh(self._reload_ledger_fills)
         if link_changed or topics & {Topic.STATUS}:
             self.query_one(TradingStateBanner).show(live)
             self.query_one(StrategyPanel).show(live)
@@ -272,6 +273,11 @@ class DashboardScreen(LiveScreen):
         return Text()
 
     # -- ledger -----------------------------------------------------------------------------
+
+    def _reload_ledger_fills(self) -> None:
+        self._load_ledger_fills()
+        self._show_activity(self.live)
+        self._show_titles(self.live)
 
     def _load_ledger_fills(self) -> None:
         """Read the ledger's most recent booked fills (once per link state change: while

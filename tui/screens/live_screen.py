@@ -1,8 +1,8 @@
 """The frame every console view shares: status bar on top, footer of keys below.
 
-A `LiveScreen` refreshes from the app's `LiveState` when the app says a topic changed
-(`LiveUpdated`) and whenever it becomes the visible screen again, so hidden screens cost
-nothing while the engine streams.
+The footer is a one-line `KeyBar`. A `LiveScreen` refreshes from the app's `LiveState`
+when the app says a topic changed (`LiveUpdated`) and whenever it becomes the visible
+screen again, so hidden screens cost nothing while the engine streams.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from tui.messages import LiveUpdated
 from tui.model.live_state import ALL_TOPICS, LiveState, Topic
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class LiveScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(view_title=self.VIEW_TITLE)
         yield from self.body()
-        yield Footer()
+        yield KeyBar()
 
     def body(self) -> ComposeResult:
         """The view's own widgets, between the status bar and the footer."""

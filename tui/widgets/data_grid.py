@@ -331,13 +331,15 @@ class DataGrid(ScrollView, can_focus=True):
         """The key of the highlighted row; None when the grid is empty."""
         return self._cursor_key
 
-    def reload(self) -> None:
+    def reload(self, *, keep_key: bool = False) -> None:
         """The source's data changed: re-count, drop fetched rows, keep the cursor on its key.
 
         If the cursor's row is still there the cursor follows it (and stays on the same
         screen line, so an insert above does not make the view jump); otherwise it stays at
         the same position, clamped to the new count. A view scrolled away from the cursor
-        (mouse wheel) stays where it is, or a live table could not be scrolled.
+        (mouse wheel) stays where it is, or a live table could not be scrolled. A
+        `follow_head` grid with its cursor on the first row keeps it there instead, unless
+        `keep_key` (the rows changed by a filter, not by new arrivals).
         """
         old_index = self.cursor_index
         screen_line = old_index - self._top_row()
@@ -345,7 +347,9 @@ class DataGrid(ScrollView, can_focus=True):
         self._pages.clear()
         self._count = self._source.count()
         new_index = None
-        following = self.follow_head and old_index == 0 and self._top_row() == 0
+        following = (
+            self.follow_head and not keep_key and old_index == 0 and self._top_row() == 0
+        )
         if following:
             new_index = 0
         elif self._cursor_key is not None:
@@ -380,7 +384,8 @@ class DataGrid(ScrollView, can_focus=True):
         if text == self._source.filter_text:
             return
         self._source.set_filter(text)
-        self.reload()
+        # A filter change shows other rows, not newer ones: the cursor keeps its row.
+        self.reload(keep_key=True)
         self.refresh_bindings()
         self._announce(self.FilterChanged(self, text))
 
