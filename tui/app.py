@@ -178,7 +178,7 @@ class ConsoleApp(App[None]):
         if self._ledger is None and self._ledger_error is None:
             path = self.settings.ledger_path
             if path is None:
-                self._ledger_error = "this bot has no ledger yet"
+                self._ledger_error = self.settings.ledger_note or "this bot has no ledger yet"
             else:
                 from tui.ledger.ledger_reader import LedgerReader
 

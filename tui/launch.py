@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tbot.admin.bot_home import open_bot_paths
 from tbot.clock import SystemClock
-from tbot.config.problems import ConfigError
+from tbot.config.problems import ConfigError, ConfigProblem
 from tbot.control.socket_path import socket_override
 from tui.settings import ConsoleSettings
 
@@ -28,23 +28,35 @@ def settings_for_home(home: Path, socket: Path | None) -> ConsoleSettings:
     the file exists), the socket (`socket`, else $TBOT_CONTROL_SOCKET, else the home's
     ``{CONTROL_DIR}/engine.sock``) and the user keymap if there is one.
 
-    Needs only `.env` and the identity; raises `ConfigError` naming what is missing.
+    Needs `.env` and the identity; raises `ConfigError` naming what is missing. An operator
+    who may not read them (`.env` is 0600 on servers) but was given the socket (`socket`
+    or $TBOT_CONTROL_SOCKET) still gets a console: live data only, no ledger history.
     """
-    try:
-        paths = open_bot_paths(home)
-    except ConfigError as error:
-        raise ConfigError(
-            error.problems, headline=f"cannot open the console on {home}"
-        ) from None
     from tui.commands.keymap import default_keymap_path
 
     keymap = default_keymap_path()
+    keymap_path = keymap if keymap.is_file() else None
+    try:
+        paths = open_bot_paths(home)
+    except (ConfigError, PermissionError) as error:
+        override = socket_override(socket)
+        problems = error.problems if isinstance(error, ConfigError) else []
+        if override is None:
+            if isinstance(error, PermissionError):
+                problems = [ConfigProblem(str(home), None, None, f"readable ({error})")]
+            raise ConfigError(problems, headline=f"cannot open the console on {home}") from None
+        reason = str(problems[0]) if problems else str(error)
+        return ConsoleSettings(
+            bot_name="", bot_id="", socket_path=override, ledger_path=None,
+            keymap_path=keymap_path,
+            ledger_note=f"no ledger history: the home {home} is not readable here ({reason})",
+        )
     return ConsoleSettings(
         bot_name=paths.identity.bot_identity,
         bot_id=paths.identity.bot_id,
         socket_path=socket_override(socket) or paths.control_socket,
         ledger_path=paths.ledger_db if paths.ledger_db.is_file() else None,
-        keymap_path=keymap if keymap.is_file() else None,
+        keymap_path=keymap_path,
     )
 
 

@@ -277,6 +277,20 @@ async def test_the_kill_switch_needs_the_bot_id_typed_exactly() -> None:
     assert link.refreshes == 1
 
 
+async def test_without_a_readable_home_the_kill_switch_asks_for_the_engines_bot_id() -> None:
+    link = FakeLink({"risk.kill": {"trading_state": {"state": "halted"}, "flatten_orders": []}})
+    app = CommandsApp(live_state("operator"), link)
+    app.settings = ConsoleSettings(bot_name="", bot_id="", socket_path=Path("/x"),
+                                   ledger_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("X")
+        await settle(app, pilot)
+        assert "type BOT01 exactly" in text_of(app.screen.query_one("#hint", Static))
+        await pilot.press(*"BOT01", "enter")
+        await finish(app, pilot)
+    assert [call[0] for call in link.calls] == ["risk.kill"]
+
+
 async def test_the_kill_switch_sends_the_reason_the_operator_wrote() -> None:
     link = FakeLink({"risk.kill": {"trading_state": {"state": "halted"}, "flatten_orders": []}})
     app = CommandsApp(live_state("operator"), link)

@@ -137,6 +137,23 @@ def test_settings_for_a_directory_that_is_no_home_raise_a_config_error(tmp_path:
         settings_for_home(tmp_path, None)
 
 
+def test_an_operator_who_cannot_read_the_home_still_gets_a_console_on_the_socket(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a server `.env` is 0600: an operator given the socket still watches the engine.
+    def denied(_home: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(home / ".env"))
+
+    monkeypatch.setattr("tui.launch.open_bot_paths", denied)
+    monkeypatch.delenv("TBOT_CONTROL_SOCKET", raising=False)
+    with pytest.raises(ConfigError, match="Permission denied"):
+        settings_for_home(home, None)
+    settings = settings_for_home(home, tmp_path / "engine.sock")
+    assert (settings.bot_name, settings.bot_id, settings.ledger_path) == ("", "", None)
+    assert settings.socket_path == tmp_path / "engine.sock"
+    assert settings.ledger_note is not None and "not readable" in settings.ledger_note
+
+
 # -- DemoSession -------------------------------------------------------------------------
 
 

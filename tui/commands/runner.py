@@ -137,7 +137,7 @@ class CommandRunner:
         body = self._body(command, choice)
         if command.confirm is Confirmation.TYPED:
             reason = await self._app.push_screen_wait(
-                TypedConfirmScreen(title, body, self._host.settings.bot_id, KILL_REASON_DEFAULT)
+                TypedConfirmScreen(title, body, self._bot_id(), KILL_REASON_DEFAULT)
             )
             if reason is None:
                 return None
@@ -176,12 +176,20 @@ class CommandRunner:
         wanted = command.method == "strategy.enable"
         return next((value for value in command.choices if enabled.get(value) is not wanted), None)
 
+    def _bot_id(self) -> str:
+        """The short id the kill switch asks for: from the home, else from the engine's
+        identity (`TBOT_US_SIM_BOT01` → `BOT01`) when the home could not be read."""
+        if self._host.settings.bot_id:
+            return self._host.settings.bot_id
+        status = self._host.live.status
+        return status.bot.rsplit("_", 1)[-1] if status else "BOT"
+
     def _body(self, command: ConsoleCommand, choice: str | None) -> str:
         """What the command does, and the state it would act on."""
         lines = [command.summary]
         live = self._host.live
         status = live.status
-        bot = self._host.settings.bot_name
+        bot = self._host.settings.bot_name or (status.bot if status else "the bot")
         if command.method == "risk.kill":
             count = len(live.positions)
             lines.append(

@@ -36,8 +36,12 @@ class StatusBar(Static):
         self.update(render_status(live, now, self.view_title, self.app_bot_name()))
 
     def app_bot_name(self) -> str:
-        bot = getattr(self.app, "bot_name", "")
-        return str(bot)
+        """The bot's name from its home, else what the engine calls itself."""
+        bot = str(getattr(self.app, "bot_name", ""))
+        live = getattr(self.app, "live", None)
+        if not bot and live is not None and live.status is not None:
+            bot = live.status.bot
+        return bot
 
 
 def _connection_text(live: LiveState, now: datetime) -> Text:
