@@ -90,6 +90,8 @@ async def run_engine(home: BotHome, options: EngineOptions) -> int:
             roles,
             audit=methods.audit_command,
             logger=logging.getLogger("tbot.control"),
+            # Events carry the engine's time (simulated in a simulation), as the protocol says.
+            clock=engine.clock,
         )
         await server.start()
         link_home_socket(home, socket_path)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from decimal import Decimal
 from pathlib import Path
 
+from tbot.control.client import ControlClient
 from tests.cli.cli_support import replace_setting
 from tests.engine.conftest import TRADING_DAY
 from tests.engine.engine_process import (
@@ -43,6 +45,22 @@ def test_a_simulated_day_trades_books_balanced_entries_and_verifies(home, start_
         .read_text()
     )
     assert summary["day"] == TRADING_DAY
+
+
+def test_events_carry_the_engine_s_simulated_time_not_the_wall_clock(home, start_engine):
+    engine = start_engine(home, "--sim", "--speed", "60", "--start", BEFORE_BREAKOUT).wait_ready()
+
+    async def first_state_event() -> dict[str, object]:
+        async with await ControlClient.connect(engine.socket) as client:
+            await client.subscribe(["state"])
+            await client.call("trading.pause", {"reason": "event clock"})
+            async with asyncio.timeout(20):
+                async for event in client.notifications():
+                    return event
+        raise AssertionError("no state event")
+
+    event = asyncio.run(first_state_event())
+    assert str(event["at"]).startswith(TRADING_DAY), event
 
 
 def test_the_engine_answers_every_method(home, start_engine):
