@@ -103,6 +103,14 @@ class ControlMethods:
                 False,
             ),
             MethodSpec(
+                "pnl.history",
+                "today's total PnL and equity, one sample a market minute",
+                self.pnl_history,
+                NoParams,
+                Role.VIEWER,
+                False,
+            ),
+            MethodSpec(
                 "account.summary",
                 "cash, buying power and equity",
                 self.account_summary,
@@ -200,6 +208,9 @@ class ControlMethods:
 
     async def pnl_summary(self, _: NoParams, caller: Caller) -> Mapping[str, Any]:
         return self.engine.report.pnl_summary()
+
+    async def pnl_history(self, _: NoParams, caller: Caller) -> Mapping[str, Any]:
+        return self.engine.pnl_curve.as_wire("USD")
 
     async def account_summary(self, _: NoParams, caller: Caller) -> dict[str, Any]:
         account = self.engine.account

@@ -54,6 +54,7 @@ from tbot.engine.order_intents import (
     OrderIntents,
     Purpose,
 )
+from tbot.engine.pnl_curve import PnlCurve
 from tbot.engine.position_book import PositionBook
 from tbot.engine.scheduler import EngineState, SessionScheduler
 from tbot.engine.sim_clock import SimClock
@@ -143,6 +144,7 @@ class Engine:
         self.counters = Counters()
         self.intents = OrderIntents()
         self.book = PositionBook()
+        self.pnl_curve = PnlCurve()
         self.stats = SessionStats()
         self.engine_state = EngineState.IDLE
         self.enabled: dict[str, bool] = {
@@ -263,6 +265,7 @@ class Engine:
         self.session_start_equity = self.account.equity if self.account else None
         self.current_day = self.clock.now().date()
         self.day_started_at = self.clock.now()
+        self.pnl_curve.start_day(self.current_day)
         await recovery.restore_day(self, self.current_day)
         await recovery.adopt_broker_positions(self)
         self._cursor = floor_minute(self.clock.now())
@@ -395,7 +398,9 @@ class Engine:
         await order_flow.cancel_stale_entries(self, at)
         if bars:
             await self._refresh_account()
-            self.publish("pnl", self.report.pnl_summary())
+            pnl = self.report.pnl_summary()
+            self.pnl_curve.record_summary(at, pnl, self.account.equity if self.account else None)
+            self.publish("pnl", pnl)
             await self._check_daily_loss()
 
     async def _new_day(self, day: date) -> None:
@@ -405,6 +410,7 @@ class Engine:
                 await self._end_of_day(self.current_day)
         self.current_day = day
         self.day_started_at = self.clock.now()
+        self.pnl_curve.start_day(day)
         self.book.new_day()
         self.limits.rebuild([], self.book.positions.keys())
         self.stats = SessionStats()

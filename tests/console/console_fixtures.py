@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 FROZEN_NOW = datetime(2026, 11, 20, 15, 1, 3, tzinfo=UTC)
@@ -189,6 +190,22 @@ def pnl_record() -> dict[str, Any]:
     }
 
 
+PNL_PATH = ("-0.30", "-2.45", "-4.10", "-1.75", "1.20", "3.05", "6.40", "8.363078")
+"""Total PnL from the first fill (14:53Z) to 15:00Z; flat at zero before it."""
+
+
+def pnl_history_record() -> dict[str, Any]:
+    """A `pnl.history` answer: 14:31Z to 15:00Z, ending at `pnl_record`'s total."""
+    flat = ["0"] * (30 - len(PNL_PATH))
+    points = []
+    for number, total in enumerate([*flat, *PNL_PATH]):
+        at = datetime(2026, 11, 20, 14, 31, tzinfo=UTC) + timedelta(minutes=number)
+        equity = str(100_000 + Decimal(total))
+        points.append({"at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "total": total,
+                       "equity": equity})
+    return {"currency": "USD", "day": "2026-11-20", "points": points}
+
+
 def account_record() -> dict[str, Any]:
     """An `account.summary` answer."""
     return {
@@ -210,6 +227,7 @@ def discover_record(role: str = "admin") -> dict[str, Any]:
         ("positions.list", "viewer", False),
         ("orders.list", "viewer", False),
         ("pnl.summary", "viewer", False),
+        ("pnl.history", "viewer", False),
         ("account.summary", "viewer", False),
         ("events.subscribe", "viewer", False),
         ("events.unsubscribe", "viewer", False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from decimal import Decimal
 
 from rich.text import Text
@@ -197,3 +198,14 @@ def test_activity_merges_orders_and_fills_newest_first() -> None:
         f"order:{orders[0].order_id}",  # 14:52
     ]
     assert [row.key for row in activity_rows(orders, fills, 2)] == keys[:2]
+
+
+def test_activity_of_earlier_days_says_which_day() -> None:
+    fills = [
+        FillRow.from_wire(fill_event(3, "CSCO", "buy", "6", "66.46", "2026-11-20T14:55:00Z")),
+        FillRow.from_wire(fill_event(2, "AAPL", "sell", "5", "189.1", "2026-11-19T15:21:00Z")),
+        FillRow.from_wire(fill_event(1, "INTC", "buy", "21", "36.51", "2026-11-02T14:52:00Z")),
+    ]
+    rows = activity_rows([], fills, 10, date(2026, 11, 20))
+    assert [cell_plain_text(row.cells[0]) for row in rows] == ["14:55:00Z", "Thu 15:21", "11-02"]
+    assert all(len(cell_plain_text(row.cells[0])) <= 9 for row in rows)

@@ -34,7 +34,6 @@ from tui.model.live_state import (
     EventLine,
     LinkState,
     LiveState,
-    PnlPoint,
     Topic,
 )
 from tui.model.snapshot import (
@@ -42,6 +41,7 @@ from tui.model.snapshot import (
     EngineStatus,
     FillRow,
     OrderRow,
+    PnlPoint,
     PnlSummary,
     PositionRow,
 )
@@ -153,6 +153,17 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause()
 
 
+def chart_history(live: LiveState) -> LiveState:
+    """Thirty minutes of PnL samples, -10 rising to +19."""
+    for minute in range(30):
+        live.pnl_history.append(
+            PnlPoint(
+                FROZEN_NOW - timedelta(minutes=30 - minute), Decimal(minute) - Decimal(10), None
+            )
+        )
+    return live
+
+
 # -- what shows ------------------------------------------------------------------------------
 
 
@@ -161,7 +172,8 @@ async def test_small_terminal_shows_strategy_pnl_positions_activity_and_events()
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
         text = screen_text(app)
-        assert "open · monitoring  in 28m57s" in text
+        assert "open · monitoring" in text
+        assert "ends in 28m57s at 15:30:00Z" in text  # whole, at 80 columns
         assert "enabled open on mid on close off" in text
         assert "broker SIM ● healthy" in text
         assert "orders 4  fills 3  rej 0  err 0" in text
@@ -178,18 +190,11 @@ async def test_small_terminal_shows_strategy_pnl_positions_activity_and_events()
 
 
 async def test_large_terminal_also_shows_the_chart_and_fees_per_strategy() -> None:
-    live = fixture_live()
-    for minute in range(30):
-        live.pnl_history.append(
-            PnlPoint(
-                FROZEN_NOW - timedelta(minutes=30 - minute), Decimal(minute) - Decimal(10), None
-            )
-        )
-    app = FixtureConsoleApp(live, DashboardScreen)
+    app = FixtureConsoleApp(chart_history(fixture_live()), DashboardScreen)
     async with app.run_test(size=LARGE) as pilot:
         await settle(pilot)
         text = screen_text(app)
-        assert "in 28m57s (15:30:00Z)" in text
+        assert "ends in 28m57s at 15:30:00Z" in text
         assert "fees" in text and "0.30" in text
         assert "PnL today  +19.00" in text
         chart = app.screen.query_one(PnlChart)
@@ -198,6 +203,44 @@ async def test_large_terminal_also_shows_the_chart_and_fees_per_strategy() -> No
         assert "14:31" in text  # the chart's first time label, on the engine clock
         rows = grid_rows(dashboard(app).positions_grid.grid)
         assert [row[0] for row in rows] == ["CSCO", "F", "INTC"]
+
+
+async def test_t_on_a_small_terminal_swaps_the_positions_for_the_chart_and_back() -> None:
+    app = FixtureConsoleApp(chart_history(fixture_live()), DashboardScreen)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        screen = dashboard(app)
+        assert screen.positions_grid.grid.has_focus
+        await pilot.press("t")
+        await settle(pilot)
+        text = screen_text(app)
+        chart = screen.query_one(PnlChart)
+        assert chart.draws >= 1 and chart.region.height >= 5
+        assert "PnL today  +19.00" in text
+        assert not screen.query_one("#dash-positions").display
+        # The focus left the hidden positions for a table still on screen.
+        assert screen.activity_grid.grid.has_focus
+        assert all(len(line) <= 80 for line in text.splitlines())
+        await pilot.press("t")
+        await settle(pilot)
+        assert screen.query_one("#dash-positions").display
+        assert not screen.query_one("#dash-chart").display
+        assert "CSCO" in screen_text(app)
+
+
+async def test_t_on_a_large_terminal_hides_the_chart_for_more_positions() -> None:
+    app = FixtureConsoleApp(chart_history(fixture_live()), DashboardScreen)
+    async with app.run_test(size=LARGE) as pilot:
+        await settle(pilot)
+        screen = dashboard(app)
+        rows_with_chart = screen.positions_grid.region.height
+        await pilot.press("t")
+        await settle(pilot)
+        assert not screen.query_one("#dash-chart").display
+        assert screen.positions_grid.region.height > rows_with_chart
+        await pilot.press("t")
+        await settle(pilot)
+        assert screen.query_one("#dash-chart").display
 
 
 async def test_halted_trading_says_why_on_a_banner() -> None:

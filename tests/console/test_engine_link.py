@@ -119,6 +119,7 @@ def engine_answers(role: str = "admin") -> dict[str, object]:
         "positions.list": {"positions": fx.positions_records()},
         "orders.list": {"orders": fx.orders_records()},
         "pnl.summary": fx.pnl_record(),
+        "pnl.history": fx.pnl_history_record(),
         "account.summary": fx.account_record(),
     }
 
@@ -186,6 +187,60 @@ async def test_a_refused_read_becomes_an_error_line_not_a_crash(tmp_path):
         assert "FORBIDDEN: forbidden: not for you" in running.lines("link")[-1]
         assert running.state.connection.role == "viewer"
         assert not running.state.may_call("trading.pause")
+
+
+async def test_the_day_s_pnl_curve_is_loaded_once_and_live_samples_follow_it(tmp_path):
+    client = FakeClient(engine_answers())
+    async with RunningLink(
+        tmp_path / "engine.sock",
+        FrozenClock(T0),
+        poll_seconds=0.01,
+        connect=FakeEngine(client).connect,
+    ) as running:
+        state = running.state
+        await wait_for(lambda: client.calls.count("pnl.summary") >= 3, 5, "a few polls")
+        assert client.calls.count("pnl.history") == 1
+        history = [(point.at.strftime("%H:%M:%S"), str(point.total)) for point in state.pnl_history]
+        # 14:31 to 15:00 from the engine, then the sample at the status clock (15:01:03).
+        assert history[0] == ("14:31:00", "0") and len(history) == 31
+        assert history[-2] == ("15:00:00", "8.363078")
+        assert history[-1] == ("15:01:03", "8.363078")
+        assert state.pnl_history[0].equity is not None
+
+
+async def test_an_engine_without_pnl_history_is_not_asked_for_it(tmp_path):
+    answers = engine_answers()
+    discover = fx.discover_record()
+    discover["methods"] = [m for m in discover["methods"] if m["name"] != "pnl.history"]
+    answers["rpc.discover"] = discover
+    del answers["pnl.history"]
+    client = FakeClient(answers)
+    async with RunningLink(
+        tmp_path / "engine.sock", FrozenClock(T0), poll_seconds=60,
+        connect=FakeEngine(client).connect,
+    ) as running:
+        await wait_for(lambda: running.state.pnl is not None, 5, "the first load")
+        assert "pnl.history" not in client.calls
+        assert len(running.state.pnl_history) == 1  # the console's own first sample
+        assert not [line for line in running.state.events if line.level == "error"]
+
+
+async def test_a_malformed_pnl_history_leaves_the_chart_to_live_samples(tmp_path):
+    answers = engine_answers()
+    broken = fx.pnl_history_record()
+    broken["points"][3]["total"] = "lots"
+    answers["pnl.history"] = broken
+    async with RunningLink(
+        tmp_path / "engine.sock", FrozenClock(T0), poll_seconds=60,
+        connect=FakeEngine(FakeClient(answers)).connect,
+    ) as running:
+        await wait_for(lambda: running.state.pnl is not None, 5, "the first load")
+        assert running.state.connection.online
+        assert [point.total for point in running.state.pnl_history] == [
+            running.state.pnl.today.total
+        ]
+        errors = [line.text for line in running.state.events if line.level == "error"]
+        assert len(errors) == 1 and "pnl.history" in errors[0] and "'lots'" in errors[0]
 
 
 async def test_events_update_only_what_they_change(tmp_path):
@@ -343,6 +398,7 @@ async def test_a_reconnection_reloads_everything_from_the_new_engine(tmp_path):
             "account.summary",
             "engine.status",
             "orders.list",
+            "pnl.history",
             "pnl.summary",
             "positions.list",
         ]

@@ -53,6 +53,7 @@ def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
             status=fixtures.status_record(trading_state=trading_state, reason=reason),
             positions=fixtures.positions_records(), orders=fixtures.orders_records(),
             pnl=fixtures.pnl_record(), account=fixtures.account_record(),
+            pnl_history=fixtures.pnl_history_record(),
             discover=fixtures.discover_record(role),
             fills=[fixtures.fill_event(1, "INTC", "buy", "21.917808219", "36.5073",
                                        "2026-11-20T14:53:00Z")],
@@ -98,6 +99,13 @@ def steps(*keys: str, ready: Callable[[Pilot[Any]], bool] | None = None) -> Step
 @pytest.mark.parametrize("size", SIZES)
 def test_dashboard(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
     assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_chart_toggled(snap_compare: Any, size: tuple[int, int],
+                                 ledger_path: Path) -> None:
+    # 80x24: the chart in the positions' place; 120x40: the chart hidden, more positions.
+    assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps("t"))
 
 
 @pytest.mark.parametrize("size", SIZES)

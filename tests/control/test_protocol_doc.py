@@ -18,6 +18,7 @@ ENGINE_METHODS = [
     "positions.list",
     "orders.list",
     "pnl.summary",
+    "pnl.history",
     "account.summary",
     "ledger.verify",
     "trading.pause",

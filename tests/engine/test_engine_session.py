@@ -63,6 +63,21 @@ def test_events_carry_the_engine_s_simulated_time_not_the_wall_clock(home, start
     assert str(event["at"]).startswith(TRADING_DAY), event
 
 
+def test_the_pnl_history_has_a_sample_a_minute_on_the_engine_clock(home, start_engine):
+    engine = start_engine(home, "--sim", "--speed", "600", "--start",
+                          f"{TRADING_DAY}T14:25:00Z").wait_ready()
+    engine.wait_until(lambda status: status["clock"]["now"] >= f"{TRADING_DAY}T14:40",
+                               what="fifteen simulated minutes")
+    history = engine.call("pnl.history")
+    points = history["points"]
+    assert history["day"] == TRADING_DAY and len(points) >= 5
+    times = [point["at"] for point in points]
+    assert times == sorted(set(times)) and all(at.startswith(TRADING_DAY) for at in times)
+    # Nothing traded before the open window: flat PnL, equity at the funding.
+    assert {Decimal(point["total"]) for point in points} == {Decimal(0)}
+    assert {Decimal(point["equity"]) for point in points} == {Decimal("100000")}
+
+
 def test_the_engine_answers_every_method(home, start_engine):
     engine = start_engine(home, "--sim", "--speed", "60", "--start", BEFORE_BREAKOUT).wait_ready()
     status = engine.call("engine.status")
@@ -77,6 +92,8 @@ def test_the_engine_answers_every_method(home, start_engine):
     assert "positions" in engine.call("positions.list")
     assert "orders" in engine.call("orders.list", {"open_only": True})
     assert engine.call("pnl.summary")["currency"] == "USD"
+    history = engine.call("pnl.history")
+    assert history["currency"] == "USD" and history["day"] == TRADING_DAY
     assert engine.call("ledger.verify")["ok"] is True
 
     paused = engine.call("trading.pause", {"reason": "lunch"})

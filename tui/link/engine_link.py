@@ -1,9 +1,10 @@
 """The console's link to a real engine over the control socket.
 
 `EngineLink.run` is the app's long-lived worker: it connects, learns the caller's role
-(`rpc.discover`), subscribes to every event topic, loads every read, then both listens to
-events and polls the reads until the connection is lost; then it reconnects with
-exponential backoff and jitter, and reloads everything (events were missed meanwhile).
+(`rpc.discover`), subscribes to every event topic, loads every read and today's PnL curve,
+then both listens to events and polls the reads until the connection is lost; then it
+reconnects with exponential backoff and jitter, and reloads everything (events were missed
+meanwhile).
 While offline the last known records stay in the state, so the screens can show them as
 last known. Everything here is asyncio on the app's loop: nothing blocks it.
 """
@@ -27,6 +28,7 @@ from tui.link.event_handling import (
     EVENT_TOPICS,
     MALFORMED_RECORD_ERRORS,
     ORDERS_METHOD,
+    PNL_HISTORY_METHOD,
     PNL_METHOD,
     POSITIONS_METHOD,
     READ_METHODS,
@@ -225,7 +227,10 @@ class EngineLink:
         )
         role = discovery.role if discovery and discovery.role else "an unknown role"
         self._updater.note("info", f"connected to the engine as {role}")
-        await self._load(client, READ_METHODS)
+        reads = READ_METHODS
+        if discovery is not None and PNL_HISTORY_METHOD in discovery.methods:
+            reads = (*READ_METHODS, PNL_HISTORY_METHOD)  # the day so far, for the chart
+        await self._load(client, reads)
         self._record_pnl_point()
         self._notify(ALL_TOPICS)
 

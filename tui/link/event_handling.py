@@ -24,6 +24,7 @@ from tui.model.snapshot import (
     EngineStatus,
     FillRow,
     OrderRow,
+    PnlHistory,
     PnlSummary,
     PositionRow,
     SnapshotError,
@@ -41,6 +42,9 @@ PNL_METHOD: Final = "pnl.summary"
 ACCOUNT_METHOD: Final = "account.summary"
 READ_METHODS: Final = (STATUS_METHOD, POSITIONS_METHOD, ORDERS_METHOD, PNL_METHOD, ACCOUNT_METHOD)
 """Every read the console keeps in its live state."""
+PNL_HISTORY_METHOD: Final = "pnl.history"
+"""Today's PnL curve: read once per connection (the `pnl` events extend it), and only from
+an engine that offers it."""
 
 EVENT_TOPICS: Final = ("fills", "orders", "state", "pnl", "alerts", "logs")
 """The engine's event topics the console subscribes to."""
@@ -117,6 +121,7 @@ class StateUpdater:
             ORDERS_METHOD: self._store_orders,
             PNL_METHOD: self._store_pnl,
             ACCOUNT_METHOD: self._store_account,
+            PNL_HISTORY_METHOD: self._store_pnl_history,
         }
         self._handlers: Mapping[str, Callable[[object, datetime], EventEffect]] = {
             "fills": self._on_fill,
@@ -130,7 +135,8 @@ class StateUpdater:
     # -- reads ----------------------------------------------------------------------------
 
     def apply_read(self, method: str, result: object) -> frozenset[Topic]:
-        """Store the answer of one read (`READ_METHODS`); the topics that changed."""
+        """Store the answer of one read (`READ_METHODS` or `PNL_HISTORY_METHOD`); the topics
+        that changed."""
         self.state.last_update = self._clock.now()
         reader = self._readers.get(method)
         if reader is None:
@@ -164,6 +170,10 @@ class StateUpdater:
 
     def _store_pnl(self, result: object) -> frozenset[Topic]:
         self.state.pnl = PnlSummary.from_wire(_object(result, PNL_METHOD))
+        return frozenset({Topic.PNL})
+
+    def _store_pnl_history(self, result: object) -> frozenset[Topic]:
+        self.state.replace_pnl_history(PnlHistory.from_wire(_object(result, PNL_HISTORY_METHOD)))
         return frozenset({Topic.PNL})
 
     def _store_account(self, result: object) -> frozenset[Topic]:

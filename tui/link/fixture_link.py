@@ -20,6 +20,7 @@ from tui.link.console_link import Notify
 from tui.link.event_handling import (
     ACCOUNT_METHOD,
     ORDERS_METHOD,
+    PNL_HISTORY_METHOD,
     PNL_METHOD,
     POSITIONS_METHOD,
     READ_METHODS,
@@ -56,6 +57,7 @@ class FixtureLink:
         orders: Iterable[WireRecord] = (),
         pnl: WireRecord | None = None,
         account: WireRecord | None = None,
+        pnl_history: WireRecord | None = None,
         discover: WireRecord | None = None,
         fills: Iterable[WireRecord] = (),
         events: Iterable[WireRecord | EventLine] = (),
@@ -73,6 +75,7 @@ class FixtureLink:
             PNL_METHOD: pnl,
             ACCOUNT_METHOD: account,
         }
+        self._pnl_history = pnl_history
         self._discovery: Discovery | None = (
             parse_discover(discover) if discover is not None else None
         )
@@ -102,6 +105,8 @@ class FixtureLink:
         else:
             self._set_offline("the engine is not running")
         self._load_reads()
+        if self._pnl_history is not None:
+            self._updater.apply_read(PNL_HISTORY_METHOD, self._pnl_history)
         for record in self._fills:
             self.state.add_fill(FillRow.from_wire(record))
         for event in self._events:

@@ -6,7 +6,7 @@ rounded where they are stored, only here, for display.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from rich.text import Text
@@ -83,6 +83,18 @@ def clock_time(moment: datetime | None) -> str:
     if moment is None:
         return "—"
     return moment.strftime("%H:%M:%SZ")
+
+
+def recent_time(moment: datetime | None, today: date | None) -> str:
+    """Nine cells for a moment in a list of recent activity: `14:30:05Z` today, `Thu 15:21`
+    earlier this week, `11-12` before that (UTC dates; `today` None reads as today)."""
+    if moment is None:
+        return "—"
+    if today is None or moment.date() == today:
+        return clock_time(moment)
+    if timedelta(0) < today - moment.date() < timedelta(days=7):
+        return moment.strftime("%a %H:%M")
+    return moment.strftime("%m-%d")
 
 
 def stamp(moment: datetime | None) -> str:

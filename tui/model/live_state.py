@@ -11,7 +11,6 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 
 from tui.model.snapshot import (
@@ -19,6 +18,8 @@ from tui.model.snapshot import (
     EngineStatus,
     FillRow,
     OrderRow,
+    PnlHistory,
+    PnlPoint,
     PnlSummary,
     PositionRow,
 )
@@ -105,15 +106,6 @@ class CommandLogEntry:
     ok: bool
 
 
-@dataclass(frozen=True)
-class PnlPoint:
-    """One sample of the intraday chart, on the engine's clock."""
-
-    at: datetime
-    total: Decimal
-    equity: Decimal | None
-
-
 @dataclass
 class LiveState:
     """Everything the console shows that comes from the engine."""
@@ -159,6 +151,12 @@ class LiveState:
             return False
         self.fills.appendleft(row)
         return True
+
+    def replace_pnl_history(self, history: PnlHistory) -> None:
+        """The engine's curve of today (`pnl.history`) replaces what the chart had; later
+        samples add to it."""
+        self.pnl_history.clear()
+        self.pnl_history.extend(history.points[-PNL_HISTORY_SIZE:])
 
     def record_pnl_point(self, at: datetime) -> None:
         """Sample today's total PnL (and equity, when known) for the chart."""

@@ -391,6 +391,49 @@ class PnlSummary:
 
 
 @dataclass(frozen=True)
+class PnlPoint:
+    """One sample of the intraday chart, on the engine's clock."""
+
+    at: datetime
+    total: Decimal
+    equity: Decimal | None
+
+
+@dataclass(frozen=True)
+class PnlHistory:
+    """One `pnl.history` answer: today's curve, oldest first."""
+
+    currency: str
+    day: str
+    points: tuple[PnlPoint, ...]
+
+    @classmethod
+    @_wire_parser
+    def from_wire(cls, record: Mapping[str, Any]) -> PnlHistory:
+        """Parse `pnl.history`; the points are put in time order, one per moment."""
+        what = "pnl.history"
+        points = _field(record, "points", what)
+        if not isinstance(points, list):
+            raise SnapshotError(f"{what}: field 'points' must be a list")
+        by_time: dict[datetime, PnlPoint] = {}
+        for index, point in enumerate(points):
+            where = f"{what}.points[{index}]"
+            at = parse_time(_field(point, "at", where), f"{where}.at")
+            if at is None:
+                raise SnapshotError(f"{where}: field 'at' is null")
+            by_time[at] = PnlPoint(
+                at=at,
+                total=_required_decimal(point, "total", where),
+                equity=_decimal(point, "equity", where, optional=True),
+            )
+        return cls(
+            currency=_text(record, "currency", what),
+            day=_text(record, "day", what, optional=True),
+            points=tuple(by_time[at] for at in sorted(by_time)),
+        )
+
+
+@dataclass(frozen=True)
 class AccountSummary:
     """One `account.summary` answer."""
 

@@ -2,8 +2,9 @@
 
 Top: the trading-state banner (only when not ACTIVE), the strategy panel and the PnL panel.
 Middle: the positions table, updated in place by symbol. Then the intraday PnL chart when
-the terminal is tall enough (32 rows or more; at 80x24 the positions and the recent activity
-matter more). Bottom: recent orders and fills, and the alert/event log.
+the terminal is tall enough (32 rows or more). Bottom: recent orders and fills, and the
+alert/event log. `t` toggles the chart: on a short terminal (80x24) it takes the positions'
+place until `t` again, on a tall one it hides to give the positions its rows.
 
 Recent fills are the live fills merged with the ledger's most recent booked fills (loaded
 when the console starts and whenever the link goes up or down), so the table is not empty
@@ -105,6 +106,7 @@ class DashboardScreen(LiveScreen):
             id="dashboard.focus_previous",
             show=False,
         ),
+        Binding("t", "toggle_chart", "Chart", id="dashboard.toggle_chart"),
     ]
 
     DEFAULT_CSS = """
@@ -144,6 +146,17 @@ class DashboardScreen(LiveScreen):
         }
         &.-tall #dash-bottom {
             height: 10;
+        }
+        /* `t`: short terminals swap the positions for the chart, tall ones hide it. */
+        &.-short.-chart-toggled #dash-positions {
+            display: none;
+        }
+        &.-short.-chart-toggled #dash-chart {
+            display: block;
+            height: 1fr;
+        }
+        &.-tall.-chart-toggled #dash-chart {
+            display: none;
         }
     }
     """
@@ -189,6 +202,16 @@ class DashboardScreen(LiveScreen):
                 yield SectionTitle(id="events-title")
                 yield EventLog(id="event-log")
 
+    def action_toggle_chart(self) -> None:
+        """Show the chart in the positions' place on a short terminal, or hide it on a tall
+        one; `t` again undoes it."""
+        self.toggle_class("-chart-toggled")
+        positions_hidden = self.has_class("-short") and self.has_class("-chart-toggled")
+        if positions_hidden and self.positions_grid.has_focus_within:
+            self.activity_grid.grid.focus()
+        # The new layout applies on the next refresh; the chart draws once it is on screen.
+        self.call_after_refresh(self._show_chart, self.live)
+
     # -- refresh ----------------------------------------------------------------------------
 
     @property
@@ -233,7 +256,9 @@ class DashboardScreen(LiveScreen):
 
     def _show_activity(self, live: LiveState) -> None:
         fills = merge_fills(live.fills, self._ledger_fills)
-        rows = activity_rows(live.orders.values(), fills, RECENT_ACTIVITY_ROWS)
+        # "Today" is the engine's day (simulated in a simulation), else the console's.
+        now = live.status.clock.now if live.status is not None else self.console.clock.now()
+        rows = activity_rows(live.orders.values(), fills, RECENT_ACTIVITY_ROWS, now.date())
         live_keys = {f"fill:{fill.fill_id}" for fill in live.fills}
         self._fills_from_ledger = sum(
             1 for row in rows if row.key.startswith("fill:") and row.key not in live_keys

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from rich.text import Text
 
-from tui.model.formatting import clock_time, duration, money, percent, price, quantity, signed_money
+from tui.model.formatting import (
+    clock_time,
+    duration,
+    money,
+    percent,
+    price,
+    quantity,
+    recent_time,
+    signed_money,
+)
 from tui.model.snapshot import FillRow, OrderRow, PositionRow
 from tui.widgets.grid_source import GridColumn, GridRow
 
@@ -253,7 +262,7 @@ def fill_row(row: FillRow) -> GridRow:
     )
 
 
-def _activity_order(row: OrderRow) -> GridRow:
+def _activity_order(row: OrderRow, today: date | None) -> GridRow:
     price_cell = _optional_price(row.average_price)
     status = order_status(row.status)
     if row.reject_reason:
@@ -261,7 +270,7 @@ def _activity_order(row: OrderRow) -> GridRow:
     return GridRow(
         key=f"order:{row.order_id}",
         cells=(
-            clock_time(row.updated_at or row.submitted_at),
+            recent_time(row.updated_at or row.submitted_at, today),
             Text("ord", style=_DIM),
             row.symbol,
             side_label(row.side),
@@ -272,11 +281,11 @@ def _activity_order(row: OrderRow) -> GridRow:
     )
 
 
-def _activity_fill(row: FillRow) -> GridRow:
+def _activity_fill(row: FillRow, today: date | None) -> GridRow:
     return GridRow(
         key=f"fill:{row.fill_id}",
         cells=(
-            clock_time(row.filled_at),
+            recent_time(row.filled_at, today),
             Text("fill", style="bold"),
             row.symbol,
             side_label(row.side),
@@ -293,20 +302,21 @@ def _recency(moment: datetime | None) -> tuple[bool, datetime | None]:
 
 
 def activity_rows(
-    orders: Iterable[OrderRow], fills: Iterable[FillRow], limit: int
+    orders: Iterable[OrderRow], fills: Iterable[FillRow], limit: int, today: date | None = None
 ) -> list[GridRow]:
     """The `limit` most recent orders and fills together, newest first.
 
     An order counts from its last update (a fill or a cancel moves it up), a fill from
-    when it filled. At equal times the fill reads above its order.
+    when it filled. At equal times the fill reads above its order. Times of `today` show
+    as the time of day; older ones (a ledger's fills of earlier days) say which day.
     """
     newest_fills = heapq.nlargest(limit, fills, key=lambda fill: _recency(fill.filled_at))
     newest_orders = heapq.nlargest(
         limit, orders, key=lambda order: _recency(order.updated_at or order.submitted_at)
     )
-    timed = [(_recency(fill.filled_at), _activity_fill(fill)) for fill in newest_fills]
+    timed = [(_recency(fill.filled_at), _activity_fill(fill, today)) for fill in newest_fills]
     timed.extend(
-        (_recency(order.updated_at or order.submitted_at), _activity_order(order))
+        (_recency(order.updated_at or order.submitted_at), _activity_order(order, today))
         for order in newest_orders
     )
     timed.sort(key=lambda pair: pair[0], reverse=True)  # stable: fills stay first at ties

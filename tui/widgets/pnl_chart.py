@@ -20,7 +20,7 @@ from textual.events import Resize
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
-from tui.model.live_state import PnlPoint
+from tui.model.snapshot import PnlPoint
 
 MAX_REDRAWS_PER_SECOND = 3
 _MIN_REDRAW_SECONDS = 1 / MAX_REDRAWS_PER_SECOND

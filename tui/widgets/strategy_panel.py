@@ -37,20 +37,24 @@ def ordered_names(names: Mapping[str, object]) -> list[str]:
     return known + sorted(name for name in names if name not in STRATEGY_ORDER)
 
 
-def _phase_line(strategy: StrategyView, now: datetime) -> Text:
-    line = Text()
+def _phase_lines(strategy: StrategyView, now: datetime) -> list[Text]:
+    """`open · monitoring` over `ends in 28m57s at 15:30:00Z`: two lines, so both fit the
+    panel's 36 cells at 80 columns."""
     if strategy.active:
-        line.append(strategy.active, style="bold")
-        line.append(f" · {strategy.phase or 'no phase'}")
+        name = Text(strategy.active, style="bold")
+        name.append(f" · {strategy.phase or 'no phase'}", style="")
         ends = strategy.phase_ends or strategy.next_change
-        if ends is not None:
-            line.append(f"  {countdown(ends, now)}", style="bold cyan")
-            line.append(f" ({clock_time(ends)})", style="dim")
+        return [name, _countdown_line("ends", ends, now)]
+    return [Text("no window", style="dim"), _countdown_line("next", strategy.next_change, now)]
+
+
+def _countdown_line(label: str, moment: datetime | None, now: datetime) -> Text:
+    line = Text(f"{label} ", style="dim")
+    if moment is None:
+        line.append("—", style="dim")
         return line
-    line.append("no window", style="dim")
-    if strategy.next_change is not None:
-        line.append(f"  next {countdown(strategy.next_change, now)}", style="bold cyan")
-        line.append(f" ({clock_time(strategy.next_change)})", style="dim")
+    line.append(countdown(moment, now), style="bold cyan")
+    line.append(f" at {clock_time(moment)}", style="dim")
     return line
 
 
@@ -104,7 +108,7 @@ def render_strategy(live: LiveState) -> Text:
     else:
         lines = [
             title,
-            _phase_line(status.strategy, status.clock.now),
+            *_phase_lines(status.strategy, status.clock.now),
             _enabled_line(status.strategy.enabled),
             _broker_line(status.broker),
             _counters_line(status.counters),
