@@ -259,7 +259,8 @@ async def test_the_kill_switch_needs_the_bot_id_typed_exactly() -> None:
         await settle(app, pilot)
         assert app.screen is dialog
         assert link.calls == []
-        assert "type BOT01 exactly" in text_of(dialog.query_one("#hint", Static))
+        hint = text_of(dialog.query_one("#hint", Static))
+        assert "'bot01' is not BOT01: nothing sent" in hint and "type BOT01 exactly" in hint
 
         await pilot.press(*["backspace"] * 5, *"BOT0", "enter")  # not all of it
         await settle(app, pilot)

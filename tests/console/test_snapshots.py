@@ -184,3 +184,25 @@ def test_command_log(snap_compare: Any, size: tuple[int, int], ledger_path: Path
     run = steps("p", "enter", "c", ready=lambda pilot: bool(pilot.app.live.commands)
                 or not pilot.app.screen.query(DataGrid))
     assert snap_compare(app, terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_strategy_choice(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps("d"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pause_reason(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps("p"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_resume_confirmation(snap_compare: Any, size: tuple[int, int],
+                             ledger_path: Path) -> None:
+    assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps("r"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_command_palette(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
+    app = console(ledger_path, role="operator")  # reset shows as not for this role
+    assert snap_compare(app, terminal_size=size, run_before=steps("ctrl+p", "k", "i"))

@@ -212,10 +212,20 @@ class TypedConfirmScreen(DialogScreen[str | None]):
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
         event.stop()
-        if self.typed != self.expected or not self.reason:
-            self.query_one("#hint", Static).update(self._hint())
-            if self.typed == self.expected:
-                self.query_one("#reason", Input).focus()
+        hint = self.query_one("#hint", Static)
+        if self.typed != self.expected:
+            typed = self.typed.strip()
+            if typed:
+                # Say plainly that nothing happened, and why, so a near miss is not
+                # mistaken for a pulled switch.
+                hint.update(f"{typed!r} is not {self.expected}: nothing sent. {self._type_hint()}")
+            else:
+                hint.update(self._hint())
+            self.query_one("#typed", Input).focus()
+            return
+        if not self.reason:
+            hint.update(self._hint())
+            self.query_one("#reason", Input).focus()
             return
         self.dismiss(self.reason)
 

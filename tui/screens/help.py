@@ -94,20 +94,39 @@ class HelpScreen(ModalScreen[None]):
     def _binding_rows(
         screen: Screen[object],
     ) -> tuple[list[tuple[Text | str, ...]], list[tuple[Text | str, ...]]]:
-        """The screen's active bindings as (key, does, id) rows: the view's own (its
-        widgets' included), then the app's, which work on every view."""
-        view: list[tuple[Text | str, ...]] = []
-        everywhere: list[tuple[Text | str, ...]] = []
+        """The screen's active bindings as (keys, does, id) rows: the view's own (the
+        screen's first, then its widgets'), then the app's, which work on every view. Keys
+        doing the same thing share a row (`↓ j  Down`)."""
+        groups: dict[tuple[int, str, str], list[str]] = {}
+        enabled: dict[tuple[int, str, str], bool] = {}
+        ids: dict[tuple[int, str, str], str] = {}
+        order = {"screen": 0, "widget": 1, "app": 2}
         for active in screen.active_bindings.values():
             binding = active.binding
             if binding.system:
                 continue
+            if active.node is screen.app:
+                place = "app"
+            elif active.node is screen:
+                place = "screen"
+            else:
+                place = "widget"
+            # The binding id (else the action) says "the same thing"; the description
+            # keeps apart one action shown under two names.
+            group = (order[place], binding.id or binding.action, binding.description)
+            groups.setdefault(group, []).append(screen.app.get_key_display(binding))
+            enabled[group] = enabled.get(group, False) or active.enabled
+            ids[group] = binding.id or "—"
+        view: list[tuple[Text | str, ...]] = []
+        everywhere: list[tuple[Text | str, ...]] = []
+        for group in sorted(groups, key=lambda group: group[0]):  # stable within a place
+            place, name, description = group
             row = (
-                Text(screen.app.get_key_display(binding), style="bold"),
-                Text(binding.description or binding.action, style="" if active.enabled else "dim"),
-                Text(binding.id or "—", style="dim"),
+                Text(" ".join(groups[group]), style="bold"),
+                Text(description or name, style="" if enabled[group] else "dim"),
+                Text(ids[group], style="dim"),
             )
-            (everywhere if active.node is screen.app else view).append(row)
+            (everywhere if place == order["app"] else view).append(row)
         return view, everywhere
 
     @staticmethod
