@@ -51,7 +51,8 @@ def _become_terminal_owner() -> None:
 
 
 class TerminalScreen:
-    """`argv` running in a pty of `columns` x `lines`; read its screen, press keys."""
+    """`argv` running in a pty of `columns` x `lines` (a `term` terminal); read its screen,
+    press keys."""
 
     def __init__(
         self,
@@ -61,11 +62,12 @@ class TerminalScreen:
         lines: int = LINES,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        term: str = "xterm-256color",
     ) -> None:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
         environment = dict(os.environ if env is None else env)
-        environment.update({"TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(lines)})
+        environment.update({"TERM": term, "COLUMNS": str(columns), "LINES": str(lines)})
         try:
             self.process = subprocess.Popen(
                 [str(arg) for arg in argv],
