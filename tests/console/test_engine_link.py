@@ -471,6 +471,29 @@ async def test_the_link_discovers_loads_and_receives_fills_from_a_live_engine(ho
         assert len(state.pnl_history) >= 1
 
 
+async def test_a_console_that_connects_late_still_charts_the_day_from_the_open(
+    home, start_engine
+):
+    engine = start_engine(home, "--sim", "--speed", "600", "--start", OPEN_DAY_START)
+
+    def twenty_minutes_in() -> None:
+        engine.wait_ready().wait_until(
+            lambda status: status["clock"]["now"] >= "2026-11-20T14:50",
+            30,
+            "twenty simulated minutes",
+        )
+
+    await asyncio.to_thread(twenty_minutes_in)
+    async with RunningLink(engine.socket, SystemClock(), poll_seconds=5) as running:
+        state = running.state
+        await wait_for(lambda: state.connection.online and state.pnl_history, 15, "the link")
+        times = [point.at for point in state.pnl_history]
+        assert times == sorted(times)
+        # The engine's samples from the open, not only the console's own from now on.
+        assert times[0].strftime("%H:%M") <= "14:35" and len(times) >= 15
+        assert all(point.equity is not None for point in list(state.pnl_history)[:-1])
+
+
 async def test_a_killed_engine_goes_offline_and_a_restarted_one_is_picked_up(home, start_engine):
     engine = start_engine(home, "--sim", "--speed", "600", "--start", OPEN_DAY_START)
     async with RunningLink(
