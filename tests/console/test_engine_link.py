@@ -56,6 +56,12 @@ class RunningLink:
         self.link = EngineLink(socket, self.state, self.notified.append, clock, **options)
         self.task: asyncio.Task[None] | None = None
 
+    @classmethod
+    def on_fake(cls, tmp_path: Path, client: FakeClient, *, poll_seconds: float) -> RunningLink:
+        """A link whose every connection reaches `client`, on a frozen clock."""
+        return cls(tmp_path / "engine.sock", FrozenClock(T0), poll_seconds=poll_seconds,
+                   connect=FakeEngine(client).connect)
+
     async def __aenter__(self) -> RunningLink:
         self.task = asyncio.create_task(self.link.run())
         return self
@@ -144,12 +150,7 @@ class FakeEngine:
 
 async def test_a_malformed_positions_answer_keeps_the_last_positions_and_says_why(tmp_path):
     client = FakeClient(engine_answers())
-    async with RunningLink(
-        tmp_path / "engine.sock",
-        FrozenClock(T0),
-        poll_seconds=0.01,
-        connect=FakeEngine(client).connect,
-    ) as running:
+    async with RunningLink.on_fake(tmp_path, client, poll_seconds=0.01) as running:
         state = running.state
         await wait_for(lambda: len(state.positions) == 3, 5, "the positions")
         bad = fx.positions_records()
@@ -174,12 +175,7 @@ async def test_a_malformed_positions_answer_keeps_the_last_positions_and_says_wh
 async def test_a_refused_read_becomes_an_error_line_not_a_crash(tmp_path):
     answers = engine_answers("viewer")
     answers["account.summary"] = RpcCallError(FORBIDDEN, "forbidden: not for you")
-    async with RunningLink(
-        tmp_path / "engine.sock",
-        FrozenClock(T0),
-        poll_seconds=0.01,
-        connect=FakeEngine(FakeClient(answers)).connect,
-    ) as running:
+    async with RunningLink.on_fake(tmp_path, FakeClient(answers), poll_seconds=0.01) as running:
         await wait_for(lambda: running.state.status is not None, 5, "the status")
         await wait_for(lambda: running.lines("link")[1:], 5, "the error line")
         assert running.state.connection.online
@@ -191,12 +187,7 @@ async def test_a_refused_read_becomes_an_error_line_not_a_crash(tmp_path):
 
 async def test_the_day_s_pnl_curve_is_loaded_once_and_live_samples_follow_it(tmp_path):
     client = FakeClient(engine_answers())
-    async with RunningLink(
-        tmp_path / "engine.sock",
-        FrozenClock(T0),
-        poll_seconds=0.01,
-        connect=FakeEngine(client).connect,
-    ) as running:
+    async with RunningLink.on_fake(tmp_path, client, poll_seconds=0.01) as running:
         state = running.state
         await wait_for(lambda: client.calls.count("pnl.summary") >= 3, 5, "a few polls")
         assert client.calls.count("pnl.history") == 1
@@ -215,10 +206,7 @@ async def test_an_engine_without_pnl_history_is_not_asked_for_it(tmp_path):
     answers["rpc.discover"] = discover
     del answers["pnl.history"]
     client = FakeClient(answers)
-    async with RunningLink(
-        tmp_path / "engine.sock", FrozenClock(T0), poll_seconds=60,
-        connect=FakeEngine(client).connect,
-    ) as running:
+    async with RunningLink.on_fake(tmp_path, client, poll_seconds=60) as running:
         await wait_for(lambda: running.state.pnl is not None, 5, "the first load")
         assert "pnl.history" not in client.calls
         assert len(running.state.pnl_history) == 1  # the console's own first sample
@@ -230,10 +218,7 @@ async def test_a_malformed_pnl_history_leaves_the_chart_to_live_samples(tmp_path
     broken = fx.pnl_history_record()
     broken["points"][3]["total"] = "lots"
     answers["pnl.history"] = broken
-    async with RunningLink(
-        tmp_path / "engine.sock", FrozenClock(T0), poll_seconds=60,
-        connect=FakeEngine(FakeClient(answers)).connect,
-    ) as running:
+    async with RunningLink.on_fake(tmp_path, FakeClient(answers), poll_seconds=60) as running:
         await wait_for(lambda: running.state.pnl is not None, 5, "the first load")
         assert running.state.connection.online
         assert [point.total for point in running.state.pnl_history] == [
@@ -245,12 +230,7 @@ async def test_a_malformed_pnl_history_leaves_the_chart_to_live_samples(tmp_path
 
 async def test_events_update_only_what_they_change(tmp_path):
     client = FakeClient(engine_answers())
-    async with RunningLink(
-        tmp_path / "engine.sock",
-        FrozenClock(T0),
-        poll_seconds=60,
-        connect=FakeEngine(client).connect,
-    ) as running:
+    async with RunningLink.on_fake(tmp_path, client, poll_seconds=60) as running:
         state, notified = running.state, running.notified
         await wait_for(lambda: state.pnl is not None, 5, "the first load")
         notified.clear()
