@@ -481,6 +481,19 @@ def test_chart_series_handles_no_one_and_many_points() -> None:
     assert many.tick_labels(3) == ([0.0, 30.0, 60.0], ["15:01", "15:31", "16:01"])
 
 
+def test_the_value_axis_marks_the_low_zero_and_the_high() -> None:
+    def ticks(*totals: str) -> tuple[list[float], list[str]]:
+        points = [PnlPoint(FROZEN_NOW + timedelta(minutes=n), Decimal(total), None)
+                  for n, total in enumerate(totals)]
+        return chart_series(points).value_ticks()
+
+    assert ticks("0", "29.8", "-1.18") == ([-1.18, 0.0, 29.8], ["-1.18", "0", "+29.80"])
+    assert ticks("2", "1250.5") == ([0.0, 1250.5], ["0", "+1,250.50"])
+    assert ticks("-3", "-1") == ([-3.0, 0.0], ["-3.00", "0"])
+    assert ticks("0", "0") == ([-1.0, 0.0, 1.0], ["-1.00", "0", "+1.00"])
+    assert chart_series([]).value_ticks()[1] == ["-1.00", "0", "+1.00"]
+
+
 async def test_a_single_sample_charts_without_error() -> None:
     live = fixture_live()
     live.record_pnl_point(FROZEN_NOW)

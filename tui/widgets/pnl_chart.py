@@ -48,6 +48,16 @@ class ChartSeries:
         labels = [(self.start + timedelta(minutes=x)).strftime("%H:%M") for x in positions]
         return positions, labels
 
+    def value_ticks(self) -> tuple[list[float], list[str]]:
+        """The y axis's ticks: the lowest total, zero and the highest (zero always shows,
+        so the eye sees gain from loss), with signed labels."""
+        low = min(0.0, *self.totals) if self.totals else 0.0
+        high = max(0.0, *self.totals) if self.totals else 0.0
+        if low == high:
+            return [-1.0, 0.0, 1.0], ["-1.00", "0", "+1.00"]
+        values = sorted({low, 0.0, high})
+        return values, ["0" if value == 0 else f"{value:+,.2f}" for value in values]
+
 
 def chart_series(points: Sequence[PnlPoint]) -> ChartSeries:
     """The samples as chart coordinates."""
@@ -127,6 +137,11 @@ class PnlChart(PlotextPlot):
         plt.plot(series.minutes, series.totals, marker=marker, color=colour)
         positions, labels = series.tick_labels(max(2, self.size.width // _TICK_SPACING_CELLS))
         plt.xticks(positions, labels)
+        # The day's low, zero and high, labelled exactly: plotext's own ticks fall on the
+        # few rows a short chart has and can put "4.0" where the line is at zero.
+        values, value_labels = series.value_ticks()
+        plt.ylim(values[0], values[-1])
+        plt.yticks(values, value_labels)
         if len(series.totals) == 1:
             # A single sample: give the x axis some room so the point is not on the frame.
             plt.xlim(-1, 1)
