@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Final
 
 from tbot.admin.bot_home import BotHome
 from tbot.booking.broker_accounts import BrokerAccounts, accounts_for
@@ -75,6 +76,11 @@ from tbot.strategy.signals import EntrySignal, ExitReason, ExitSignal, SkipNote
 from tbot.strategy.window import Phase, StrategyWindow
 
 log = logging.getLogger("tbot.engine")
+
+ALERTED_FLAG: Final = "tbot_alerted"
+ALERTED: Final[Mapping[str, object]] = {ALERTED_FLAG: True}
+"""`extra` of a log call whose line was also published as an alert: the `logs` topic skips
+it, so a console subscribed to both shows it once."""
 
 # How long a graceful stop waits for flattening orders to fill, in market minutes.
 SHUTDOWN_FLATTEN_MINUTES = 5
@@ -535,7 +541,7 @@ class Engine:
 
     async def fail_closed(self, reason: str) -> None:
         self.counters.errors += 1
-        log.error("halting: %s", reason)
+        log.error("halting: %s", reason, extra=ALERTED)
         change = self.state.halt(reason, self.clock.now())
         self._announce_state(change)
         self.publish("alerts", {"level": "error", "message": reason})
@@ -549,7 +555,7 @@ class Engine:
     def broker_trouble(self, error: BrokerError) -> None:
         self.counters.errors += 1
         self.publish("alerts", {"level": "error", "message": f"broker: {error.message}"})
-        log.error("broker call failed: %s", error.message)
+        log.error("broker call failed: %s", error.message, extra=ALERTED)
 
     # == state and reporting ===============================================================
     def _set_engine_state(self, state: EngineState) -> None:
@@ -580,7 +586,7 @@ class Engine:
         if key in self._alerted:
             return
         self._alerted.add(key)
-        getattr(log, "error" if level == "error" else "warning")(message)
+        getattr(log, "error" if level == "error" else "warning")(message, extra=ALERTED)
         self.publish("alerts", {"level": level, "message": message})
 
     async def _refresh_account(self) -> None:
@@ -609,7 +615,7 @@ class Engine:
             counters=self.counters.as_dict(self.retries()),
         )
         await asyncio.to_thread(write_daily_summary, self.paths, day, summary)
-        log.info("daily summary for %s written", day)
+        log.info("daily summary for %s written", day, extra=ALERTED)
         self.publish("alerts", {"level": "info", "message": f"daily summary for {day} written"})
 
     def retries(self) -> int:

@@ -21,7 +21,7 @@ from tbot.control.roles import RoleMap
 from tbot.control.server import ControlServer
 from tbot.control.socket_path import socket_override
 from tbot.engine.control_methods import ControlMethods
-from tbot.engine.engine import Engine, EngineOptions
+from tbot.engine.engine import ALERTED_FLAG, Engine, EngineOptions
 from tbot.engine.systemd_notify import SystemdNotifier
 
 log = logging.getLogger("tbot.engine")
@@ -45,7 +45,8 @@ def link_home_socket(home: BotHome, bound: Path) -> None:
 
 
 class LogEvents(logging.Handler):
-    """Forwards the engine's log records to `logs` subscribers."""
+    """Forwards the engine's log records to `logs` subscribers, but for those already
+    published on `alerts` (logged with `extra=ALERTED`)."""
 
     def __init__(self, server: ControlServer, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(level=logging.INFO)
@@ -54,6 +55,8 @@ class LogEvents(logging.Handler):
         self._loop_thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, ALERTED_FLAG, False):
+            return
         data = {
             "level": record.levelname.lower(),
             "logger": record.name,

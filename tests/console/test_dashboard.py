@@ -494,6 +494,17 @@ def test_the_value_axis_marks_the_low_zero_and_the_high() -> None:
     assert chart_series([]).value_ticks()[1] == ["-1.00", "0", "+1.00"]
 
 
+def test_a_tick_that_would_share_zero_s_row_is_left_out() -> None:
+    points = [PnlPoint(FROZEN_NOW + timedelta(minutes=n), Decimal(total), None)
+              for n, total in enumerate(("0", "29.84", "-1.18"))]
+    # Seven plot rows over 31.02: rows are 5.17 apart, and -1.18 would print on zero's row.
+    assert chart_series(points).value_ticks(rows=7) == ([0.0, 29.84], ["0", "+29.84"])
+    assert chart_series(points).value_ticks(rows=40)[1] == ["-1.18", "0", "+29.84"]
+    dip = [PnlPoint(FROZEN_NOW + timedelta(minutes=n), Decimal(total), None)
+           for n, total in enumerate(("0", "-4.10", "8.36"))]
+    assert chart_series(dip).value_ticks(rows=3)[1] == ["-4.10", "0", "+8.36"]
+
+
 async def test_a_single_sample_charts_without_error() -> None:
     live = fixture_live()
     live.record_pnl_point(FROZEN_NOW)

@@ -26,6 +26,8 @@ MAX_REDRAWS_PER_SECOND = 3
 _MIN_REDRAW_SECONDS = 1 / MAX_REDRAWS_PER_SECOND
 _TICK_SPACING_CELLS = 12
 """Roughly one time label per this many columns."""
+_AXIS_ROWS = 3
+"""Rows of the chart that are not plot: the frame's top and bottom, the time labels."""
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,23 @@ class ChartSeries:
         labels = [(self.start + timedelta(minutes=x)).strftime("%H:%M") for x in positions]
         return positions, labels
 
-    def value_ticks(self) -> tuple[list[float], list[str]]:
-        """The y axis's ticks: the lowest total, zero and the highest (zero always shows,
-        so the eye sees gain from loss), with signed labels."""
+    def value_range(self) -> tuple[float, float]:
+        """The y axis's span: the day's lowest and highest totals, zero included; a flat
+        day gets -1 to +1 so its line is not drawn on the frame."""
         low = min(0.0, *self.totals) if self.totals else 0.0
         high = max(0.0, *self.totals) if self.totals else 0.0
-        if low == high:
-            return [-1.0, 0.0, 1.0], ["-1.00", "0", "+1.00"]
-        values = sorted({low, 0.0, high})
+        return (-1.0, 1.0) if low == high else (low, high)
+
+    def value_ticks(self, rows: int = 0) -> tuple[list[float], list[str]]:
+        """The y axis's ticks: the lowest total, zero and the highest (zero always shows,
+        so the eye sees gain from loss), with signed labels. With the chart's `rows`, a low
+        or high that would share zero's row is left out rather than mislabel it."""
+        low, high = self.value_range()
+        # plotext puts `low` on the bottom row and `high` on the top one: a value nearer
+        # zero than half the distance between rows would print on zero's row.
+        row_step = (high - low) / (rows - 1) if rows > 1 else 0.0
+        values = [value for value in sorted({low, 0.0, high})
+                  if value == 0 or abs(value) >= row_step / 2]
         return values, ["0" if value == 0 else f"{value:+,.2f}" for value in values]
 
 
@@ -139,8 +150,8 @@ class PnlChart(PlotextPlot):
         plt.xticks(positions, labels)
         # The day's low, zero and high, labelled exactly: plotext's own ticks fall on the
         # few rows a short chart has and can put "4.0" where the line is at zero.
-        values, value_labels = series.value_ticks()
-        plt.ylim(values[0], values[-1])
+        values, value_labels = series.value_ticks(self.size.height - _AXIS_ROWS)
+        plt.ylim(*series.value_range())
         plt.yticks(values, value_labels)
         if len(series.totals) == 1:
             # A single sample: give the x axis some room so the point is not on the frame.
