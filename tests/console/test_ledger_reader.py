@@ -149,6 +149,27 @@ def test_the_trial_balance_adds_what_was_posted_since_it_was_computed(tmp_path: 
         reader.close()
 
 
+def test_an_account_opened_from_the_trial_balance_counts_only_later_postings(
+    tmp_path: Path,
+) -> None:
+    home = make_home(tmp_path / "home")
+    reader = LedgerReader.open(home.paths.ledger_db)
+    try:
+        counted = {row.code: row.postings for row in reader.trial_balance()}
+        with LedgerWriter(home.paths, FrozenClock(NOW), home.backup_policy) as writer:
+            writer.post_batch(fill_drafts(4, first=FILLS), actor="test")
+        for code in ("1070", "5045", "9999"):
+            expected = raw(home, "SELECT COUNT(*) FROM ledger_postings WHERE account_code = ?",
+                           (code,))[0][0]
+            source = reader.account_source(code)
+            # Seeded by the trial balance's count, plus what was posted after it.
+            assert source.count() == expected
+            assert expected >= counted.get(code, 0)
+            assert len(all_rows(source, 7)) == expected
+    finally:
+        reader.close()
+
+
 # -- the journal ----------------------------------------------------------------------------
 
 

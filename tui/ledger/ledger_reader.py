@@ -292,8 +292,16 @@ class LedgerReader:
         return JournalSource(self)
 
     def account_source(self, code: str) -> AccountSource:
-        """The postings of account `code`, newest first, with their entries' fields."""
-        return AccountSource(self, code)
+        """The postings of account `code`, newest first, with their entries' fields. Once
+        a trial balance was read, its counts spare the source counting the account anew."""
+        counted = None
+        with self._balances_lock:
+            if self._balances_upto:
+                postings = sum(
+                    totals[2] for (account, _), totals in self._balances.items() if account == code
+                )
+                counted = (self._balances_upto, postings)
+        return AccountSource(self, code, counted)
 
     def fills_source(self) -> FillsSource:
         """The `trades` table (booked fills), newest first."""

@@ -534,16 +534,23 @@ class AccountSource(LedgerSource[int]):
 
     columns = ACCOUNT_COLUMNS
 
-    def __init__(self, owner: ConnectionOwner, code: str) -> None:
+    def __init__(
+        self, owner: ConnectionOwner, code: str, counted: tuple[int, int] | None = None
+    ) -> None:
+        """`counted`: (posting id, postings of `code` up to it), when already known (the
+        trial balance counts them): only later postings are counted then, not a million."""
         super().__init__(owner)
         self.code = code
+        self._known_count = counted
 
     def _row_id(self, key: str) -> int | None:
         _, _, posting = key.partition("/")
         return int(posting) if posting.isdigit() else None
 
     def _count_all(self, connection: sqlite3.Connection) -> tuple[int, int]:
-        return self._count_after(connection, 0)
+        known_mark, known = self._known_count or (0, 0)
+        new_mark, added = self._count_after(connection, known_mark)
+        return new_mark, known + added
 
     def _count_after(self, connection: sqlite3.Connection, high_water: int) -> tuple[int, int]:
         new_mark, added = _one(connection, _ACCOUNT_COUNT, (self.code, high_water))
