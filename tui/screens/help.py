@@ -7,7 +7,7 @@ keymap was applied, so the help never disagrees with what a key press does.
 
 from __future__ import annotations
 
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from rich.table import Table
 from rich.text import Text
@@ -97,36 +97,36 @@ class HelpScreen(ModalScreen[None]):
         """The screen's active bindings as (keys, does, id) rows: the view's own (the
         screen's first, then its widgets'), then the app's, which work on every view. Keys
         doing the same thing share a row (`↓ j  Down`)."""
-        groups: dict[tuple[int, str, str], list[str]] = {}
-        enabled: dict[tuple[int, str, str], bool] = {}
-        ids: dict[tuple[int, str, str], str] = {}
-        order = {"screen": 0, "widget": 1, "app": 2}
+        screen_first, widgets_next, app_last = 0, 1, 2
+        # (place, binding id or action, description) -> [keys, any enabled, binding id]
+        groups: dict[tuple[int, str, str], list[Any]] = {}
         for active in screen.active_bindings.values():
             binding = active.binding
             if binding.system:
                 continue
             if active.node is screen.app:
-                place = "app"
-            elif active.node is screen:
-                place = "screen"
+                place = app_last
             else:
-                place = "widget"
+                place = screen_first if active.node is screen else widgets_next
             # The binding id (else the action) says "the same thing"; the description
             # keeps apart one action shown under two names.
-            group = (order[place], binding.id or binding.action, binding.description)
-            groups.setdefault(group, []).append(screen.app.get_key_display(binding))
-            enabled[group] = enabled.get(group, False) or active.enabled
-            ids[group] = binding.id or "—"
+            group = groups.setdefault(
+                (place, binding.id or binding.action, binding.description),
+                [[], False, binding.id or "—"],
+            )
+            group[0].append(screen.app.get_key_display(binding))
+            group[1] = group[1] or active.enabled
         view: list[tuple[Text | str, ...]] = []
         everywhere: list[tuple[Text | str, ...]] = []
-        for group in sorted(groups, key=lambda group: group[0]):  # stable within a place
-            place, name, description = group
+        for (place, name, description), (keys, enabled, binding_id) in sorted(
+            groups.items(), key=lambda item: item[0][0]  # stable within a place
+        ):
             row = (
-                Text(" ".join(groups[group]), style="bold"),
-                Text(description or name, style="" if enabled[group] else "dim"),
-                Text(ids[group], style="dim"),
+                Text(" ".join(keys), style="bold"),
+                Text(description or name, style="" if enabled else "dim"),
+                Text(binding_id, style="dim"),
             )
-            (everywhere if place == order["app"] else view).append(row)
+            (everywhere if place == app_last else view).append(row)
         return view, everywhere
 
     @staticmethod
