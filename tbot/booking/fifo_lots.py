@@ -8,10 +8,19 @@ left. So the costs taken from a lot always add up to exactly what it cost.
 The engine keeps one `LotBook` while it runs and rebuilds it with `LotBook.from_ledger`
 after a restart, replaying the equities postings that `FillBooker` made with the same
 arithmetic; any disagreement is an error, never a guess.
+
+Corrections replay too (reconciliation posts them when an admin accepts the broker's
+version of a fill): a reversal followed at once by its corrected entry (FITID
+``<original>~c<n>``) is a restatement of the original's price or fee. A purchase's lot
+takes the change in cost on its remaining shares (the part already sold went to realized
+gains in the corrected entry, as a quantity-less equities posting); a sale's lots do not
+move (its cost basis is unchanged). A reversal on its own withdraws a purchase whose lot is
+still whole. Anything else cannot be replayed and is an error.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +28,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import NamedTuple
 
+from tbot.booking.correction_ids import base_fitid, is_correction_of
 from tbot.clock import ensure_utc
 from tbot.ledger.amounts import (
     MONEY_PLACES,
@@ -101,11 +111,23 @@ class Position:
     cost: Decimal
 
 
+@dataclass(slots=True)
+class _EntryLegs:
+    """One entry's equities postings with a symbol, as replay reads them."""
+
+    entry_id: int
+    fitid: str
+    at: datetime
+    reversed_fitid: str | None
+    legs: list[tuple[str, int | None, int]]
+
+
 class LotBook:
     """Per symbol, a FIFO queue of lots. Only `buy` and `sell` change it."""
 
     def __init__(self) -> None:
         self._lots: dict[str, deque[Lot]] = {}
+        self._bought: dict[str, Decimal] = {}  # lot fitid -> quantity bought
 
     # -- changes --------------------------------------------------------------------------
     def buy(self, symbol: str, quantity: Decimal, cost: Decimal, at: datetime,
@@ -118,6 +140,7 @@ class LotBook:
             raise LedgerError(f"a lot's cost cannot be negative (lot {fitid!r}: {cost})")
         lot = Lot(fitid=fitid, quantity=quantity, cost=cost, acquired_at=ensure_utc(at))
         self._lots.setdefault(symbol, deque()).append(lot)
+        self._bought[fitid] = quantity
         return lot
 
     def sell(self, symbol: str, quantity: Decimal) -> Consumption:
@@ -136,7 +159,52 @@ class LotBook:
             del self._lots[symbol]
         return consumption
 
+    def restate(self, symbol: str, fitid: str, cost_change: Decimal) -> None:
+        """Add `cost_change` to the remaining cost of lot `fitid` (a restated purchase). A
+        lot sold out takes nothing (its change went to realized gains)."""
+        queue = self._lots.get(symbol, deque())
+        for index, lot in enumerate(queue):
+            if lot.fitid == fitid:
+                cost = lot.cost + cost_change
+                if cost < 0:
+                    raise LedgerError(f"lot {fitid!r} would cost {cost} after its restatement")
+                queue[index] = Lot(lot.fitid, lot.quantity, cost, lot.acquired_at)
+                return
+        if cost_change:
+            raise LedgerError(
+                f"lot {fitid!r} of {symbol} is sold out: a cost change of {cost_change} must "
+                "go to realized gains, not to the lot"
+            )
+
+    def withdraw(self, symbol: str, fitid: str) -> Lot:
+        """Remove lot `fitid` whole (a purchase reversed). LedgerError, nothing changed,
+        when the lot is gone or partly sold."""
+        queue = self._lots.get(symbol, deque())
+        for lot in queue:
+            if lot.fitid == fitid:
+                break
+        else:
+            raise LedgerError(f"lot {fitid!r} of {symbol} is not open: it cannot be withdrawn")
+        if self.remaining_fraction(symbol, fitid) != 1:
+            raise LedgerError(f"lot {fitid!r} of {symbol} is partly sold: it cannot be withdrawn")
+        queue.remove(lot)
+        if not queue:
+            del self._lots[symbol]
+        return lot
+
     # -- questions ------------------------------------------------------------------------
+    def lot(self, symbol: str, fitid: str) -> Lot | None:
+        """The open lot `fitid` of `symbol` (None when sold out or unknown)."""
+        return next((lot for lot in self._lots.get(symbol, ()) if lot.fitid == fitid), None)
+
+    def remaining_fraction(self, symbol: str, fitid: str) -> Decimal:
+        """The lot's bought quantity still held, as recorded by `bought`; 0 when sold out."""
+        lot = self.lot(symbol, fitid)
+        bought = self._bought.get(fitid)
+        if lot is None or bought is None:
+            return Decimal(0)
+        return lot.quantity / bought
+
     def preview_sell(self, symbol: str, quantity: Decimal) -> Consumption:
         """What `sell(symbol, quantity)` would take, without changing anything."""
         _require_positive("quantity", quantity, QUANTITY_PLACES)
@@ -153,7 +221,7 @@ class LotBook:
                 takes.append(LotTake(lot.fitid, lot.quantity, lot.cost))
                 left -= lot.quantity
             else:
-                takes.append(LotTake(lot.fitid, left, _prorated_cost(lot.cost, left,
+                takes.append(LotTake(lot.fitid, left, prorated_cost(lot.cost, left,
                                                                      lot.quantity)))
                 left = Decimal(0)
         cost_basis = sum((take.cost for take in takes), Decimal(0))
@@ -181,6 +249,7 @@ class LotBook:
         """An independent copy (lots are immutable, so copying the queues is enough)."""
         copy = LotBook()
         copy._lots = {symbol: deque(queue) for symbol, queue in self._lots.items()}
+        copy._bought = dict(self._bought)
         return copy
 
     def __eq__(self, other: object) -> bool:
@@ -199,28 +268,91 @@ class LotBook:
     # -- rebuilding -----------------------------------------------------------------------
     @classmethod
     def from_ledger(cls, ledger_path: Path, equities_account: str) -> LotBook:
-        """Rebuild the lots by replaying `equities_account`'s postings that carry a
-        quantity and a symbol, in entry order, over a read-only connection.
+        """Rebuild the lots by replaying `equities_account`'s postings that carry a symbol,
+        entry by entry in order, over a read-only connection (corrections as the module
+        docstring says).
 
         A positive quantity opens a lot at the posted amount; a negative one is a sale whose
         posted cost must equal the FIFO cost. LotsMismatchError otherwise.
         """
-        book = cls()
         connection = open_reader_connection(ledger_path)
         try:
-            rows = connection.execute(
-                "SELECT e.fitid, e.dtposted, p.symbol, p.quantity, p.amount "
-                "FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
-                "WHERE p.account_code = ? AND p.quantity IS NOT NULL "
-                "AND p.symbol IS NOT NULL ORDER BY p.entry_id, p.id",
-                (equities_account,),
-            )
-            for fitid, dtposted, symbol, stored_quantity, stored_amount in rows:
-                book._replay(fitid, parse_utc(dtposted), symbol, stored_quantity,
-                             stored_amount)
+            return cls.from_connection(connection, equities_account)
         finally:
             connection.close()
+
+    @classmethod
+    def from_connection(cls, connection: sqlite3.Connection, equities_account: str) -> LotBook:
+        """`from_ledger` over an open connection to the ledger."""
+        book = cls()
+        rows = connection.execute(
+            "SELECT e.id, e.fitid, e.dtposted, o.fitid, p.symbol, p.quantity, p.amount "
+            "FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
+            "LEFT JOIN ledger_entries o ON o.id = e.reverses_entry_id "
+            "WHERE p.account_code = ? AND p.symbol IS NOT NULL ORDER BY p.entry_id, p.id",
+            (equities_account,),
+        )
+        entries: list[_EntryLegs] = []
+        for entry_id, fitid, dtposted, reversed_fitid, symbol, quantity, amount in rows:
+            if not entries or entries[-1].entry_id != entry_id:
+                entries.append(_EntryLegs(entry_id, fitid, parse_utc(dtposted),
+                                          reversed_fitid, []))
+            entries[-1].legs.append((symbol, quantity, amount))
+        book._replay_entries(entries)
         return book
+
+    def _replay_entries(self, entries: list[_EntryLegs]) -> None:
+        index = 0
+        while index < len(entries):
+            entry = entries[index]
+            following = entries[index + 1] if index + 1 < len(entries) else None
+            if entry.reversed_fitid is not None:
+                original = entry.reversed_fitid
+                if following is not None and is_correction_of(following.fitid, original):
+                    self._replay_restatement(entry, following)
+                    index += 2
+                    continue
+                for symbol, quantity, _ in entry.legs:
+                    if quantity is not None and int(quantity) < 0:
+                        try:
+                            self.withdraw(symbol, base_fitid(original))
+                        except LedgerError as problem:
+                            raise LotsMismatchError(entry.fitid, symbol, str(problem)) from None
+                    elif quantity is not None:
+                        raise LotsMismatchError(
+                            entry.fitid, symbol, "a sale's reversal without a correction")
+                index += 1
+                continue
+            for symbol, quantity, amount in entry.legs:
+                if quantity is None:
+                    raise LotsMismatchError(
+                        entry.fitid, symbol, "an equities posting without a quantity outside "
+                        "a correction")
+                self._replay(entry.fitid, entry.at, symbol, quantity, amount)
+            index += 1
+
+    def _replay_restatement(self, reversal: _EntryLegs, correction: _EntryLegs) -> None:
+        """A reversal of `reversal.reversed_fitid` and its corrected entry, as one change:
+        the sum of both entries' equities postings is the change of the original lot."""
+        lot_fitid = base_fitid(reversal.reversed_fitid or "")
+        for symbol in dict.fromkeys(s for s, q, _ in reversal.legs if q is not None):
+            removed = sum(int(q) for s, q, _ in reversal.legs if s == symbol and q is not None)
+            added = sum(int(q) for s, q, _ in correction.legs if s == symbol and q is not None)
+            if added != -removed:
+                raise LotsMismatchError(correction.fitid, symbol,
+                                        "a correction that changes the quantity")
+            change = from_scaled(
+                sum(int(a) for s, _, a in (*reversal.legs, *correction.legs) if s == symbol),
+                MONEY_PLACES,
+            )
+            if removed < 0:  # the reversal of a purchase
+                try:
+                    self.restate(symbol, lot_fitid, change)
+                except LedgerError as problem:
+                    raise LotsMismatchError(correction.fitid, symbol, str(problem)) from None
+            elif change:
+                raise LotsMismatchError(correction.fitid, symbol,
+                                        "a sale's correction that changes its cost basis")
 
     def _replay(self, fitid: str, at: datetime, symbol: str, stored_quantity: object,
                 stored_amount: object) -> None:
@@ -248,7 +380,7 @@ class LotBook:
         self.sell(symbol, -quantity)
 
 
-def _prorated_cost(total: Decimal, take: Decimal, quantity: Decimal) -> Decimal:
+def prorated_cost(total: Decimal, take: Decimal, quantity: Decimal) -> Decimal:
     """``total × take / quantity`` rounded half-even to money places, computed on scaled
     integers so no intermediate step rounds."""
     numerator = to_scaled(total, MONEY_PLACES) * to_scaled(take, QUANTITY_PLACES)

@@ -19,6 +19,7 @@ from tbot.cli import (
     engine_commands,
     home_commands,
     ledger_commands,
+    recon_commands,
 )
 from tbot.cli.output import Output
 from tbot.config.problems import ConfigError
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine_commands.register(commands, common)
     control_commands.register(commands, common)
     console_commands.register(commands, common)
+    recon_commands.register(commands, common)
     return parser
 
 

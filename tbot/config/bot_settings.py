@@ -183,6 +183,9 @@ class BotSettings(BaseModel):
     LIQUIDITY_SPREAD_THRESHOLD_BPS: BasisPoints
     AUTO_CLOSE_WARNING_SECONDS: Seconds
     SYNC_MIN_INTERVAL_SECONDS: Seconds
+    SYNC_LOOKBACK_DAYS: Days
+    STARTUP_RECON_BLOCKS_TRADING: Flag
+    RECON_CASH_TOLERANCE: UsdAmount
     CLOSE_MIN_INTERVAL_SECONDS: Seconds
 
     # Enhancements: rebalance notification

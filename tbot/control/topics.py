@@ -33,6 +33,12 @@ class Topic(StrEnum):
     LOGS = "logs"
     """The engine's log records: {level, logger, message}."""
 
+    RECON = "recon"
+    """Reconciliation: {event, ...}: ``sync_started`` (trigger, started_at),
+    ``sync_finished`` / ``check_finished`` (run_id, trigger, outcome, counts, new_breaks,
+    closed, spans_not_read), ``break_resolved`` (break_id, action, kind, trade_id,
+    resolution_id, posted_entry_ids, actor)."""
+
 
 TOPICS: Final[frozenset[str]] = frozenset(topic.value for topic in Topic)
 
@@ -44,4 +50,5 @@ TOPIC_SUMMARIES: Final[Mapping[str, str]] = {
     Topic.PNL.value: "profit and loss updates",
     Topic.ALERTS.value: "alerts for the operator",
     Topic.LOGS.value: "the engine's log records",
+    Topic.RECON.value: "reconciliation runs, new and resolved breaks",
 }

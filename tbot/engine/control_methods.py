@@ -27,6 +27,8 @@ from tbot.engine.config_watch import (
     changed_env_keys,
 )
 from tbot.engine.engine import Engine
+from tbot.reconcile.adapters import DeskLedger
+from tbot.reconcile.methods import ReconMethods
 from tbot.risk.risk_gate import RiskGate
 from tbot.risk.trading_state import TradingState, TradingStateError
 
@@ -186,6 +188,11 @@ class ControlMethods:
                 "engine.shutdown", "graceful stop", self.engine_shutdown, NoParams, Role.ADMIN, True
             ),
         ]
+        reconciliation = self.engine.require_reconciliation()
+        specs += ReconMethods(
+            reconciliation.service, DeskLedger(self.engine.desk), self.engine.clock,
+            self.engine.bot.SYNC_LOOKBACK_DAYS,
+        ).specs()
         return {spec.name: spec for spec in specs}
 
     # -- reads ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Final
 
 from tbot.admin.bot_home import BotHome
+from tbot.admin.sim_account import sim_broker_settings
 from tbot.booking.broker_accounts import BrokerAccounts, accounts_for
 from tbot.booking.daily_summary import SessionStats, write_daily_summary
 from tbot.booking.fifo_lots import LotBook
@@ -56,6 +57,8 @@ from tbot.engine.order_intents import (
     Purpose,
 )
 from tbot.engine.pnl_curve import PnlCurve
+from tbot.engine.reconciliation import BLOCK_PREFIX as RECON_BLOCK_PREFIX
+from tbot.engine.reconciliation import EngineHooks, EngineReconciliation
 from tbot.engine.position_book import PositionBook
 from tbot.engine.scheduler import EngineState, SessionScheduler
 from tbot.engine.sim_clock import SimClock
@@ -187,6 +190,7 @@ class Engine:
         self.logs = StrategyLogs(self.paths, self._market_clock)
         self.history = TradeHistoryWriter(self.paths, self.bot.LOG_FORMAT)
         self.report = StatusReport(self)
+        self.reconciliation: EngineReconciliation | None = None
 
     # == start-up ==========================================================================
     def broker_name(self) -> BrokerName:
@@ -239,16 +243,27 @@ class Engine:
         )
         lots = LotBook.from_ledger(self.paths.ledger_db, self.accounts.equities)
         self.booker = FillBooker(self.broker_name(), lots)
+        self.reconciliation = EngineReconciliation(
+            bot=self.bot,
+            clock=self.clock,
+            desk=self.desk,
+            gateway=self.gateway,
+            accounts=self.accounts,
+            broker_name=self.broker_name(),
+            hooks=EngineHooks(
+                book_fill=lambda fill: self.book_fill(fill, recovered=True),
+                book_positions=lambda: {
+                    symbol: held.quantity for symbol, held in self.book.positions.items()
+                },
+                reload_lots=self._reload_lots,
+                block=self._reconciliation_block,
+            ),
+            # Read at call time: the control server's publish is set after start-up.
+            publish=lambda topic, data: self.publish(topic, data),
+        )
 
     def _sim_settings(self) -> SimBrokerSettings:
-        return SimBrokerSettings(
-            account_id=f"SIM-{self.identity.bot_identity}",
-            starting_cash=self.bot.SIM_STARTING_CASH,
-            fee_per_share=self.bot.SIM_FEE_PER_SHARE,
-            slippage_bps=self.bot.SIM_SLIPPAGE_BPS,
-            max_volume_participation=self.bot.SIM_MAX_VOLUME_PARTICIPATION,
-            faults=self.bot.SIM_FAULTS,
-        )
+        return sim_broker_settings(self.bot, self.identity.bot_identity)
 
     def _open_feed(self) -> BarFeed:
         if self.options.bars_file is not None:
@@ -266,7 +281,8 @@ class Engine:
     async def start(self) -> None:
         """Start-up that needs the loop: recover fills and positions, snapshot the account."""
         await recovery.book_cash_activity(self)
-        await recovery.recover_missed_fills(self)
+        # The start-up sync books fills of ours the ledger missed and records the rest.
+        startup = await self.require_reconciliation().startup()
         await self._refresh_account()
         self.session_start_equity = self.account.equity if self.account else None
         self.current_day = self.clock.now().date()
@@ -274,6 +290,7 @@ class Engine:
         self.pnl_curve.start_day(self.current_day)
         await recovery.restore_day(self, self.current_day)
         await recovery.adopt_broker_positions(self)
+        await self.require_reconciliation().after_adoption(startup)
         self._cursor = floor_minute(self.clock.now())
         log.info(
             "engine started: bot %s, broker %s, clock %s, trading %s",
@@ -408,6 +425,7 @@ class Engine:
             self.pnl_curve.record_summary(at, pnl, self.account.equity if self.account else None)
             self.publish("pnl", pnl)
             await self._check_daily_loss()
+            await self.require_reconciliation().on_minute(at)
 
     async def _new_day(self, day: date) -> None:
         if self.current_day is not None and self.current_day not in self.summarized_days:
@@ -671,6 +689,46 @@ class Engine:
         finally:
             self.logs.close()
             self.desk.close_blocking()
+
+    def require_reconciliation(self) -> EngineReconciliation:
+        if self.reconciliation is None:
+            raise RuntimeError("the engine has not been started")
+        return self.reconciliation
+
+    async def _reload_lots(self, symbols: frozenset[str]) -> None:
+        """After a resolution posted corrections: lots from the ledger again, and the
+        book's quantity and cost of `symbols` from them (a fill accepted from the broker
+        for a symbol the book does not hold stays outside the book: no strategy owns it)."""
+        _, booker = self.require_started()
+        lots = await asyncio.to_thread(
+            LotBook.from_ledger, self.paths.ledger_db, self.accounts.equities
+        )
+        booker.lots = lots
+        for symbol in symbols:
+            held = self.book.positions.get(symbol)
+            if held is None:
+                continue
+            position = lots.position(symbol)
+            if position.quantity <= 0:
+                del self.book.positions[symbol]
+            else:
+                held.quantity, held.cost = position.quantity, position.cost
+        await self._refresh_account()
+
+    def _reconciliation_block(self, reason: str | None) -> None:
+        """Reconciliation's start-up guard: REDUCING with `reason`, or lift our own."""
+        now = self.clock.now()
+        if reason is not None:
+            if self.state.state is TradingState.ACTIVE:
+                self._announce_state(self.state.pause(reason, now))
+            self.alert_once(f"recon-block:{reason}", "warning", reason)
+            return
+        if self.state.state is TradingState.REDUCING and self.state.reason.startswith(
+            RECON_BLOCK_PREFIX
+        ):
+            self._announce_state(
+                self.state.resume(now, "reconciliation: positions agree with the broker")
+            )
 
     def require_started(self) -> tuple[BrokerGateway, FillBooker]:
         if self.gateway is None or self.booker is None:

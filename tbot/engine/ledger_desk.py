@@ -21,6 +21,7 @@ from tbot.clock import Clock
 from tbot.config.paths import BotPaths
 from tbot.ledger.amounts import MONEY_PLACES, from_scaled
 from tbot.ledger.backup import BackupPolicy
+from tbot.ledger.batch import BatchResult, LedgerBatch
 from tbot.ledger.database import open_reader_connection
 from tbot.ledger.drafts import EntryDraft, PostedEntry
 from tbot.ledger.posting import LedgerWriter
@@ -89,6 +90,20 @@ class LedgerDesk:
     ) -> int:
         """Append an audit row."""
         return self._writer.record_event(action, actor=actor, subject=subject, details=details)
+
+    def commit_batch(
+        self, batch: LedgerBatch, actor: str, action: str, subject: str,
+        details: Mapping[str, Any],
+    ) -> BatchResult:
+        """Write entries, reversals and reconciliation rows in one transaction."""
+        return self._writer.commit_batch(
+            batch, actor=actor, action=action, subject=subject, details=details
+        )
+
+    def read_with(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        """`function(connection)` over a short-lived read-only connection."""
+        with _Reader(self._paths) as connection:
+            return function(connection)
 
     # -- reads -----------------------------------------------------------------------------
     def booked_fitids(self, fitids: Iterable[str]) -> set[str]:

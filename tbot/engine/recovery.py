@@ -26,8 +26,8 @@ log = logging.getLogger("tbot.engine")
 
 
 async def book_cash_activity(engine: Engine) -> None:
-    """Book the account's initial funding once; flag every other cash activity (a
-    dividend, a deposit, an unknown fee) for reconciliation instead of guessing."""
+    """Book the account's initial funding once. Every other cash activity (a dividend, a
+    deposit, an unknown fee) is reconciliation's: it records it as unmapped, never guessed."""
     gateway, booker = engine.require_started()
     page_token: str | None = None
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,13 +42,7 @@ async def book_cash_activity(engine: Engine) -> None:
         )
         for activity in page.items:
             if not activity.activity_id.endswith("-FUNDING"):
-                engine.alert_once(
-                    f"cash:{activity.activity_id}",
-                    "warning",
-                    f"broker cash activity {activity.activity_id} ({activity.activity_type} "
-                    f"{activity.amount}) is not booked by the engine; reconciliation maps it",
-                )
-                continue
+                continue  # reconciliation records it (unmapped) for the mapping queue
             if await engine.desk.run(engine.desk.booked_fitids, [activity.activity_id]):
                 continue
             await engine.desk.run(engine.desk.post, booker.funding_entry(activity), ENGINE_ACTOR)
@@ -123,14 +117,8 @@ async def adopt_broker_positions(engine: Engine) -> None:
             owner[order.symbol] = parsed.strategy
     now = engine.clock.now()
     for position in positions:
+        # A difference with the broker is the position check's to record and explain.
         lots = booker.lots.position(position.symbol)
-        if lots.quantity != position.quantity:
-            engine.alert_once(
-                f"position:{position.symbol}",
-                "warning",
-                f"position break in {position.symbol}: broker holds {position.quantity}, "
-                f"the ledger's lots hold {lots.quantity}",
-            )
         if lots.quantity <= 0:
             continue
         strategy = owner.get(position.symbol, "open")

@@ -1,0 +1,352 @@
+"""What the ledger says, read for reconciliation: booked fills and cash by the broker's id,
+positions and cash balances, and the latest reconciliation state of every record.
+
+Plain SQL over a read-only connection (the writer is never blocked under WAL), aggregated
+in SQLite so that a 100,000-fill window reads in a fraction of a second. Amounts come back
+as the ledger stores them (scaled integers) and leave here as exact `Decimal`s.
+
+A corrected entry (posted when an admin accepts a broker's restatement) carries the FITID
+of the entry it corrects followed by ``~c`` and a number; an entry that has been reversed
+no longer speaks for its fill: the latest corrected entry does, or nothing does.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from tbot.booking.broker_accounts import BrokerAccounts
+from tbot.booking.correction_ids import CORRECTION_MARK, base_fitid
+from tbot.ledger.amounts import (
+    LEVERAGE_PLACES,
+    MONEY_PLACES,
+    PRICE_PLACES,
+    QUANTITY_PLACES,
+    from_scaled,
+)
+from tbot.ledger.timestamps import format_utc, parse_utc
+from tbot.reconcile.statuses import BreakKind, RecordStatus
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerFill:
+    """One fill as the ledger books it (the live entry for its broker id)."""
+
+    entry_id: int
+    fitid: str
+    broker_id: str
+    posted_at: datetime
+    symbol: str
+    side: str  # buy / sell
+    quantity: Decimal  # > 0
+    price: Decimal | None  # from the trade row; None for an entry without one
+    notional: Decimal  # quantity x price as booked (money places)
+    fee: Decimal
+    cash_effect: Decimal  # signed change of the cash account
+    equity_amount: Decimal  # what the entry posted to the equities account (with quantity)
+    strategy: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerCash:
+    """A cash activity as the ledger books it."""
+
+    entry_id: int
+    fitid: str
+    broker_id: str
+    posted_at: datetime
+    amount: Decimal  # signed change of the cash account
+
+
+@dataclass(frozen=True, slots=True)
+class LatestState:
+    """The newest reconciliation row of one record, position or currency."""
+
+    row_id: int
+    status: RecordStatus
+    record_hash: str | None
+    resolved_status: RecordStatus | None
+    """For a `resolved` row: the status of the break it resolved."""
+    resolved_hash: str | None
+
+
+def _money(value: int | None) -> Decimal:
+    return _ZERO if value is None else from_scaled(int(value), MONEY_PLACES)
+
+
+def reversed_entry_ids(connection: sqlite3.Connection) -> set[int]:
+    """Ids of entries some later entry reverses."""
+    return {
+        row[0]
+        for row in connection.execute(
+            "SELECT reverses_entry_id FROM ledger_entries WHERE reverses_entry_id IS NOT NULL"
+        )
+    }
+
+
+def ledger_fills(
+    connection: sqlite3.Connection,
+    accounts: BrokerAccounts,
+    since: datetime,
+    until: datetime,
+) -> dict[str, LedgerFill]:
+    """The live fill entries posted in [since, until), by broker id. A fill entry is one
+    with a quantity on the equities account; reversed entries and reversals are left out,
+    and a correction replaces the entry it corrects."""
+    return _fills(connection, accounts,
+                  "e.dtposted >= :since AND e.dtposted < :until",
+                  {"since": format_utc(since), "until": format_utc(until)})
+
+
+def ledger_fill(
+    connection: sqlite3.Connection, accounts: BrokerAccounts, broker_id: str
+) -> LedgerFill | None:
+    """The live entry booking fill `broker_id` (or its latest correction), if any."""
+    found = _fills(connection, accounts,
+                   "(e.fitid = :fitid OR e.fitid LIKE :corrections)",
+                   {"fitid": broker_id, "corrections": f"{broker_id}{CORRECTION_MARK}%"})
+    return found.get(broker_id)
+
+
+def _fills(connection: sqlite3.Connection, accounts: BrokerAccounts, where: str,
+           parameters: dict[str, object]) -> dict[str, LedgerFill]:
+    reversed_ids = reversed_entry_ids(connection)
+    rows = connection.execute(
+        "SELECT e.id, e.fitid, e.dtposted, "
+        "  SUM(CASE WHEN p.account_code = :eq THEN p.quantity END), "
+        "  MAX(CASE WHEN p.account_code = :eq AND p.quantity IS NOT NULL THEN p.symbol END), "
+        "  SUM(CASE WHEN p.account_code = :fees THEN p.amount ELSE 0 END), "
+        "  SUM(CASE WHEN p.account_code = :cash THEN p.amount ELSE 0 END), "
+        "  SUM(CASE WHEN p.account_code = :eq AND p.quantity IS NOT NULL "
+        "      THEN p.amount ELSE 0 END), "
+        "  t.trntype, t.entry_price, t.exit_price, t.strategy "
+        "FROM ledger_entries e "
+        "JOIN ledger_postings p ON p.entry_id = e.id "
+        "LEFT JOIN trades t ON t.entry_id = e.id "
+        f"WHERE {where} AND e.reverses_entry_id IS NULL "  # noqa: S608 (fixed fragments)
+        "GROUP BY e.id ORDER BY e.id",
+        {
+            "eq": accounts.equities,
+            "fees": accounts.fees,
+            "cash": accounts.cash,
+            **parameters,
+        },
+    )
+    fills: dict[str, LedgerFill] = {}
+    for (entry_id, fitid, posted, quantity, symbol, fee, cash, equity_amount, trntype,
+         entry_price, exit_price, strategy) in rows:
+        if quantity is None or symbol is None or entry_id in reversed_ids:
+            continue
+        signed = from_scaled(int(quantity), QUANTITY_PLACES)
+        side = "buy" if signed > 0 else "sell"
+        fee_amount = _money(fee)
+        cash_amount = _money(cash)
+        if side == "buy":
+            notional = _money(equity_amount)
+        else:
+            notional = cash_amount + fee_amount
+        price_scaled = entry_price if trntype == "BUY" else exit_price
+        price = None if price_scaled is None else from_scaled(int(price_scaled), PRICE_PLACES)
+        broker_id = base_fitid(fitid)
+        fills[broker_id] = LedgerFill(
+            entry_id=entry_id,
+            fitid=fitid,
+            broker_id=broker_id,
+            posted_at=parse_utc(posted),
+            symbol=symbol,
+            side=side,
+            quantity=abs(signed),
+            price=price,
+            notional=notional,
+            fee=fee_amount,
+            cash_effect=cash_amount,
+            equity_amount=_money(equity_amount),
+            strategy=strategy,
+        )
+    return fills
+
+
+def ledger_cash_entries(
+    connection: sqlite3.Connection, cash_account: str, broker_ids: Iterable[str]
+) -> dict[str, LedgerCash]:
+    """The live entries booking the cash activities `broker_ids` (or a correction of
+    them), by broker id."""
+    wanted = sorted(set(broker_ids))
+    if not wanted:
+        return {}
+    reversed_ids = reversed_entry_ids(connection)
+    patterns = [*wanted, *(f"{broker_id}{CORRECTION_MARK}%" for broker_id in wanted)]
+    found: dict[str, LedgerCash] = {}
+    for start in range(0, len(patterns), 400):
+        chunk = patterns[start : start + 400]
+        rows = connection.execute(
+            "SELECT e.id, e.fitid, e.dtposted, "
+            "  SUM(CASE WHEN p.account_code = ? THEN p.amount ELSE 0 END) "
+            "FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id "
+            "WHERE e.reverses_entry_id IS NULL AND ("
+            + " OR ".join("e.fitid LIKE ?" for _ in chunk)
+            + ") GROUP BY e.id ORDER BY e.id",
+            (cash_account, *chunk),
+        )
+        for entry_id, fitid, posted, amount in rows:
+            if entry_id in reversed_ids:
+                continue
+            broker_id = base_fitid(fitid)
+            if broker_id not in wanted:
+                continue
+            found[broker_id] = LedgerCash(entry_id, fitid, broker_id, parse_utc(posted),
+                                          _money(amount))
+    return found
+
+
+def latest_states(connection: sqlite3.Connection) -> dict[tuple[str, str], LatestState]:
+    """The newest reconciliation row of every (kind, trade_id)."""
+    rows = connection.execute(
+        "SELECT l.kind, l.trade_id, l.id, l.status, l.record_hash, r.status, r.record_hash "
+        "FROM reconciliation_log l "
+        "JOIN (SELECT MAX(id) AS id FROM reconciliation_log GROUP BY kind, trade_id) m "
+        "  ON m.id = l.id "
+        "LEFT JOIN reconciliation_log r ON r.id = l.resolves_id"
+    )
+    return {
+        (kind, trade_id): LatestState(
+            row_id=row_id,
+            status=RecordStatus(status),
+            record_hash=record_hash,
+            resolved_status=None if resolved is None else RecordStatus(resolved),
+            resolved_hash=resolved_hash,
+        )
+        for kind, trade_id, row_id, status, record_hash, resolved, resolved_hash in rows
+    }
+
+
+def stored_records(connection: sqlite3.Connection) -> dict[tuple[str, str, str], int]:
+    """Row ids of the broker records already kept, by (kind, broker_id, record_hash)."""
+    return {
+        (kind, broker_id, record_hash): row_id
+        for row_id, kind, broker_id, record_hash in connection.execute(
+            "SELECT id, kind, broker_id, record_hash FROM broker_records"
+        )
+    }
+
+
+def ledger_positions(
+    connection: sqlite3.Connection, equities_account: str
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """(quantity, cost basis) per symbol on the equities account; flat symbols left out."""
+    positions: dict[str, tuple[Decimal, Decimal]] = {}
+    for symbol, quantity, amount in connection.execute(
+        "SELECT symbol, SUM(COALESCE(quantity, 0)), SUM(amount) FROM ledger_postings "
+        "WHERE account_code = ? AND symbol IS NOT NULL GROUP BY symbol",
+        (equities_account,),
+    ):
+        held = from_scaled(int(quantity), QUANTITY_PLACES)
+        if held != 0:
+            positions[symbol] = (held, _money(amount))
+    return positions
+
+
+def account_balance(connection: sqlite3.Connection, account: str) -> Decimal:
+    """The balance (debits positive) of `account` over the whole ledger."""
+    (total,) = connection.execute(
+        "SELECT COALESCE(SUM(amount), 0) FROM ledger_postings WHERE account_code = ?",
+        (account,),
+    ).fetchone()
+    return _money(total)
+
+
+def open_break_rows(
+    connection: sqlite3.Connection, kinds: Iterable[BreakKind] | None = None
+) -> list[dict[str, object]]:
+    """The latest row of every record that is a break (neither ok nor resolved)."""
+    wanted = [kind.value for kind in kinds] if kinds is not None else [k.value for k in BreakKind]
+    marks = ",".join("?" for _ in wanted)
+    cursor = connection.execute(
+        "SELECT l.* FROM reconciliation_log l "
+        "JOIN (SELECT MAX(id) AS id FROM reconciliation_log GROUP BY kind, trade_id) m "
+        "  ON m.id = l.id "
+        f"WHERE l.status NOT IN ('ok', 'resolved') AND l.kind IN ({marks}) "  # noqa: S608
+        "ORDER BY l.id DESC",
+        wanted,
+    )
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def json_list(text: str | None) -> list[object]:
+    """A JSON list column's value (None and '' are empty)."""
+    if not text:
+        return []
+    value = json.loads(text)
+    return value if isinstance(value, list) else []
+
+
+def break_row(connection: sqlite3.Connection, row_id: int) -> dict[str, object] | None:
+    """One reconciliation row by id, as a dict of its columns."""
+    cursor = connection.execute("SELECT * FROM reconciliation_log WHERE id = ?", (row_id,))
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+
+def latest_row_id(connection: sqlite3.Connection, kind: str, trade_id: str) -> int | None:
+    """The id of the newest reconciliation row of (kind, trade_id)."""
+    (found,) = connection.execute(
+        "SELECT MAX(id) FROM reconciliation_log WHERE kind = ? AND trade_id = ?",
+        (kind, trade_id),
+    ).fetchone()
+    return found
+
+
+def broker_record(connection: sqlite3.Connection, record_id: int) -> dict[str, object] | None:
+    """One kept broker record by id."""
+    cursor = connection.execute("SELECT * FROM broker_records WHERE id = ?", (record_id,))
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+
+def entry_postings(connection: sqlite3.Connection, entry_id: int) -> list[tuple[str, Decimal]]:
+    """(account, amount) of an entry's postings, in order."""
+    return [
+        (account, _money(amount))
+        for account, amount in connection.execute(
+            "SELECT account_code, amount FROM ledger_postings WHERE entry_id = ? ORDER BY id",
+            (entry_id,),
+        )
+    ]
+
+
+def trade_facts(connection: sqlite3.Connection, entry_id: int) -> dict[str, object] | None:
+    """The trade row of an entry (strategy, tag, leverage, entry price...), if any."""
+    cursor = connection.execute(
+        "SELECT strategy, tag, leverage_multiplier, side, entry_price FROM trades "
+        "WHERE entry_id = ?", (entry_id,))
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    strategy, tag, leverage, side, entry_price = row
+    return {
+        "strategy": strategy,
+        "tag": tag,
+        "leverage_multiplier": from_scaled(int(leverage), LEVERAGE_PLACES),
+        "side": side,
+        "entry_price": from_scaled(int(entry_price), PRICE_PLACES),
+    }
+
+
+def corrections_of(connection: sqlite3.Connection, broker_id: str) -> int:
+    """How many corrected entries fill `broker_id` already has."""
+    (count,) = connection.execute(
+        "SELECT COUNT(*) FROM ledger_entries WHERE fitid LIKE ?",
+        (f"{broker_id}{CORRECTION_MARK}%",),
+    ).fetchone()
+    return int(count)
