@@ -7,7 +7,7 @@ same lots); there is no position book to compare with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import TracebackType
 
@@ -17,6 +17,7 @@ from tbot.booking.broker_accounts import BrokerAccounts, accounts_for
 from tbot.booking.fifo_lots import LotBook
 from tbot.booking.fill_entries import FillBooker, FillContext
 from tbot.broker.models import BrokerFill
+from tbot.broker.protocol import BrokerAdapter
 from tbot.broker.sim.sim_broker import SimBroker
 from tbot.clock import Clock
 from tbot.config.setting_types import BrokerName
@@ -90,10 +91,16 @@ class OfflineReconciliation:
     Use as a context manager; `LedgerLockedError` when an engine (or another writer) has
     the lock."""
 
-    def __init__(self, home: BotHome, clock: Clock, *, actor: str) -> None:
+    def __init__(self, home: BotHome, clock: Clock, *, actor: str,
+                 wrap_broker: Callable[[SimBroker], BrokerAdapter] | None = None,
+                 backoff_seconds: float = 0.5) -> None:
         self._home = home
         self._clock = clock
         self._actor = actor
+        # How the account is reached: the simulated broker itself, or (in tests) a
+        # misbehaving edge in front of it.
+        self._wrap_broker = wrap_broker
+        self._backoff = backoff_seconds
         self._desk: LedgerDesk | None = None
         self._gateway: BrokerGateway | None = None
         self.service: ReconService | None = None
@@ -124,8 +131,10 @@ class OfflineReconciliation:
             broker = SimBroker.open(
                 state_file, sim_broker_settings(bot, home.identity.bot_identity), self._clock
             )
-            self._gateway = BrokerGateway(broker, self._clock, retry_limit=bot.API_RETRY_LIMIT,
-                                          timeout_seconds=float(bot.API_TIMEOUT))
+            adapter = self._wrap_broker(broker) if self._wrap_broker else broker
+            self._gateway = BrokerGateway(adapter, self._clock, retry_limit=bot.API_RETRY_LIMIT,
+                                          timeout_seconds=float(bot.API_TIMEOUT),
+                                          backoff_seconds=self._backoff)
         except BaseException:
             desk.close_blocking()
             raise

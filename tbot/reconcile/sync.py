@@ -106,6 +106,8 @@ class SyncResult:
     run_id: int | None = None
     counts: dict[str, int] = field(default_factory=dict)
     refused: list[dict[str, str | None]] = field(default_factory=list)
+    booked: list[str] = field(default_factory=list)
+    """Fills of our own orders the ledger lacked, booked by this run."""
     spans_not_read: list[dict[str, str]] = field(default_factory=list)
     rows_written: int = 0
     new_breaks: list[int] = field(default_factory=list)
@@ -132,6 +134,7 @@ class SyncResult:
             "ended_at": utc_text(self.ended_at),
             "counts": dict(sorted(self.counts.items())),
             "refused": self.refused,
+            "booked": self.booked,
             "spans_not_read": self.spans_not_read,
             "rows_written": self.rows_written,
             "new_breaks": self.new_breaks,
@@ -410,9 +413,12 @@ class Reconciler:
         if booked is None and report.final and self.engine.is_own_order(fill.client_order_id):
             entry_id = await self.engine.book_own_fill(fill)
             if entry_id is not None:
+                # Worded as any match: a run killed after this booking and re-run must
+                # leave the same record as one clean run (the entry's memo says it).
                 outcome.entry_id = entry_id
                 outcome.ledger_value = outcome.broker_value
-                outcome.detail = "a fill of our own order the ledger lacked: booked now"
+                outcome.detail = "matches the ledger"
+                result.booked.append(fill.fill_id)
                 return outcome
             outcome.status = RecordStatus.BROKER_ONLY
             outcome.detail = ("a fill of our own order the ledger lacked; the ledger refused "
