@@ -14,13 +14,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from tbot.broker.models import BrokerPosition
+from tbot.ledger.amounts import MONEY_PLACES, PRICE_PLACES
 from tbot.reconcile.compare import Delta, plain
 from tbot.reconcile.statuses import PositionOutcome, RecordStatus
 
 _ZERO = Decimal(0)
+_MONEY = Decimal(1).scaleb(-MONEY_PLACES)
+_PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 
 COST_TOLERANCE_FRACTION = Decimal("0.0001")
 """Cost basis within 0.01% of the broker's agrees (NautilusTrader's entry-price rule)."""
@@ -197,7 +200,9 @@ def _check_one(
     return PositionResult(
         symbol=symbol,
         broker_quantity=broker_quantity,
-        broker_average_cost=broker.average_cost if broker is not None else None,
+        broker_average_cost=(
+            broker.average_cost.quantize(_PRICE, ROUND_HALF_EVEN) if broker is not None else None
+        ),
         ledger_quantity=ledger_quantity,
         ledger_cost_basis=cost_basis,
         engine_quantity=engine_quantity,
@@ -222,7 +227,9 @@ def assert_balance(
     return BalanceResult(
         currency=currency,
         account=account,
-        broker_cash=broker_cash,
+        # A broker may keep cash beyond the ledger's places (fractional shares): compare
+        # at the ledger's precision; the tolerance covers the rounding.
+        broker_cash=broker_cash.quantize(_MONEY, ROUND_HALF_EVEN),
         ledger_cash=ledger_cash,
         in_transit=sum((e.delta.cash for e in moving), _ZERO),
         tolerance=tolerance,

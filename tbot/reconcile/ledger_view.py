@@ -28,7 +28,7 @@ from tbot.ledger.amounts import (
     QUANTITY_PLACES,
     from_scaled,
 )
-from tbot.ledger.timestamps import format_utc, parse_utc
+from tbot.ledger.timestamps import format_utc
 from tbot.reconcile.statuses import BreakKind, RecordStatus
 
 _ZERO = Decimal(0)
@@ -74,6 +74,12 @@ class LatestState:
     resolved_status: RecordStatus | None
     """For a `resolved` row: the status of the break it resolved."""
     resolved_hash: str | None
+    entry_id: int | None = None
+
+
+def _utc(text: str) -> datetime:
+    """Stored UTC text (fixed width, ``Z``) as an aware datetime; fast, unlike strptime."""
+    return datetime.fromisoformat(text)
 
 
 def _money(value: int | None) -> Decimal:
@@ -102,6 +108,35 @@ def ledger_fills(
     return _fills(connection, accounts,
                   "e.dtposted >= :since AND e.dtposted < :until",
                   {"since": format_utc(since), "until": format_utc(until)})
+
+
+def live_entry_ids(
+    connection: sqlite3.Connection, since: datetime, until: datetime
+) -> dict[str, int]:
+    """Entry id by broker id of every live entry posted in [since, until) (fills and
+    cash alike; no postings read: cheap enough for every sync)."""
+    reversed_ids = reversed_entry_ids(connection)
+    live: dict[str, int] = {}
+    for entry_id, fitid in connection.execute(
+        "SELECT id, fitid FROM ledger_entries WHERE dtposted >= ? AND dtposted < ? "
+        "AND reverses_entry_id IS NULL ORDER BY id",
+        (format_utc(since), format_utc(until)),
+    ):
+        if entry_id not in reversed_ids:
+            live[base_fitid(fitid)] = entry_id
+    return live
+
+
+def fills_by_entry_ids(
+    connection: sqlite3.Connection, accounts: BrokerAccounts, entry_ids: Iterable[int]
+) -> dict[str, LedgerFill]:
+    """The fill facts of the given entries, by broker id (entries that are not fills are
+    left out)."""
+    wanted = sorted(set(entry_ids))
+    if not wanted:
+        return {}
+    return _fills(connection, accounts,
+                  "e.id IN (SELECT value FROM json_each(:ids))", {"ids": json.dumps(wanted)})
 
 
 def ledger_fill(
@@ -158,7 +193,7 @@ def _fills(connection: sqlite3.Connection, accounts: BrokerAccounts, where: str,
             entry_id=entry_id,
             fitid=fitid,
             broker_id=broker_id,
-            posted_at=parse_utc(posted),
+            posted_at=_utc(posted),
             symbol=symbol,
             side=side,
             quantity=abs(signed),
@@ -176,39 +211,40 @@ def ledger_cash_entries(
     connection: sqlite3.Connection, cash_account: str, broker_ids: Iterable[str]
 ) -> dict[str, LedgerCash]:
     """The live entries booking the cash activities `broker_ids` (or a correction of
-    them), by broker id."""
-    wanted = sorted(set(broker_ids))
-    if not wanted:
-        return {}
+    them), by broker id. Index lookups only: one per id, and one range per id for its
+    corrections (``id~c...``)."""
+    wanted = json.dumps(sorted(set(broker_ids)))
     reversed_ids = reversed_entry_ids(connection)
-    patterns = [*wanted, *(f"{broker_id}{CORRECTION_MARK}%" for broker_id in wanted)]
     found: dict[str, LedgerCash] = {}
-    for start in range(0, len(patterns), 400):
-        chunk = patterns[start : start + 400]
-        rows = connection.execute(
-            "SELECT e.id, e.fitid, e.dtposted, "
-            "  SUM(CASE WHEN p.account_code = ? THEN p.amount ELSE 0 END) "
-            "FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id "
-            "WHERE e.reverses_entry_id IS NULL AND ("
-            + " OR ".join("e.fitid LIKE ?" for _ in chunk)
-            + ") GROUP BY e.id ORDER BY e.id",
-            (cash_account, *chunk),
-        )
-        for entry_id, fitid, posted, amount in rows:
-            if entry_id in reversed_ids:
-                continue
-            broker_id = base_fitid(fitid)
-            if broker_id not in wanted:
-                continue
-            found[broker_id] = LedgerCash(entry_id, fitid, broker_id, parse_utc(posted),
-                                          _money(amount))
+    rows = connection.execute(
+        "SELECT e.id, e.fitid, e.dtposted, "
+        "  SUM(CASE WHEN p.account_code = :cash THEN p.amount ELSE 0 END) "
+        "FROM (SELECT e.id FROM json_each(:wanted) j "
+        "      JOIN ledger_entries e ON e.fitid = j.value "
+        "      UNION ALL "
+        "      SELECT e.id FROM json_each(:wanted) j "
+        "      JOIN ledger_entries e ON e.fitid > j.value || :mark "
+        "                           AND e.fitid < j.value || :after) w "
+        "JOIN ledger_entries e ON e.id = w.id "
+        "JOIN ledger_postings p ON p.entry_id = e.id "
+        "WHERE e.reverses_entry_id IS NULL GROUP BY e.id ORDER BY e.id",
+        {"cash": cash_account, "wanted": wanted, "mark": CORRECTION_MARK,
+         "after": CORRECTION_MARK[:-1] + chr(ord(CORRECTION_MARK[-1]) + 1)},
+    )
+    for entry_id, fitid, posted, amount in rows:
+        if entry_id in reversed_ids:
+            continue
+        broker_id = base_fitid(fitid)
+        found[broker_id] = LedgerCash(entry_id, fitid, broker_id, _utc(posted),
+                                      _money(amount))
     return found
 
 
 def latest_states(connection: sqlite3.Connection) -> dict[tuple[str, str], LatestState]:
     """The newest reconciliation row of every (kind, trade_id)."""
     rows = connection.execute(
-        "SELECT l.kind, l.trade_id, l.id, l.status, l.record_hash, r.status, r.record_hash "
+        "SELECT l.kind, l.trade_id, l.id, l.status, l.record_hash, r.status, r.record_hash, "
+        "  l.entry_id "
         "FROM reconciliation_log l "
         "JOIN (SELECT MAX(id) AS id FROM reconciliation_log GROUP BY kind, trade_id) m "
         "  ON m.id = l.id "
@@ -221,8 +257,10 @@ def latest_states(connection: sqlite3.Connection) -> dict[tuple[str, str], Lates
             record_hash=record_hash,
             resolved_status=None if resolved is None else RecordStatus(resolved),
             resolved_hash=resolved_hash,
+            entry_id=entry_id,
         )
-        for kind, trade_id, row_id, status, record_hash, resolved, resolved_hash in rows
+        for kind, trade_id, row_id, status, record_hash, resolved, resolved_hash, entry_id
+        in rows
     }
 
 

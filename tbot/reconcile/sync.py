@@ -171,6 +171,7 @@ class SyncResult:
 @dataclass
 class _LedgerSide:
     fills: dict[str, LedgerFill]
+    entry_ids: dict[str, int]
     states: dict[tuple[str, str], LatestState]
     records: dict[tuple[str, str, str], int]
     positions: dict[str, tuple[Decimal, Decimal]]
@@ -255,23 +256,45 @@ class Reconciler:
             ReportKind.CASH, self.broker.cash_reports, window, progress, result)
         rows = _Rows(run=True)
         outcomes: list[_Outcome] = []
-        seen_fills: set[str] = set()
+        # First pass: a record whose hash, status and ledger entry are those of its last
+        # `ok` row is unchanged (the common case of a re-sync): nothing to compare.
+        reported: set[str] = set()
+        to_compare: list[FillReport] = []
         for report in fills:
-            outcome = await self._classify_fill(report, side, rows, result)
-            if outcome is not None:
-                seen_fills.add(outcome.trade_id)
-                outcomes.append(outcome)
+            if isinstance(report, RefusedReport):
+                self._refused(report, side, rows, result)
+                continue
+            reported.add(report.broker_id)
+            if self._unchanged(BreakKind.FILL, report, side):
+                result.counts["ok"] = result.counts.get("ok", 0) + 1
+            else:
+                to_compare.append(report)
+        candidates = [] if fills_missing else [
+            entry_id for broker_id, entry_id in side.entry_ids.items()
+            if broker_id not in reported
+        ]
+        wanted = [side.entry_ids[r.broker_id] for r in to_compare
+                  if r.broker_id in side.entry_ids] + candidates
+        side.fills = await self.ledger.read(
+            lambda c: ledger_view.fills_by_entry_ids(c, self.accounts, wanted))
+        for report in to_compare:
+            outcomes.append(await self._classify_fill(report, side, rows, result))
         if not fills_missing:
-            outcomes.extend(self._local_only(side, seen_fills))
-        cash_reports = [r for r in cash if isinstance(r, CashReport)]
+            outcomes.extend(self._local_only(side, reported))
+        cash_to_compare: list[CashReport] = []
+        for report in cash:
+            if isinstance(report, RefusedReport):
+                self._refused(report, side, rows, result)
+            elif self._unchanged(BreakKind.CASH, report, side):
+                result.counts["ok"] = result.counts.get("ok", 0) + 1
+            else:
+                cash_to_compare.append(report)
         booked_cash = await self.ledger.read(
             lambda c: ledger_view.ledger_cash_entries(
-                c, self.accounts.cash, (r.broker_id for r in cash_reports))
+                c, self.accounts.cash, (r.broker_id for r in cash_to_compare))
         )
-        for report in cash:
-            outcome = self._classify_cash(report, booked_cash, side, rows, result)
-            if outcome is not None:
-                outcomes.append(outcome)
+        for report in cash_to_compare:
+            outcomes.append(self._classify_cash(report, booked_cash, side, rows, result))
         if fills_missing or cash_missing:
             result.outcome = RunOutcome.PARTIAL
         explanations = self._explanations(side, outcomes)
@@ -310,12 +333,12 @@ class Reconciler:
 
     # -- reading ---------------------------------------------------------------------------
     def _read_side(self, connection: Any, window: SyncWindow | None) -> _LedgerSide:
-        fills = (
-            ledger_view.ledger_fills(connection, self.accounts, window.since, window.until)
-            if window is not None else {}
-        )
         return _LedgerSide(
-            fills=fills,
+            fills={},
+            entry_ids=(
+                ledger_view.live_entry_ids(connection, window.since, window.until)
+                if window is not None else {}
+            ),
             states=ledger_view.latest_states(connection),
             records=ledger_view.stored_records(connection) if window is not None else {},
             positions=ledger_view.ledger_positions(connection, self.accounts.equities),
@@ -396,11 +419,20 @@ class Reconciler:
         side.records[key] = -1  # another copy in this run is the same record
         return None, index
 
-    async def _classify_fill(self, report: FillReport | RefusedReport, side: _LedgerSide,
-                             rows: _Rows, result: SyncResult) -> _Outcome | None:
-        if isinstance(report, RefusedReport):
-            self._refused(report, side, rows, result)
-            return None
+    @staticmethod
+    def _unchanged(kind: BreakKind, report: FillReport | CashReport, side: _LedgerSide) -> bool:
+        state = side.states.get((kind.value, report.broker_id))
+        return (
+            report.final
+            and state is not None
+            and state.status is RecordStatus.OK
+            and state.record_hash == report.provenance.sha256
+            and state.entry_id is not None
+            and side.entry_ids.get(report.broker_id) == state.entry_id
+        )
+
+    async def _classify_fill(self, report: FillReport, side: _LedgerSide, rows: _Rows,
+                             result: SyncResult) -> _Outcome:
         fill = report.fill
         record_id, index = self._keep_record(report, side, rows, fill.filled_at, None)
         outcome = _Outcome(
@@ -463,12 +495,8 @@ class Reconciler:
             ))
         return outcomes
 
-    def _classify_cash(self, report: CashReport | RefusedReport,
-                       booked_cash: Mapping[str, LedgerCash], side: _LedgerSide, rows: _Rows,
-                       result: SyncResult) -> _Outcome | None:
-        if isinstance(report, RefusedReport):
-            self._refused(report, side, rows, result)
-            return None
+    def _classify_cash(self, report: CashReport, booked_cash: Mapping[str, LedgerCash],
+                       side: _LedgerSide, rows: _Rows, result: SyncResult) -> _Outcome:
         activity = report.activity
         record_id, index = self._keep_record(report, side, rows, activity.occurred_at, None)
         outcome = _Outcome(
