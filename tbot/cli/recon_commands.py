@@ -37,6 +37,8 @@ from tbot.reconcile.resolution import ResolutionError, ResolveRequest, parse_pos
 from tbot.reconcile.statuses import ResolutionAction, SyncTrigger
 
 EXIT_FINDINGS = 1
+MAX_WAIT_SECONDS = 30.0
+"""`tbot recon sync` waits this long at most for the engine's rate limit to let it in."""
 T = TypeVar("T")
 STATUSES = ("ok", "mismatch", "local-only", "broker-only", "pending", "unmapped", "resolved")
 KINDS = ("fill", "cash", "position", "balance")
@@ -144,6 +146,9 @@ def run_breaks(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.emit_json(result)
     else:
+        if not result["breaks"]:
+            out.say("no open breaks" if args.status is None else f"none in status {args.status}")
+            return EXIT_OK
         out.table(
             f"Breaks ({result['total']})" if args.status is None
             else f"Latest rows in status {args.status} ({result['total']})",
@@ -152,8 +157,6 @@ def run_breaks(args: argparse.Namespace, out: Output) -> int:
               b["ledger_value"] or "-", _difference_text(b["difference"]), b["detail"]]
              for b in result["breaks"]],
         )
-        if not result["breaks"]:
-            out.say("no open breaks" if args.status is None else "none")
     return EXIT_FINDINGS if open_found else EXIT_OK
 
 
@@ -261,7 +264,16 @@ def run_sync(args: argparse.Namespace, out: Output) -> int:
 
 def _sync_through_engine(args: argparse.Namespace, params: dict[str, Any],
                          out: Output) -> dict[str, Any]:
-    started = _engine_call(args, "recon.sync", params)
+    try:
+        started = _engine_call(args, "recon.sync", params)
+    except RpcCallError as error:
+        # A sync ran a moment ago (the engine's own, often): wait our turn once.
+        retry_after = error.data.get("retry_after") if isinstance(error.data, dict) else None
+        if not isinstance(retry_after, int | float) or retry_after > MAX_WAIT_SECONDS:
+            raise
+        out.say(f"{error.message}: waiting {retry_after:.0f} s")
+        time.sleep(float(retry_after) + 0.1)
+        started = _engine_call(args, "recon.sync", params)
     if not isinstance(started, dict):
         raise TbotError("the engine answered recon.sync with something unexpected")
     with _progress(out) as progress:

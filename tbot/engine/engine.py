@@ -435,8 +435,9 @@ class Engine:
         self.current_day = day
         self.day_started_at = self.clock.now()
         self.pnl_curve.start_day(day)
-        self.book.new_day()
-        self.limits.rebuild([], self.book.positions.keys())
+        # The day's results start from the ledger (normally nothing yet), as after a restart.
+        await recovery.restore_day(self, day)
+        self.limits.rebuild(self.restored_entries, self.book.positions.keys())
         self.stats = SessionStats()
         await self._refresh_account()
         self.session_start_equity = self.account.equity if self.account else None
@@ -615,15 +616,19 @@ class Engine:
             self.broker_trouble(error)
 
     async def _end_of_day(self, day: date) -> None:
-        """Close the day: book any fill of ours the broker reports and the ledger lacks,
-        flag the broker's activity the engine did not cause (reconciliation's to map), and
-        write the daily summary once."""
+        """Close the day: the end-of-day sync (books any fill of ours the ledger lacks,
+        records everything else the broker did, checks positions and cash), then the
+        daily summary, once."""
         self.summarized_days.add(day)
-        try:
-            await recovery.recover_missed_fills(self)
-            await recovery.book_cash_activity(self)
-        except BrokerError as error:
-            self.broker_trouble(error)
+        await self.require_reconciliation().end_of_day()
+        try:  # every money figure of the summary is the ledger's
+            booked = await self.desk.run(self.desk.booked_day, day, self.accounts)
+        except LedgerError as error:
+            self.counters.errors += 1
+            self.alert_once(f"summary:{day}", "error",
+                            f"daily summary for {day} not written: the ledger's results "
+                            f"cannot be read ({error})")
+            return
         summary = self.stats.build_summary(
             day=day,
             bot_identity=self.identity.bot_identity,
@@ -631,6 +636,7 @@ class Engine:
             started_at=self.day_started_at or self.clock.now(),
             ended_at=self.clock.now(),
             counters=self.counters.as_dict(self.retries()),
+            results=booked.results,
         )
         await asyncio.to_thread(write_daily_summary, self.paths, day, summary)
         log.info("daily summary for %s written", day, extra=ALERTED)

@@ -9,12 +9,14 @@ the ledger cannot take halts trading (fail closed) instead of being guessed.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from tbot.booking.fill_entries import FillContext
-from tbot.booking.trade_records import TradeRecord
+from tbot.booking.ledger_results import read_round_trip
+from tbot.booking.trade_records import record_of_round_trip
 from tbot.broker.models import BrokerFill, OrderSide
 from tbot.engine.ledger_desk import ENGINE_ACTOR
 from tbot.engine.order_intents import OrderIntent, parse_client_order_id
@@ -101,21 +103,16 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
         )
         held = engine.book.add(position, fill.quantity, equity_leg.amount)
         held.entry_fitids.append(fill.fill_id)
-        engine.stats.record_entry(strategy)
     else:
         result.realized += gain
+        # Every exit fill closes a round trip (the ledger's SELL trade row), partial or not.
+        result.trades += 1
         before = engine.book.positions.get(fill.symbol)
-        opened = before.opened_at if before else fill.filled_at
-        entry_price = (-equity_leg.amount / fill.quantity) if fill.quantity else Decimal(0)
+        signal_time = before.signal_time if before else None
         after = engine.book.remove(fill.symbol, fill.quantity, -equity_leg.amount)
         if after is not None and after.quantity <= 0:
-            result.trades += 1
             engine.limits.record_exit(fill.symbol)
-            record = _trade_record(
-                engine, fill, strategy, after, opened, entry_price, gain, fee, intent
-            )
-            engine.history.append(record)
-            engine.stats.record_exit(record)
+        await _record_round_trip(engine, fill, position_side, signal_time, intent)
     if intent is not None:
         intent.filled_quantity += fill.quantity
         for live in engine.live.values():
@@ -157,34 +154,37 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
     )
 
 
-def _trade_record(
+async def _record_round_trip(
     engine: Engine,
     fill: BrokerFill,
-    strategy: str,
-    held: HeldPosition,
-    opened: datetime,
-    entry_price: Decimal,
-    gain: Decimal,
-    fee: Decimal,
+    position_side: str,
+    signal_time: datetime | None,
     intent: OrderIntent | None,
-) -> TradeRecord:
-    return TradeRecord(
-        timestamp=fill.filled_at,
-        strategy_name=strategy,
-        ticker=fill.symbol,
-        side=held.position_side,
-        size=fill.quantity,
-        entry_price=entry_price.quantize(Decimal("0.0001")),
-        exit_price=fill.price,
-        PnL=gain - fee,
-        broker=engine.broker_name().value,
-        error_code=None,
-        signal_time=held.signal_time,
-        entry_time=opened,
-        exit_time=fill.filled_at,
-        exit_reason=intent.reason if intent else "recovered",
-        holding_seconds=int((fill.filled_at - opened).total_seconds()),
-        fitid=fill.fill_id,
-        order_id=fill.order_id,
-        tag=held.tag,
+) -> None:
+    """Append the exit's round trip to the trade history, its money read back from the
+    ledger (the posted entry, and the entry fees of the shares it closed)."""
+    try:
+        trip = await engine.desk.run(
+            read_round_trip, engine.paths.ledger_db, engine.accounts, fill.fill_id
+        )
+    except (LedgerError, sqlite3.Error) as error:
+        # The entry is booked; only the report is missing. Say so rather than guess it.
+        engine.counters.errors += 1
+        engine.alert_once(
+            f"trade-record:{fill.fill_id}", "error",
+            f"fill {fill.fill_id} is booked but its round trip cannot be read from the "
+            f"ledger ({error}); it is missing from the trade history",
+        )
+        return
+    if trip is None:
+        return
+    engine.history.append(
+        record_of_round_trip(
+            trip,
+            side=position_side,
+            broker=engine.broker_name().value,
+            exit_reason=intent.reason if intent else "recovered",
+            order_id=fill.order_id,
+            signal_time=signal_time,
+        )
     )

@@ -13,19 +13,19 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from tbot.booking.broker_accounts import BrokerAccounts
+from tbot.booking.ledger_results import LedgerResults, day_bounds, results_between
 from tbot.clock import Clock
 from tbot.config.paths import BotPaths
-from tbot.ledger.amounts import MONEY_PLACES, from_scaled
 from tbot.ledger.backup import BackupPolicy
 from tbot.ledger.batch import BatchResult, LedgerBatch
 from tbot.ledger.database import open_reader_connection
 from tbot.ledger.drafts import EntryDraft, PostedEntry
 from tbot.ledger.posting import LedgerWriter
-from tbot.ledger.timestamps import format_utc
 from tbot.ledger.verify import VerifyReport, verify_ledger
 
 T = TypeVar("T")
@@ -45,8 +45,10 @@ class StrategyDay:
 
 @dataclass
 class BookedDay:
-    """What the ledger says happened on one day, per strategy."""
+    """What the ledger says happened on one day, per strategy (`results` is the whole
+    reading, for the daily summary)."""
 
+    results: LedgerResults
     by_strategy: dict[str, StrategyDay] = field(default_factory=dict)
     entry_keys: list[tuple[str, str, str]] = field(default_factory=list)  # strategy, symbol, side
 
@@ -123,30 +125,19 @@ class LedgerDesk:
                 found.update(row[0] for row in rows)
         return found
 
-    def booked_day(self, day: date, realized_account: str, fee_account: str) -> BookedDay:
-        """Realized gains, fees and trade counts per strategy for `day` (UTC), from the
-        trades rows and their entries' postings."""
-        start = datetime.combine(day, time(0), tzinfo=UTC)
-        low, high = format_utc(start), format_utc(start + timedelta(days=1))
-        booked = BookedDay()
+    def booked_day(self, day: date, accounts: BrokerAccounts) -> BookedDay:
+        """Realized gains, fees and round trips per strategy for `day` (UTC), read by
+        `tbot.booking.ledger_results` (the daily summary's and trade history's rules)."""
         with _Reader(self._paths) as connection:
-            for strategy, trntype, symbol, side, gains, fees in connection.execute(
-                "SELECT t.strategy, t.trntype, t.symbol, t.side, "
-                "  COALESCE(SUM(CASE WHEN p.account_code = ? THEN p.amount END), 0), "
-                "  COALESCE(SUM(CASE WHEN p.account_code = ? THEN p.amount END), 0) "
-                "FROM trades t JOIN ledger_postings p ON p.entry_id = t.entry_id "
-                "WHERE t.dtposted >= ? AND t.dtposted < ? "
-                "GROUP BY t.id ORDER BY t.id",
-                (realized_account, fee_account, low, high),
-            ):
-                day_of = booked.by_strategy.setdefault(strategy, StrategyDay())
-                # Gains are credits (negative) on the income account.
-                day_of.realized -= from_scaled(gains, MONEY_PLACES)
-                day_of.fees += from_scaled(fees, MONEY_PLACES)
-                if trntype == "SELL":
-                    day_of.trades += 1
-                if trntype == "BUY":
-                    booked.entry_keys.append((strategy, symbol, side))
+            results = results_between(connection, accounts, *day_bounds(day))
+        booked = BookedDay(results=results)
+        for strategy, figures in results.by_strategy.items():
+            booked.by_strategy[strategy] = StrategyDay(
+                realized=figures.realized_gains, fees=figures.fees,
+                trades=len(figures.round_trips),
+            )
+        booked.entry_keys = [(fill.strategy, fill.symbol, fill.side)
+                             for fill in results.total.entry_fills]
         return booked
 
     def verify(self) -> VerifyReport:

@@ -1,9 +1,9 @@
 """Where the engine was: what it does at start (and at each day's end) to pick up from the
 broker and the ledger rather than assume a fresh, flat account.
 
-Missing reports never mean flat (NautilusTrader's rule): positions come from the broker,
-fills of our own orders the ledger lacks are booked (each once, by the broker's fill id),
-and anything the broker did that the engine did not cause is flagged for reconciliation.
+Missing reports never mean flat (NautilusTrader's rule): positions come from the broker.
+Fills of our own orders the ledger lacks are booked by the start-up sync (`tbot.reconcile`,
+each once, by the broker's fill id), which also records anything else the broker did.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from tbot.broker.models import BrokerFill, BrokerOrder, BrokerPosition, OrderSide
+from tbot.broker.models import BrokerOrder, BrokerPosition, OrderSide
 from tbot.config.setting_types import StrategyName
 from tbot.engine.ledger_desk import ENGINE_ACTOR
 from tbot.engine.order_intents import parse_client_order_id
@@ -52,47 +52,10 @@ async def book_cash_activity(engine: Engine) -> None:
         page_token = page.next_token
 
 
-async def recover_missed_fills(engine: Engine) -> None:
-    """Book fills of our own orders that the ledger lacks (a crash between the broker's
-    fill and our post). Fills of orders we never placed are left to reconciliation."""
-    gateway, _ = engine.require_started()
-    fills: list[BrokerFill] = []
-    page_token: str | None = None
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    while True:
-        page = await gateway.call(
-            "fetch_all_trades",
-            gateway.broker.fetch_all_trades,
-            epoch,
-            None,
-            page_token=page_token,
-            page_size=500,
-        )
-        fills.extend(page.items)
-        if page.next_token is None:
-            break
-        page_token = page.next_token
-    booked = await engine.desk.run(engine.desk.booked_fitids, [f.fill_id for f in fills])
-    for fill in fills:
-        if fill.fill_id in booked:
-            continue
-        if parse_client_order_id(fill.client_order_id) is None:
-            engine.alert_once(
-                f"foreign:{fill.fill_id}",
-                "warning",
-                f"the broker reports fill {fill.fill_id} ({fill.side} {fill.quantity} "
-                f"{fill.symbol}) of an order the engine never placed; left for reconciliation",
-            )
-            continue
-        log.warning("booking fill %s missed before a restart", fill.fill_id)
-        await engine.book_fill(fill, recovered=True)
-
-
 async def restore_day(engine: Engine, day: date) -> None:
-    """Today's realized results and limits from the ledger (after a restart)."""
-    booked = await engine.desk.run(
-        engine.desk.booked_day, day, engine.accounts.realized_gains, engine.accounts.fees
-    )
+    """The day's realized results and limits from the ledger (after a restart, and at
+    each new day), read by the same rules as the daily summary and the trade history."""
+    booked = await engine.desk.run(engine.desk.booked_day, day, engine.accounts)
     engine.book.new_day()
     for strategy, result in booked.by_strategy.items():
         mine = engine.book.result(strategy)
