@@ -69,12 +69,16 @@ class Provenance:
     source: str
     """The adapter call that fetched it, e.g. ``fetch_fill_reports``."""
 
+    canonical: str = ""
+    """`raw` as canonical JSON: the exact text the hash is over (and what is kept)."""
+
     @classmethod
     def of(cls, raw: Mapping[str, Any], *, broker_local_time: str | None,
            source: str) -> Provenance:
-        """Provenance of `raw` with its hash computed here."""
-        return cls(raw=raw, sha256=payload_sha256(raw), broker_local_time=broker_local_time,
-                   source=source)
+        """Provenance of `raw` with its canonical text and hash computed here."""
+        text = canonical_json(raw)
+        return cls(raw=raw, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                   broker_local_time=broker_local_time, source=source, canonical=text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ SQLite itself would print, an auditor can recompute every hash with the sqlite3 
   stored in its audit row's `details`, so an entry, posting or trade altered behind the
   triggers' back no longer matches.
 - `details` is canonical JSON of an object: sorted keys, compact separators.
+- reconciliation rows written by one batch: ``recon_digest = sha256({table: [row, ...]})``
+  (canonical JSON: tables as sorted keys, each row's stored values in column order, rows
+  by id), stored in the batch's audit row `details` with the ids of those rows.
 """
 
 from __future__ import annotations
@@ -20,23 +23,28 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from peewee import Model
 
+from tbot.ledger.canonical import canonical_json, canonical_json_of_plain
 from tbot.ledger.models import AuditRow, LedgerEntry, LedgerPosting, Trade, column_names
-from tbot.ledger.timestamps import format_utc
+from tbot.ledger.recon_models import RECON_MODELS
 
 GENESIS_HASH = "0" * 64
 """The `prev_hash` of the first audit row."""
+
+POST_ACTION = "entry.post"
+REVERSE_ACTION = "entry.reverse"
+CREATE_ACTION = "ledger.create"
+MIGRATE_ACTION = "ledger.migrate"
+WRITER_ACTIONS = frozenset({POST_ACTION, REVERSE_ACTION, CREATE_ACTION, MIGRATE_ACTION})
+"""Audit actions the writer uses itself (a batch's action must be another)."""
 
 # Compact, UTF-8 (no ASCII escapes): the same text as SQLite's json_array for ints, text
 # and NULL. Tuples encode as arrays.
 _ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept
-_DETAILS_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 AUDIT_HASHED_COLUMNS: tuple[str, ...] = tuple(
     column for column in column_names(AuditRow) if column != "row_hash"
@@ -71,6 +79,14 @@ def audit_row_hash(values_without_hash: Sequence[object]) -> str:
     return hashlib.sha256(_encode(values_without_hash).encode("utf-8")).hexdigest()
 
 
+def recon_rows_text(rows: Mapping[str, Sequence[Sequence[object]]]) -> str:
+    """The canonical text of the reconciliation rows one batch wrote: a JSON object with a
+    key per table (sorted) holding its rows' stored values in column order, rows by id."""
+    # Stored values are already plain (int, str, None): encoded as they are.
+    return canonical_json_of_plain({table: [list(row) for row in table_rows]
+                                    for table, table_rows in rows.items()})
+
+
 def canonical_details(details: Mapping[str, Any]) -> str:
     """`details` as canonical JSON text: sorted keys, compact, UTF-8.
 
@@ -78,28 +94,9 @@ def canonical_details(details: Mapping[str, Any]) -> str:
     timestamp text), and lists/tuples/mappings of those. Floats are refused (TypeError):
     their text form is not exact.
     """
-    return _DETAILS_ENCODER.encode(_plain(details))
-
-
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        raise TypeError(f"float {value!r} refused in audit details: pass a Decimal or a str")
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return format_utc(value)
-    if isinstance(value, Mapping):
-        plain: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"audit details keys must be str, not {type(key).__name__}")
-            plain[key] = _plain(item)
-        return plain
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    raise TypeError(f"{type(value).__name__} cannot go into audit details")
+    if not isinstance(details, Mapping):
+        raise TypeError(f"audit details must be a mapping, not {type(details).__name__}")
+    return canonical_json(details)
 
 
 # -- the same texts, built by SQLite (for verify and for auditors) ------------------------
@@ -134,6 +131,26 @@ def entry_text_sql(alias: str = "e") -> str:
         f"WHERE t.entry_id = {alias}.id))"
     )
     return f"json_array({_json_array_sql(LedgerEntry, alias)}, {postings}, {trade})"
+
+
+def recon_rows_text_sql(audit_id: str = "$ID") -> str:
+    """A statement giving the canonical text of the rows listed by batch audit row
+    `audit_id` (an SQL expression: a number, a parameter), the input of its recon_digest.
+    Equal to `recon_rows_text` for every batch that wrote at least one row."""
+    selects = " UNION ALL ".join(
+        f"SELECT '{table}', x.id, {_json_array_sql(model, 'x')} FROM {table} x "  # noqa: S608
+        f"JOIN ids ON ids.tbl = '{table}' AND ids.id = x.id"
+        for model in RECON_MODELS
+        for table in (model._meta.table_name,)
+    )
+    return (
+        "WITH ids(tbl, id) AS (SELECT j.key, k.value FROM audit_trail a, "  # noqa: S608
+        f"json_each(a.details, '$.row_ids') j, json_each(j.value) k WHERE a.id = {audit_id}), "
+        f"r(tbl, id, row) AS ({selects}) "
+        "SELECT '{' || group_concat(json_quote(tbl) || ':' || rows, ',') || '}' "
+        "FROM (SELECT tbl, '[' || group_concat(row, ',') || ']' AS rows "
+        "FROM (SELECT * FROM r ORDER BY tbl, id) GROUP BY tbl ORDER BY tbl)"
+    )
 
 
 def entry_details(

@@ -112,3 +112,14 @@ class LedgerLockedError(LedgerError):
 
 class LedgerFileError(LedgerError):
     """A ledger or COA file that is missing, already exists, or is not what it should be."""
+
+
+class InvalidRowError(LedgerError):
+    """A reconciliation row of a batch that cannot be written: an unknown column, a value
+    of the wrong type, a reference to no row, or a constraint SQLite refused."""
+
+    def __init__(self, table: str, index: int, problem: str) -> None:
+        self.table = table
+        self.index = index
+        self.problem = problem
+        super().__init__(f"batch row {table}[{index}] refused: {problem}")

@@ -1,11 +1,14 @@
-"""Peewee column types for exact money and aware UTC time.
+"""Peewee column types for exact money, aware UTC time and canonical JSON text.
 
 Peewee's own DecimalField is stored with NUMERIC affinity on SQLite and can come back as a
-float, and its DateTimeField accepts naive datetimes; these two replace them.
+float, and its DateTimeField accepts naive datetimes; the first two replace them. The third
+keeps JSON in TEXT columns in one canonical form, so the same value always hashes the same.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +16,7 @@ from typing import Any
 from peewee import Field
 
 from tbot.ledger.amounts import from_scaled, to_scaled
+from tbot.ledger.canonical import canonical_json
 from tbot.ledger.timestamps import format_utc, parse_utc
 
 
@@ -65,3 +69,84 @@ class UtcTimestampField(Field):
         if value is None:
             return None
         return parse_utc(value)
+
+
+class CanonicalJsonField(Field):
+    """A JSON object or list stored as canonical JSON text (sorted keys, compact, UTF-8).
+
+    `container` is `dict` or `list`: the one top-level shape the column holds. Writing takes
+    that value (Decimals and datetimes become their text; floats are refused with a
+    TypeError unless `floats`) or text that is already its canonical JSON; anything else is
+    a ValueError. Reading gives the parsed value.
+    """
+
+    field_type = "TEXT"
+
+    def __init__(
+        self,
+        container: type[dict[str, Any]] | type[list[Any]],
+        *,
+        floats: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if container not in (dict, list):
+            raise ValueError(f"container must be dict or list, not {container!r}")
+        self.container = container
+        self.floats = floats
+        super().__init__(**kwargs)
+
+    @property
+    def shape(self) -> str:
+        """What the column holds, for messages: "a JSON object" or "a JSON list"."""
+        return "a JSON object" if self.container is dict else "a JSON list"
+
+    def db_value(self, value: object) -> str | None:
+        """The canonical text of `value` (None stays NULL)."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise ValueError(f"{value[:40]!r} is not JSON text") from None
+            if not isinstance(parsed, self.container):
+                raise ValueError(f"the JSON text is not {self.shape}")
+            text = canonical_json(parsed, floats=self.floats)
+            if text != value:
+                raise ValueError("JSON text must be canonical (sorted keys, compact); "
+                                 "pass the value itself to have it written canonically")
+            return text
+        is_object = isinstance(value, Mapping)
+        is_list = isinstance(value, list | tuple)
+        if (self.container is dict and not is_object) or (self.container is list and not is_list):
+            raise ValueError(f"{type(value).__name__} given where {self.shape} is required")
+        return canonical_json(value, floats=self.floats)
+
+    def python_value(self, value: str | None) -> Any:
+        """The parsed JSON of stored text."""
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+class TextOrJsonField(Field):
+    """TEXT that is kept exactly as given, or, when given a mapping or a list, its canonical
+    JSON (floats refused unless `floats`). Reading gives the stored text."""
+
+    field_type = "TEXT"
+
+    def __init__(self, *, floats: bool = False, **kwargs: Any) -> None:
+        self.floats = floats
+        super().__init__(**kwargs)
+
+    def db_value(self, value: object) -> str | None:
+        """`value` itself if text, its canonical JSON if a mapping or list (None: NULL)."""
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, Mapping | list | tuple):
+            return canonical_json(value, floats=self.floats)
+        raise TypeError(f"{type(value).__name__} given where text or a JSON value is required")
+
+    def python_value(self, value: str | None) -> str | None:
+        """The stored text."""
+        return value

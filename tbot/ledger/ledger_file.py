@@ -1,4 +1,5 @@
-"""Creating a bot's ledger file: schema, append-only triggers, metadata, first audit row."""
+"""Creating a bot's ledger file: schema (the journal and the reconciliation tables),
+append-only triggers, metadata, first audit row."""
 
 from __future__ import annotations
 
@@ -6,17 +7,22 @@ from peewee import SqliteDatabase
 
 from tbot.clock import Clock
 from tbot.config.paths import BotPaths
-from tbot.ledger.audit_chain import GENESIS_HASH, audit_row_hash, canonical_details
+from tbot.ledger.audit_chain import (
+    CREATE_ACTION,
+    GENESIS_HASH,
+    audit_row_hash,
+    canonical_details,
+)
 from tbot.ledger.coa_file import read_coa_metadata, write_metadata
 from tbot.ledger.database import bound
 from tbot.ledger.errors import LedgerFileError
 from tbot.ledger.models import LEDGER_MODELS, AuditRow, CoaMetadata
 from tbot.ledger.new_file import build_new_file
+from tbot.ledger.recon_models import RECON_MODELS
 from tbot.ledger.schema import create_append_only_triggers, create_tables, insert_statement
 from tbot.ledger.timestamps import format_utc
 from tbot.ledger.validation import require_currency
 
-CREATE_ACTION = "ledger.create"
 CREATE_ACTOR = "tbot"
 
 
@@ -55,7 +61,7 @@ def create_ledger_file(paths: BotPaths, clock: Clock, currency: str = "USD") -> 
                  GENESIS_HASH)
 
     def build(database: SqliteDatabase) -> None:
-        create_tables(database, LEDGER_MODELS)
+        create_tables(database, (*LEDGER_MODELS, *RECON_MODELS))
         create_append_only_triggers(database)
         with bound(database, (CoaMetadata,)):
             write_metadata(metadata)

@@ -1,6 +1,6 @@
 """The one write path into a bot's ledger: `LedgerWriter`.
 
-Every write (`post`, `post_batch`, `reverse`, `record_event`) goes:
+Every write (`post`, `post_batch`, `reverse`, `commit_batch`, `record_event`) goes:
 
 1. take an online backup of the ledger (`backup.LedgerBackups`) on a helper thread while
    the main thread validates in Python (`validation.DraftCompiler`, the COA's postable
@@ -19,6 +19,10 @@ column lists come from the Peewee models, which stay the single schema definitio
 
 A refused batch writes nothing to the ledger; its backup (an exact copy of the unchanged
 ledger) may already have been taken.
+
+`commit_batch` writes entries, reversals and reconciliation rows (`batch`) the same way, in
+one transaction with one more audit row for the batch. Opening a ledger file made before
+the reconciliation tables adds them (`migration`), audited, before anything else.
 """
 
 from __future__ import annotations
@@ -39,13 +43,28 @@ from tbot.config.paths import BotPaths
 from tbot.ledger.amounts import MONEY_PLACES, QUANTITY_PLACES, from_scaled
 from tbot.ledger.audit_chain import (
     GENESIS_HASH,
+    MIGRATE_ACTION,
+    POST_ACTION,
+    REVERSE_ACTION,
+    WRITER_ACTIONS,
     audit_row_hash,
     canonical_details,
     entry_details,
     entry_text,
+    recon_rows_text,
     sha256_hex,
 )
 from tbot.ledger.backup import BackupPolicy, LedgerBackups
+from tbot.ledger.batch import (
+    BATCH_DETAIL_KEYS,
+    BatchResult,
+    EntryRef,
+    LedgerBatch,
+    ReversalDraft,
+    RowRef,
+    insert_rows,
+    prepare_rows,
+)
 from tbot.ledger.coa_file import load_chart, read_metadata
 from tbot.ledger.database import open_reader_connection, open_writer_database
 from tbot.ledger.drafts import EntryDraft, PostedEntry, PostingDraft, TradeDraft
@@ -57,6 +76,11 @@ from tbot.ledger.errors import (
     LedgerFileError,
 )
 from tbot.ledger.ledger_file import create_ledger_file
+from tbot.ledger.migration import (
+    MIGRATE_ACTOR,
+    create_recon_objects,
+    find_recon_gaps,
+)
 from tbot.ledger.models import LEDGER_MODELS, AuditRow, LedgerEntry, LedgerPosting, Trade
 from tbot.ledger.schema import insert_statement, require_layout
 from tbot.ledger.timestamps import format_utc
@@ -65,16 +89,19 @@ from tbot.ledger.writer_lock import WriterLock
 
 __all__ = [
     "BackupPolicy",
+    "BatchResult",
     "EntryDraft",
+    "EntryRef",
+    "LedgerBatch",
     "LedgerWriter",
     "PostedEntry",
     "PostingDraft",
+    "ReversalDraft",
+    "RowRef",
     "TradeDraft",
     "create_ledger_file",
 ]
 
-POST_ACTION = "entry.post"
-REVERSE_ACTION = "entry.reverse"
 REVERSAL_SOURCE = "reversal"
 
 # The row tuples below are built positionally; these guards fail at import if a model's
@@ -127,6 +154,7 @@ class LedgerWriter:
             database = open_writer_database(self._paths.ledger_db)
             try:
                 self._check_ledger(database)
+                self._migrate(database)
             except BaseException:
                 database.close()
                 raise
@@ -196,7 +224,7 @@ class LedgerWriter:
             wait((backup,))  # the refusal is what the caller needs to see
             raise
         self._finish_backup(backup)
-        return self._write(database, compiled, actor, POST_ACTION, None)
+        return self._write(database, compiled, actor, {})
 
     def reverse(
         self,
@@ -211,45 +239,75 @@ class LedgerWriter:
         referencing the original. An entry can be reversed once."""
         database, compiler = self._require_open()
         _require_text("actor", actor)
-        connection = database.connection()
-        found = connection.execute(
-            "SELECT id, trntype FROM ledger_entries WHERE fitid = ?", (fitid,)
-        ).fetchone()
-        if found is None:
-            raise EntryNotFoundError(fitid)
-        original_id, trntype = found
-        reversal = connection.execute(
-            "SELECT fitid FROM ledger_entries WHERE reverses_entry_id = ?", (original_id,)
-        ).fetchone()
-        if reversal is not None:
-            raise AlreadyReversedError(fitid, reversal[0])
-        postings = tuple(
-            PostingDraft(
-                account=account,
-                amount=-from_scaled(amount, MONEY_PLACES),
-                currency=currency,
-                quantity=None if quantity is None else -from_scaled(quantity, QUANTITY_PLACES),
-                symbol=symbol,
-                memo=posting_memo,
-            )
-            for account, amount, currency, quantity, symbol, posting_memo in connection.execute(
-                "SELECT account_code, amount, currency_code, quantity, symbol, memo "
-                "FROM ledger_postings WHERE entry_id = ? ORDER BY id",
-                (original_id,),
-            )
-        )
-        draft = EntryDraft(
-            fitid=new_fitid,
-            dtposted=dtposted if dtposted is not None else self._clock.now(),
-            trntype=trntype,
-            memo=memo,
-            postings=postings,
-            source=REVERSAL_SOURCE,
-        )
-        compiled = [compiler.compile(draft, is_manual=True, reverses_entry_id=original_id)]
-        self._refuse_duplicates(database, compiled)
+        draft = ReversalDraft(fitid=fitid, new_fitid=new_fitid, memo=memo,
+                              dtposted=dtposted if dtposted is not None else self._clock.now())
+        compiled = self._compile_reversal(database.connection(), compiler, draft, {})
+        self._refuse_duplicates(database, [compiled])
         self._finish_backup(self._start_backup())
-        return self._write(database, compiled, actor, REVERSE_ACTION, fitid)[0]
+        return self._write(database, [compiled], actor, {compiled.reverses_entry_id: fitid})[0]
+
+    def commit_batch(
+        self,
+        batch: LedgerBatch,
+        *,
+        actor: str,
+        action: str,
+        subject: str,
+        details: Mapping[str, Any],
+    ) -> BatchResult:
+        """Write `batch` all or nothing: its entries as `post_batch` posts them and its
+        reversals as `reverse` posts them (each with its audit row), then its
+        reconciliation rows table by table in `RECON_MODELS` order, then one audit row
+        (`action`, `subject`, `details` plus the entry ids, the row ids per table and
+        `recon_digest`, the SHA-256 of the rows' canonical text). One pre-write backup,
+        one ``BEGIN IMMEDIATE`` transaction.
+
+        Unknown tables or columns and values that cannot be stored are refused before
+        anything is written (LedgerError; InvalidRowError names the row); so is an entry
+        refused as `post_batch` or `reverse` would refuse it. A row SQLite refuses (a
+        CHECK, a UNIQUE index, a foreign key) rolls back the whole batch.
+        """
+        database, compiler = self._require_open()
+        _require_text("action", action)
+        _require_text("actor", actor)
+        _require_text("subject", subject)
+        if not isinstance(batch, LedgerBatch):
+            raise TypeError(f"a LedgerBatch is required, not {type(batch).__name__}")
+        if not isinstance(details, Mapping):
+            raise TypeError(f"details must be a mapping, not {type(details).__name__}")
+        if action in WRITER_ACTIONS:
+            raise LedgerError(f"action {action!r} is the writer's own; name the batch's action")
+        reserved = sorted(BATCH_DETAIL_KEYS.intersection(details))
+        if reserved:
+            raise LedgerError(f"details key(s) {', '.join(reserved)} are the writer's to fill in")
+        canonical_details(details)  # refuses a float or an object now, not mid-transaction
+        prepared = prepare_rows(batch)
+        backup = self._start_backup()
+        try:
+            compiled, originals = self._compile_batch(database, compiler, batch.entries)
+            self._refuse_duplicates(database, compiled)
+        except BaseException:
+            wait((backup,))  # the refusal is what the caller needs to see
+            raise
+        self._finish_backup(backup)
+        created = format_utc(self._clock.now())
+        connection = database.connection()
+        try:
+            with database.atomic("IMMEDIATE"):
+                posted = self._insert(connection, compiled, created, actor, originals)
+                entry_ids = [entry.entry_id for entry in posted]
+                row_ids, written = insert_rows(connection, prepared, entry_ids)
+                batch_details = {
+                    **details,
+                    "entry_ids": entry_ids,
+                    "row_ids": row_ids,
+                    "recon_digest": sha256_hex(recon_rows_text(written)),
+                }
+                audit_id = _append_audit(connection, created, actor, action, subject,
+                                         canonical_details(batch_details))
+        except sqlite3.DatabaseError as problem:
+            raise LedgerError(f"the ledger refused the write: {problem}") from None
+        return BatchResult(posted, row_ids, audit_id)
 
     def record_event(
         self, action: str, *, actor: str, subject: str, details: Mapping[str, Any]
@@ -266,12 +324,9 @@ class LedgerWriter:
         connection = database.connection()
         try:
             with database.atomic("IMMEDIATE"):
-                audit_id, prev_hash = _chain_tail(connection)
-                row = (audit_id + 1, created, actor, action, subject, details_text, prev_hash)
-                connection.execute(_INSERT_AUDIT, (*row, audit_row_hash(row)))
+                return _append_audit(connection, created, actor, action, subject, details_text)
         except sqlite3.DatabaseError as problem:
             raise LedgerError(f"the ledger refused the audit row: {problem}") from None
-        return audit_id + 1
 
     # -- internals ------------------------------------------------------------------------
     def _require_open(self) -> tuple[SqliteDatabase, DraftCompiler]:
@@ -300,6 +355,109 @@ class LedgerWriter:
                 f"{path} belongs to {metadata.entity_code}/{metadata.jurisdiction_code}, "
                 f"not this bot ({identity.bot_identity})"
             )
+
+    def _migrate(self, database: SqliteDatabase) -> None:
+        """Add the reconciliation tables, indexes and triggers a file made before them
+        lacks, with a `ledger.migrate` audit row, in one transaction (after a backup).
+        An up-to-date file is left untouched; a recon table of another shape is refused."""
+        path = self._paths.ledger_db
+        connection = database.connection()
+        if find_recon_gaps(connection, path).empty:
+            return
+        try:
+            self._backup_seconds += self._take_backup(self._clock.now())
+        except (OSError, sqlite3.Error) as problem:
+            raise LedgerError(f"the pre-write backup of the ledger failed: {problem}") from None
+        created = format_utc(self._clock.now())
+        try:
+            with database.atomic("IMMEDIATE"):
+                gaps = find_recon_gaps(connection, path)  # again, under the write lock
+                if gaps.empty:
+                    return
+                create_recon_objects(database, gaps)
+                _append_audit(connection, created, MIGRATE_ACTOR, MIGRATE_ACTION, path.name,
+                              canonical_details(gaps.details()))
+        except sqlite3.DatabaseError as problem:
+            raise LedgerFileError(
+                f"{path}: adding the reconciliation tables failed, nothing was changed: "
+                f"{problem}"
+            ) from None
+
+    def _compile_batch(
+        self,
+        database: SqliteDatabase,
+        compiler: DraftCompiler,
+        drafts: Sequence[EntryDraft | ReversalDraft],
+    ) -> tuple[list[CompiledEntry], dict[int, str]]:
+        """Entries and reversals of a batch in stored form, and the FITID of each reversed
+        entry by its id."""
+        if not isinstance(drafts, list | tuple):
+            raise TypeError("LedgerBatch.entries must be a list of EntryDraft/ReversalDraft")
+        connection = database.connection()
+        compiled: list[CompiledEntry] = []
+        originals: dict[int, str] = {}
+        claimed: dict[int, str] = {}  # reversed in this batch: original id -> new FITID
+        for draft in drafts:
+            if isinstance(draft, ReversalDraft):
+                entry = self._compile_reversal(connection, compiler, draft, claimed)
+                originals[entry.reverses_entry_id] = draft.fitid  # type: ignore[index]
+                compiled.append(entry)
+            else:
+                compiled.append(compiler.compile(draft))
+        return compiled, originals
+
+    def _compile_reversal(
+        self,
+        connection: sqlite3.Connection,
+        compiler: DraftCompiler,
+        draft: ReversalDraft,
+        claimed: dict[int, str],
+    ) -> CompiledEntry:
+        """The reversal of `draft.fitid` in stored form: the original's postings negated,
+        flagged manual. Refused if the original is missing or already reversed (in the
+        ledger, or earlier in this batch: `claimed`, which this updates)."""
+        if type(draft) is not ReversalDraft and not isinstance(draft, ReversalDraft):
+            raise TypeError(f"a ReversalDraft is required, not {type(draft).__name__}")
+        fitid = draft.fitid
+        found = connection.execute(
+            "SELECT id, trntype FROM ledger_entries WHERE fitid = ?", (fitid,)
+        ).fetchone()
+        if found is None:
+            raise EntryNotFoundError(fitid)
+        original_id, trntype = found
+        reversal = connection.execute(
+            "SELECT fitid FROM ledger_entries WHERE reverses_entry_id = ?", (original_id,)
+        ).fetchone()
+        if reversal is not None:
+            raise AlreadyReversedError(fitid, reversal[0])
+        if original_id in claimed:
+            raise AlreadyReversedError(fitid, claimed[original_id])
+        postings = tuple(
+            PostingDraft(
+                account=account,
+                amount=-from_scaled(amount, MONEY_PLACES),
+                currency=currency,
+                quantity=None if quantity is None else -from_scaled(quantity, QUANTITY_PLACES),
+                symbol=symbol,
+                memo=posting_memo,
+            )
+            for account, amount, currency, quantity, symbol, posting_memo in connection.execute(
+                "SELECT account_code, amount, currency_code, quantity, symbol, memo "
+                "FROM ledger_postings WHERE entry_id = ? ORDER BY id",
+                (original_id,),
+            )
+        )
+        entry = EntryDraft(
+            fitid=draft.new_fitid,
+            dtposted=draft.dtposted,
+            trntype=trntype,
+            memo=draft.memo,
+            postings=postings,
+            source=REVERSAL_SOURCE,
+        )
+        compiled = compiler.compile(entry, is_manual=True, reverses_entry_id=original_id)
+        claimed[original_id] = draft.new_fitid
+        return compiled
 
     @staticmethod
     def _refuse_duplicates(database: SqliteDatabase, compiled: Iterable[CompiledEntry]) -> None:
@@ -345,15 +503,14 @@ class LedgerWriter:
         database: SqliteDatabase,
         compiled: list[CompiledEntry],
         actor: str,
-        action: str,
-        reverses_fitid: str | None,
+        originals: Mapping[int, str],
     ) -> list[PostedEntry]:
+        """Insert `compiled` in one transaction (see `_insert`)."""
         created = format_utc(self._clock.now())
         connection = database.connection()
         try:
             with database.atomic("IMMEDIATE"):
-                return self._insert(connection, compiled, created, actor, action,
-                                    reverses_fitid)
+                return self._insert(connection, compiled, created, actor, originals)
         except sqlite3.DatabaseError as problem:
             raise LedgerError(f"the ledger refused the write: {problem}") from None
 
@@ -363,10 +520,15 @@ class LedgerWriter:
         compiled: list[CompiledEntry],
         created: str,
         actor: str,
-        action: str,
-        reverses_fitid: str | None,
+        originals: Mapping[int, str],
     ) -> list[PostedEntry]:
-        """Assign ids, build rows and the hash chain, insert; inside the transaction."""
+        """Assign ids, build rows and the hash chain, insert; inside the transaction.
+
+        An entry with `reverses_entry_id` is a reversal (audit action `entry.reverse`,
+        `reverses_fitid` from `originals`, keyed by that id); the others are `entry.post`.
+        """
+        if not compiled:
+            return []
         identity = self._identity
         entity, jurisdiction = identity.entity_code, identity.jurisdiction_code
         broker_code, bot_id = identity.broker_code, identity.bot_id
@@ -385,6 +547,11 @@ class LedgerWriter:
             entry_id += 1
             audit_id += 1
             fitid = entry.fitid
+            reverses = entry.reverses_entry_id
+            if reverses is None:
+                action, reverses_fitid = POST_ACTION, None
+            else:
+                action, reverses_fitid = REVERSE_ACTION, originals[reverses]
             entry_row = (entry_id, fitid, entry.dtposted, entry.trntype, entry.memo,
                          entry.source, audit_id, entity, jurisdiction, broker_code, bot_id,
                          entry.currency_code, entry.is_manual, entry.reverses_entry_id,
@@ -417,6 +584,21 @@ class LedgerWriter:
         if trade_rows:
             connection.executemany(_INSERT_TRADE, trade_rows)
         return posted
+
+
+def _append_audit(
+    connection: sqlite3.Connection,
+    created: str,
+    actor: str,
+    action: str,
+    subject: str,
+    details_text: str,
+) -> int:
+    """Append one audit row to the chain (inside the caller's transaction); its id."""
+    audit_id, prev_hash = _chain_tail(connection)
+    row = (audit_id + 1, created, actor, action, subject, details_text, prev_hash)
+    connection.execute(_INSERT_AUDIT, (*row, audit_row_hash(row)))
+    return audit_id + 1
 
 
 def _chain_tail(connection: sqlite3.Connection) -> tuple[int, str]:

@@ -16,9 +16,15 @@ from tbot.ledger.models import (
     Trade,
     column_names,
 )
+from tbot.ledger.recon_models import RECON_MODELS, RECON_TABLES
 
-APPEND_ONLY_MODELS: tuple[type[Model], ...] = (LedgerEntry, LedgerPosting, Trade, AuditRow)
-APPEND_ONLY_TABLES: tuple[str, ...] = tuple(m._meta.table_name for m in APPEND_ONLY_MODELS)
+CORE_APPEND_ONLY_MODELS: tuple[type[Model], ...] = (LedgerEntry, LedgerPosting, Trade, AuditRow)
+CORE_APPEND_ONLY_TABLES: tuple[str, ...] = tuple(
+    m._meta.table_name for m in CORE_APPEND_ONLY_MODELS
+)
+"""The journal's append-only tables (every ledger file has them since its creation)."""
+APPEND_ONLY_MODELS: tuple[type[Model], ...] = (*CORE_APPEND_ONLY_MODELS, *RECON_MODELS)
+APPEND_ONLY_TABLES: tuple[str, ...] = (*CORE_APPEND_ONLY_TABLES, *RECON_TABLES)
 
 
 def _trigger_sql(table: str, operation: str) -> tuple[str, str]:
@@ -30,12 +36,21 @@ def _trigger_sql(table: str, operation: str) -> tuple[str, str]:
     return name, sql
 
 
-APPEND_ONLY_TRIGGERS: dict[str, str] = dict(
-    _trigger_sql(table, operation)
-    for table in APPEND_ONLY_TABLES
-    for operation in ("UPDATE", "DELETE")
-)
+def append_only_triggers(tables: Sequence[str]) -> dict[str, str]:
+    """Trigger name -> the exact CREATE TRIGGER statement, for each table of `tables`."""
+    return dict(
+        _trigger_sql(table, operation)
+        for table in tables
+        for operation in ("UPDATE", "DELETE")
+    )
+
+
+APPEND_ONLY_TRIGGERS: dict[str, str] = append_only_triggers(APPEND_ONLY_TABLES)
 """Trigger name -> the exact CREATE TRIGGER statement (as sqlite_master stores it)."""
+TRIGGER_TABLES: dict[str, str] = {
+    name: table for table in APPEND_ONLY_TABLES for name in append_only_triggers((table,))
+}
+"""Trigger name -> the table it guards."""
 
 
 def normalise_sql(sql: str) -> str:
@@ -49,9 +64,12 @@ def create_tables(database: SqliteDatabase, models: Sequence[type[Model]]) -> No
         database.create_tables(models, safe=False)
 
 
-def create_append_only_triggers(database: SqliteDatabase) -> None:
-    """The triggers that make entries, postings, trades and audit rows append-only."""
-    for sql in APPEND_ONLY_TRIGGERS.values():
+def create_append_only_triggers(
+    database: SqliteDatabase, tables: Sequence[str] = APPEND_ONLY_TABLES
+) -> None:
+    """The triggers that make `tables` (by default every append-only table: entries,
+    postings, trades, audit rows and the reconciliation tables) append-only."""
+    for sql in append_only_triggers(tables).values():
         database.execute_sql(sql)
 
 

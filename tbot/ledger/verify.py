@@ -7,13 +7,16 @@ up to those ids do not change under a legitimate writer).
 
 Checks:
 
-- the append-only triggers exist and are the ones `schema` creates;
+- the append-only triggers exist and are the ones `schema` creates (those of a missing
+  reconciliation table excepted: the missing table is reported instead);
 - posting accounts against the chart (unknown, parent, control);
 - the audit hash chain: every row_hash against the row's content, every prev_hash against
   the previous row's row_hash;
 - one merged pass, in entry-id order, over entries (joined with their trade and audit
   rows) and their posting groups: too few postings, per-currency balance, orphan postings,
-  duplicate trade rows, missing audit rows, entry digests; and orphan trade rows.
+  duplicate trade rows, missing audit rows, entry digests; and orphan trade rows;
+- the reconciliation tables (`verify_recon`): missing tables, orphan references, resolutions
+  of non-breaks, batch digests.
 
 Speed: each scan is one SQL statement streamed through a plain cursor. SQLite builds the
 canonical texts (`audit_chain`), groups and sums; Python only hashes and compares. On a
@@ -39,7 +42,8 @@ from tbot.ledger.chart import AccountType, Chart
 from tbot.ledger.coa_file import load_chart
 from tbot.ledger.errors import LedgerFileError
 from tbot.ledger.models import LEDGER_MODELS, LedgerEntry, LedgerPosting, Trade
-from tbot.ledger.schema import APPEND_ONLY_TRIGGERS, normalise_sql
+from tbot.ledger.schema import APPEND_ONLY_TRIGGERS, TRIGGER_TABLES, normalise_sql
+from tbot.ledger.verify_recon import check_recon, missing_recon_tables, missing_table_problems
 from tbot.ledger.verify_scan import (
     ScanJob,
     ScanResult,
@@ -102,13 +106,17 @@ def verify_ledger(ledger_path: Path, coa_path: Path, *, parallel: bool = True) -
                 for name in missing
             ]
             return VerifyReport(0, 0, 0, problems, time.perf_counter() - started)
+        recon_missing = missing_recon_tables(connection)
         whole = whole_ledger_job(connection, ledger_path)
         helper_job = None
         if parallel and whole.last_entry >= PARALLEL_FROM_ENTRIES:
             split = whole.last_entry - int(whole.last_entry * HELPER_SHARE)
             helper_job = replace(whole, first_entry=split + 1)
             helper = _start_helper(helper_job)  # first, so it runs while we work here
-        problems = _guarded("triggers", lambda: list(_check_triggers(connection)))
+        problems = missing_table_problems(recon_missing)
+        problems += _guarded(
+            "triggers", lambda: list(_check_triggers(connection, recon_missing))
+        )
         problems += _guarded(
             "accounts", lambda: _check_accounts(connection, chart, whole.posting_bound)
         )
@@ -127,6 +135,10 @@ def verify_ledger(ledger_path: Path, coa_path: Path, *, parallel: bool = True) -
         problems += stray
         problems += _guarded(
             "orphan trades", lambda: _orphan_trades(connection, whole.last_entry, whole.trade_bound)
+        )
+        problems += _guarded(
+            "reconciliation tables",
+            lambda: check_recon(connection, recon_missing, whole.audit_bound),
         )
     finally:
         if helper is not None and helper.poll() is None:  # only if we failed before reaping
@@ -273,11 +285,15 @@ def _missing_tables(connection: sqlite3.Connection) -> list[str]:
     return [m._meta.table_name for m in LEDGER_MODELS if m._meta.table_name not in present]
 
 
-def _check_triggers(connection: sqlite3.Connection) -> Iterator[VerifyProblem]:
+def _check_triggers(
+    connection: sqlite3.Connection, missing_tables: list[str]
+) -> Iterator[VerifyProblem]:
     stored = dict(connection.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
     ))
     for name, expected in APPEND_ONLY_TRIGGERS.items():
+        if TRIGGER_TABLES[name] in missing_tables:
+            continue
         actual = stored.get(name)
         if actual is None:
             yield VerifyProblem("missing_trigger", f"trigger {name}",

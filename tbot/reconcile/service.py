@@ -2,8 +2,8 @@
 `SYNC_MIN_INTERVAL_SECONDS`, checks in between, resolutions in turn, and the `recon`
 events subscribers see.
 
-The engine's own runs (start-up, end of day) wait their turn; a person's request while a
-sync runs (or too soon after one) is told so, with when to try again. Resolutions wait
+The engine's own runs (start-up, end of day) wait for a running sync; a person's request
+while a sync runs (or too soon after one) is told so, with when to try again. Resolutions wait
 for a running sync, so a sync never writes over a state it read before a resolution.
 """
 
@@ -99,18 +99,16 @@ class ReconService:
         actor: str | None = None,
         wait: bool = False,
     ) -> SyncResult:
-        """Run one sync. With `wait` (the engine's own runs) it waits for its turn;
-        otherwise SyncBusyError when one runs or ran too recently."""
+        """Run one sync. With `wait` (the engine's own runs) it waits for a running one to
+        end; otherwise SyncBusyError when one runs or ran too recently."""
         if not wait:
             refusal = self.refusal()
             if refusal is not None:
                 raise refusal
         async with self._lock:
-            if wait:
-                delay = self._wait_seconds()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            elif (refusal := self.refusal()) is not None:
+            # The engine's own runs come on its schedule: they wait for a running sync
+            # (the lock) but not for the rate limit, which guards against requests.
+            if not wait and (refusal := self.refusal()) is not None:
                 raise refusal
             self._last_sync_monotonic = time.monotonic()
             progress = SyncProgress(trigger, self.reconciler.clock.now())

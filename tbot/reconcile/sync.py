@@ -33,7 +33,13 @@ from typing import Any, TypeVar
 from tbot.booking.broker_accounts import BrokerAccounts
 from tbot.broker.errors import BrokerError
 from tbot.broker.models import BrokerFill, BrokerPosition, CashActivity, Page
-from tbot.broker.reports import CashReport, FillReport, RefusedReport, ReportKind
+from tbot.broker.reports import (
+    CashReport,
+    FillReport,
+    RefusedReport,
+    ReportKind,
+    canonical_json,
+)
 from tbot.clock import Clock, utc_text
 from tbot.ledger.batch import LedgerBatch, RowRef
 from tbot.reconcile import ledger_view
@@ -195,6 +201,23 @@ class _Outcome:
     broker_value: str | None = None
     ledger_value: str | None = None
     delta: Delta = field(default_factory=Delta)
+    # The two sides, worded only for a row that is written as a break (an `ok` row needs
+    # no words: a 100,000-record first sync writes 100,000 of them).
+    broker_fill: BrokerFill | None = None
+    ledger_fill: LedgerFill | None = None
+    broker_cash: CashActivity | None = None
+    ledger_cash: LedgerCash | None = None
+
+    def word(self) -> None:
+        """Fill in broker_value / ledger_value from the two sides."""
+        if self.broker_fill is not None:
+            self.broker_value = _fill_text(self.broker_fill)
+        if self.ledger_fill is not None:
+            self.ledger_value = _ledger_fill_text(self.ledger_fill)
+        if self.broker_cash is not None:
+            self.broker_value = _cash_text(self.broker_cash)
+        if self.ledger_cash is not None:
+            self.ledger_value = plain(self.ledger_cash.amount)
 
 
 class _Rows:
@@ -407,7 +430,7 @@ class Reconciler:
             "kind": report.kind.value,
             "broker_id": broker_id,
             "record_hash": provenance.sha256,
-            "raw_payload": dict(provenance.raw),
+            "raw_payload": provenance.canonical or canonical_json(provenance.raw),
             "json_metadata": dict(getattr(report, "metadata", {}) or {}),
             "broker_local_time": provenance.broker_local_time,
             "occurred_at_utc": occurred,
@@ -439,7 +462,7 @@ class Reconciler:
             kind=BreakKind.FILL, trade_id=fill.fill_id, status=RecordStatus.OK, detail="",
             record_hash=report.provenance.sha256, record_index=index,
             record_id=record_id if record_id and record_id > 0 else None,
-            symbol=fill.symbol, broker_value=_fill_text(fill),
+            symbol=fill.symbol, broker_fill=fill,
         )
         booked = side.fills.get(fill.fill_id)
         if booked is None and report.final and self.engine.is_own_order(fill.client_order_id):
@@ -448,7 +471,6 @@ class Reconciler:
                 # Worded as any match: a run killed after this booking and re-run must
                 # leave the same record as one clean run (the entry's memo says it).
                 outcome.entry_id = entry_id
-                outcome.ledger_value = outcome.broker_value
                 outcome.detail = "matches the ledger"
                 result.booked.append(fill.fill_id)
                 return outcome
@@ -465,7 +487,7 @@ class Reconciler:
                                   f"(client order id {fill.client_order_id!r})")
         else:
             outcome.entry_id = booked.entry_id
-            outcome.ledger_value = _ledger_fill_text(booked)
+            outcome.ledger_fill = booked
             outcome.fields = compare_fill(booked, fill)
             if not report.final:
                 outcome.status = RecordStatus.PENDING
@@ -491,7 +513,7 @@ class Reconciler:
                 detail=("booked in the ledger, absent from the broker's complete report of "
                         "the window"),
                 entry_id=booked.entry_id, symbol=booked.symbol,
-                ledger_value=_ledger_fill_text(booked), delta=fill_delta(booked, None),
+                ledger_fill=booked, delta=fill_delta(booked, None),
             ))
         return outcomes
 
@@ -503,7 +525,7 @@ class Reconciler:
             kind=BreakKind.CASH, trade_id=activity.activity_id, status=RecordStatus.OK,
             detail="", record_hash=report.provenance.sha256, record_index=index,
             record_id=record_id if record_id and record_id > 0 else None,
-            symbol=activity.symbol, broker_value=_cash_text(activity),
+            symbol=activity.symbol, broker_cash=activity,
         )
         booked = booked_cash.get(activity.activity_id)
         if booked is None:
@@ -513,7 +535,7 @@ class Reconciler:
                 if report.final else "pending at the broker")
         else:
             outcome.entry_id = booked.entry_id
-            outcome.ledger_value = plain(booked.amount)
+            outcome.ledger_cash = booked
             outcome.fields = compare_cash(booked, activity)
             if not report.final:
                 outcome.status = RecordStatus.PENDING
@@ -652,6 +674,8 @@ class Reconciler:
                 BreakKind.POSITION, BreakKind.BALANCE
             ):
                 continue
+            if outcome.status.is_break:
+                outcome.word()
             broker_record: object = (
                 RowRef("broker_records", outcome.record_index)
                 if outcome.record_index is not None else outcome.record_id
@@ -669,7 +693,7 @@ class Reconciler:
                 "symbol": outcome.symbol,
                 "broker_value": outcome.broker_value,
                 "ledger_value": outcome.ledger_value,
-                "difference": outcome.delta.as_dict(),
+                "difference": outcome.delta.as_dict() if outcome.status.is_break else {},
                 "detail": outcome.detail,
             })
             rows.log_rows.append({"index": index, "status": outcome.status,

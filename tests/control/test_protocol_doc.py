@@ -29,6 +29,13 @@ ENGINE_METHODS = [
     "config.reload",
     "risk.reset",
     "engine.shutdown",
+    "recon.sync",
+    "recon.status",
+    "recon.runs",
+    "recon.breaks",
+    "recon.show",
+    "recon.resolve",
+    "recon.positions",
 ]
 
 
