@@ -30,29 +30,27 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tbot.admin.bot_home import BotHome  # noqa: E402
-from tbot.admin.init_home import init_home  # noqa: E402
-from tbot.admin.sim_account import sim_broker_settings  # noqa: E402
-from tbot.booking.broker_accounts import accounts_for  # noqa: E402
-from tbot.booking.fifo_lots import LotBook  # noqa: E402
-from tbot.booking.fill_entries import FillBooker, FillContext  # noqa: E402
-from tbot.broker.models import (  # noqa: E402
+from tbot.admin.bot_home import BotHome
+from tbot.admin.init_home import init_home
+from tbot.admin.sim_account import sim_broker_settings
+from tbot.booking.broker_accounts import accounts_for
+from tbot.booking.fifo_lots import LotBook
+from tbot.booking.fill_entries import FillBooker, FillContext
+from tbot.broker.models import (
     BrokerFill,
     BrokerOrder,
     CashActivity,
     OrderSide,
     OrderStatus,
 )
-from tbot.broker.sim.sim_broker import SimBroker  # noqa: E402
-from tbot.clock import FrozenClock  # noqa: E402
-from tbot.config.identity import BotIdentity  # noqa: E402
-from tbot.config.setting_types import BrokerName  # noqa: E402
-from tbot.ledger.drafts import EntryDraft, PostingDraft  # noqa: E402
-from tbot.ledger.posting import LedgerWriter  # noqa: E402
-from tbot.reconcile.offline import OfflineReconciliation  # noqa: E402
-from tbot.reconcile.statuses import SyncTrigger  # noqa: E402
+from tbot.broker.sim.sim_broker import SimBroker
+from tbot.clock import FrozenClock
+from tbot.config.identity import BotIdentity
+from tbot.config.setting_types import BrokerName
+from tbot.ledger.drafts import EntryDraft, PostingDraft
+from tbot.ledger.posting import LedgerWriter
+from tbot.reconcile.offline import OfflineReconciliation
+from tbot.reconcile.statuses import SyncTrigger
 
 IDENTITY = BotIdentity(ENTITY_CODE="BENCH", JURISDICTION_CODE="US", BROKER_CODE="SIM",
                        BOT_ID="B01")

@@ -1,5 +1,5 @@
-"""The broker adapter protocol: what the engine (and later sync/reconciliation) may ask of
-any broker, simulated or real.
+"""The broker adapter protocol: what the engine and sync/reconciliation may ask of any
+broker, simulated or real.
 
 Calls are synchronous (the real client libraries are); the engine runs them off its event
 loop. Implementations must be safe to call from one worker thread while the engine's loop
@@ -20,6 +20,7 @@ from tbot.broker.models import (
     OrderRequest,
     Page,
 )
+from tbot.broker.reports import CashReport, FillReport, RefusedReport
 
 
 class BrokerAdapter(Protocol):
@@ -71,6 +72,36 @@ class BrokerAdapter(Protocol):
         page_size: int = 100,
     ) -> Page[CashActivity]:
         """Non-trade cash movements with `since <= occurred_at < until`, oldest first."""
+        ...
+
+    def fetch_fill_reports(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        page_token: str | None = None,
+        page_size: int = 100,
+    ) -> Page[FillReport | RefusedReport]:
+        """Every fill the broker reports with `since <= time < until`, oldest first, paged
+        like `fetch_all_trades`, each with its raw payload, hash and broker-local time. A
+        payload that cannot be normalized comes as a `RefusedReport` in its place."""
+        ...
+
+    def fetch_cash_reports(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        page_token: str | None = None,
+        page_size: int = 100,
+    ) -> Page[CashReport | RefusedReport]:
+        """Every non-trade cash movement the broker reports with `since <= time < until`,
+        oldest first, paged like `fetch_cash_activity`, with provenance."""
+        ...
+
+    def credential_fingerprint(self) -> str:
+        """SHA-256 (hex) of the credential and account identity this adapter uses, never the
+        key itself: tells whether records were fetched with the same account."""
         ...
 
     def close(self) -> None:

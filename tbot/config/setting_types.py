@@ -425,8 +425,9 @@ def parse_role_grants(value: Any) -> tuple[RoleGrant, ...]:
 
 
 class SimFault(StrEnum):
-    """SIM_FAULTS: what the simulated broker's fault mode may do (once per simulated day).
-    The one definition; `tbot.broker.sim.faults` applies them."""
+    """SIM_FAULTS: what the simulated broker's fault mode may do, each at most once per
+    simulated UTC day (the cash and account faults from 15:00 UTC). The one definition;
+    `tbot.broker.sim.faults` applies them."""
 
     PHANTOM_FILL = "phantom_fill"
     """A fill the engine never saw: in the trade reports, cash and positions, but never
@@ -441,6 +442,15 @@ class SimFault(StrEnum):
     """A ``CSD`` cash activity."""
     UNKNOWN_FEE = "unknown_fee"
     """A cash activity of a type no mapping knows (``MISCFEE``), taking cash out."""
+    PENDING_FILL = "pending_fill"
+    """A real fill (the first after drop_fill and restate_price took theirs) reported with
+    status ``pending`` for 30 simulated minutes, then ``executed``."""
+    CASH_DRIFT = "cash_drift"
+    """The broker's cash moves by -0.37 with no cash activity reported (a silent
+    adjustment)."""
+    UNKNOWN_POSITION = "unknown_position"
+    """5 shares of the alphabetically first priced symbol not held appear in the account
+    (a transfer-in at the last price): no fill, no cash movement."""
 
 
 def parse_sim_faults(value: Any) -> frozenset[SimFault]:
@@ -625,7 +635,7 @@ SimFaults = Annotated[
     BeforeValidator(parse_sim_faults),
     Expected(
         "none, or a comma list from phantom_fill, drop_fill, restate_price, dividend, "
-        "deposit, unknown_fee"
+        "deposit, unknown_fee, pending_fill, cash_drift, unknown_position"
     ),
 ]
 

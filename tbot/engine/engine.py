@@ -57,9 +57,9 @@ from tbot.engine.order_intents import (
     Purpose,
 )
 from tbot.engine.pnl_curve import PnlCurve
+from tbot.engine.position_book import PositionBook
 from tbot.engine.reconciliation import BLOCK_PREFIX as RECON_BLOCK_PREFIX
 from tbot.engine.reconciliation import EngineHooks, EngineReconciliation
-from tbot.engine.position_book import PositionBook
 from tbot.engine.scheduler import EngineState, SessionScheduler
 from tbot.engine.sim_clock import SimClock
 from tbot.engine.status_report import StatusReport

@@ -99,10 +99,8 @@ class BrokerRecordRow(_Unbound):
 
     class Meta:
         table_name = "broker_records"
-        indexes = (
-            (("kind", "broker_id", "record_hash"), True),
-            (("kind", "broker_id"), False),
-        )
+        # The unique index also serves lookups by (kind, broker_id): its leading columns.
+        indexes = ((("kind", "broker_id", "record_hash"), True),)
 
 
 class ReconciliationLog(_Unbound):

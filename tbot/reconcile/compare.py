@@ -88,6 +88,17 @@ def signed_quantity(side: str, quantity: Decimal) -> Decimal:
 
 def compare_fill(ledger: LedgerFill, fill: BrokerFill) -> list[FieldDifference]:
     """Every field on which the ledger's entry and the broker's fill disagree."""
+    fee = fill.fee.quantize(_MONEY, ROUND_HALF_EVEN)
+    if (  # the common case, all equal, decided without building anything
+        ledger.price is not None
+        and ledger.price == fill.price
+        and ledger.quantity == fill.quantity
+        and ledger.fee == fee
+        and ledger.symbol == fill.symbol
+        and ledger.side == fill.side.value
+        and int(ledger.posted_at.timestamp()) == int(fill.filled_at.timestamp())
+    ):
+        return []
     differences: list[FieldDifference] = []
 
     def check(name: str, mine: object, theirs: object, same: bool) -> None:
@@ -102,7 +113,6 @@ def compare_fill(ledger: LedgerFill, fill: BrokerFill) -> list[FieldDifference]:
     else:
         notional = broker_notional(fill)
         check("notional", ledger.notional, notional, ledger.notional == notional)
-    fee = fill.fee.quantize(_MONEY, ROUND_HALF_EVEN)
     check("fee", ledger.fee, fee, ledger.fee == fee)
     same_second = ledger.posted_at.replace(microsecond=0) == fill.filled_at.replace(microsecond=0)
     check("filled_at", ledger.posted_at.isoformat(), fill.filled_at.isoformat(), same_second)

@@ -153,7 +153,7 @@ def _fills(connection: sqlite3.Connection, accounts: BrokerAccounts, where: str,
            parameters: dict[str, object]) -> dict[str, LedgerFill]:
     reversed_ids = reversed_entry_ids(connection)
     rows = connection.execute(
-        "SELECT e.id, e.fitid, e.dtposted, "
+        "SELECT e.id, e.fitid, e.dtposted, "  # noqa: S608 (`where` is one of two fixed texts)
         "  SUM(CASE WHEN p.account_code = :eq THEN p.quantity END), "
         "  MAX(CASE WHEN p.account_code = :eq AND p.quantity IS NOT NULL THEN p.symbol END), "
         "  SUM(CASE WHEN p.account_code = :fees THEN p.amount ELSE 0 END), "
@@ -164,7 +164,7 @@ def _fills(connection: sqlite3.Connection, accounts: BrokerAccounts, where: str,
         "FROM ledger_entries e "
         "JOIN ledger_postings p ON p.entry_id = e.id "
         "LEFT JOIN trades t ON t.entry_id = e.id "
-        f"WHERE {where} AND e.reverses_entry_id IS NULL "  # noqa: S608 (fixed fragments)
+        f"WHERE {where} AND e.reverses_entry_id IS NULL "
         "GROUP BY e.id ORDER BY e.id",
         {
             "eq": accounts.equities,
@@ -182,10 +182,7 @@ def _fills(connection: sqlite3.Connection, accounts: BrokerAccounts, where: str,
         side = "buy" if signed > 0 else "sell"
         fee_amount = _money(fee)
         cash_amount = _money(cash)
-        if side == "buy":
-            notional = _money(equity_amount)
-        else:
-            notional = cash_amount + fee_amount
+        notional = _money(equity_amount) if side == "buy" else cash_amount + fee_amount
         price_scaled = entry_price if trntype == "BUY" else exit_price
         price = None if price_scaled is None else from_scaled(int(price_scaled), PRICE_PLACES)
         broker_id = base_fitid(fitid)
@@ -306,10 +303,10 @@ def open_break_rows(
     wanted = [kind.value for kind in kinds] if kinds is not None else [k.value for k in BreakKind]
     marks = ",".join("?" for _ in wanted)
     cursor = connection.execute(
-        "SELECT l.* FROM reconciliation_log l "
+        "SELECT l.* FROM reconciliation_log l "  # noqa: S608 (placeholders only)
         "JOIN (SELECT MAX(id) AS id FROM reconciliation_log GROUP BY kind, trade_id) m "
         "  ON m.id = l.id "
-        f"WHERE l.status NOT IN ('ok', 'resolved') AND l.kind IN ({marks}) "  # noqa: S608
+        f"WHERE l.status NOT IN ('ok', 'resolved') AND l.kind IN ({marks}) "
         "ORDER BY l.id DESC",
         wanted,
     )

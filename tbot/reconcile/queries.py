@@ -96,7 +96,7 @@ def list_breaks(connection: sqlite3.Connection, now: datetime, *, status: str | 
     where = " AND ".join(clauses)
     limit = max(1, min(int(limit), MAX_PAGE))
     rows = _rows(connection.execute(
-        f"{_LATEST} WHERE {where} ORDER BY l.id DESC LIMIT ? OFFSET ?",  # noqa: S608
+        f"{_LATEST} WHERE {where} ORDER BY l.id DESC LIMIT ? OFFSET ?",
         (*parameters, limit, max(0, int(offset))),
     ))
     (total,) = connection.execute(

@@ -182,7 +182,8 @@ class Resolver:
                          "kind": kind, "trade_id": trade_id, "reason": reason},
             )
         except LedgerError as error:
-            raise ResolutionError("invalid", f"the ledger refused the resolution: {error}") from None
+            raise ResolutionError(
+                "invalid", f"the ledger refused the resolution: {error}") from None
         resolution.resolution_id = written.row_ids["reconciliation_log"][0]
         resolution.posted_entry_ids = [entry.entry_id for entry in written.entries]
         return resolution

@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from tbot.broker.models import BrokerFill, CashActivity, OrderSide
+from tbot.broker.models import BrokerFill, BrokerPosition, CashActivity, OrderSide
+from tbot.broker.reports import FillReport
 from tbot.broker.sim import SimBroker, SimFault
 from tbot.clock import FrozenClock
-from tests.broker.conftest import LONG_AGO, START, BrokerOpener, Market, all_trades
+from tests.broker.conftest import ACCOUNT_ID, LONG_AGO, START, BrokerOpener, Market, all_trades
 
 MarketWith = Callable[..., Market]
 AFTERNOON = START.replace(hour=14, minute=58)
@@ -39,6 +40,17 @@ def _bought_ten(market: Market) -> list[BrokerFill]:
 def _activities(broker: SimBroker) -> list[CashActivity]:
     """Every cash activity after the initial funding."""
     return list(broker.fetch_cash_activity(LONG_AGO, page_size=1000).items[1:])
+
+
+def _statuses(broker: SimBroker) -> dict[str, str]:
+    """Fill id -> the status its raw report says now (``executed`` or ``pending``)."""
+    reports = broker.fetch_fill_reports(LONG_AGO, page_size=1000).items
+    assert all(isinstance(report, FillReport) for report in reports)
+    return {
+        report.broker_id: str(report.provenance.raw["status"])
+        for report in reports
+        if isinstance(report, FillReport)
+    }
 
 
 # -- fill faults --------------------------------------------------------------------------------
@@ -222,3 +234,150 @@ def test_no_fault_fires_unless_enabled(market: Market, broker: SimBroker) -> Non
     assert all_trades(broker) == announced
     assert _activities(broker) == []
     assert broker.faults_fired() == []
+
+
+# -- pending fill -------------------------------------------------------------------------------
+
+
+def test_pending_fill_is_reported_pending_for_30_minutes(
+    market_with: MarketWith, clock: FrozenClock
+) -> None:
+    market = market_with(SimFault.PENDING_FILL)
+
+    (fill,) = _bought_ten(market)
+
+    broker = market.broker
+    assert _statuses(broker) == {fill.fill_id: "pending"}
+    assert all_trades(broker) == [fill]  # the plain trade report is unchanged
+    ((fault, fired_at, detail),) = broker.faults_fired()
+    assert (fault, fired_at) == ("pending_fill", fill.filled_at)
+    assert fill.fill_id in detail and fill.order_id in detail
+    market.jump_to(fill.filled_at + timedelta(minutes=29))
+    market.minute(("AAPL", "101"))
+    assert _statuses(broker) == {fill.fill_id: "executed"}
+
+
+def test_pending_fill_takes_the_first_fill_after_drop_and_restate(
+    market_with: MarketWith,
+) -> None:
+    market = market_with(SimFault.DROP_FILL, SimFault.RESTATE_PRICE, SimFault.PENDING_FILL)
+    market.minute(("AAPL", "100"))
+    for number in range(4):
+        market.buy(f"c{number}", "AAPL", "5")
+
+    dropped, restated, pending, plain = market.minute(("AAPL", "101"))
+
+    assert _statuses(market.broker) == {
+        restated.fill_id: "executed", pending.fill_id: "pending", plain.fill_id: "executed",
+    }
+    assert [fault for fault, _, _ in market.broker.faults_fired()] == [
+        "drop_fill", "restate_price", "pending_fill",
+    ]
+    assert dropped.fill_id not in _statuses(market.broker)
+
+
+def test_pending_fill_fires_once_a_day(market_with: MarketWith) -> None:
+    market = market_with(SimFault.PENDING_FILL)
+    (first,) = _bought_ten(market)
+    market.buy("c2", "AAPL", "1")
+    (second,) = market.minute(("AAPL", "101"))
+
+    market.jump_to(START + timedelta(days=1))
+    market.buy("c3", "AAPL", "1")
+    (next_day,) = market.minute(("AAPL", "101"))
+
+    assert _statuses(market.broker) == {
+        first.fill_id: "executed", second.fill_id: "executed", next_day.fill_id: "pending",
+    }
+    assert [fault for fault, _, _ in market.broker.faults_fired()] == ["pending_fill"] * 2
+
+
+# -- silent faults: cash drift, unknown position -----------------------------------------------
+
+
+def test_cash_drift_moves_cash_with_no_cash_activity(market_with: MarketWith) -> None:
+    market = market_with(SimFault.CASH_DRIFT)
+    market.jump_to(AFTERNOON)
+    market.minute(("AAPL", "100"))  # delivered at 14:59
+    assert market.broker.account().cash == Decimal("100000")
+
+    market.minute(("AAPL", "100"))  # delivered at 15:00
+
+    broker = market.broker
+    assert broker.account().cash == Decimal("99999.63")
+    assert _activities(broker) == []
+    assert len(broker.fetch_cash_reports(LONG_AGO).items) == 1  # the funding only
+    ((fault, fired_at, detail),) = broker.faults_fired()
+    assert (fault, fired_at) == ("cash_drift", AFTERNOON + timedelta(minutes=2))
+    assert ACCOUNT_ID in detail and "99999.63" in detail
+
+
+def test_cash_drift_fires_once_a_day(market_with: MarketWith) -> None:
+    market = market_with(SimFault.CASH_DRIFT)
+    market.jump_to(START.replace(hour=15))
+    market.minute()
+    market.minute()
+    assert market.broker.account().cash == Decimal("99999.63")
+
+    market.jump_to(START.replace(hour=15) + timedelta(days=1))
+    market.minute()
+
+    assert market.broker.account().cash == Decimal("99999.26")
+    assert [fault for fault, _, _ in market.broker.faults_fired()] == ["cash_drift"] * 2
+    assert _activities(market.broker) == []
+
+
+def test_unknown_position_appears_without_a_fill_or_cash(market_with: MarketWith) -> None:
+    market = market_with(SimFault.UNKNOWN_POSITION)
+    announced = _bought_ten(market)
+    market.jump_to(AFTERNOON)
+    market.minute(("MSFT", "400", "401"), ("AAPL", "101"), ("NVDA", "900"))
+    broker = market.broker
+    cash = broker.account().cash
+
+    market.minute(("AAPL", "101"))  # 15:00: MSFT is the first priced symbol not held
+
+    assert broker.positions() == [
+        BrokerPosition("AAPL", Decimal(10), Decimal("101.0202"), Decimal("101")),
+        BrokerPosition("MSFT", Decimal(5), Decimal("401"), Decimal("401")),
+    ]
+    assert all_trades(broker) == announced
+    assert broker.account().cash == cash
+    assert _activities(broker) == []
+    ((fault, fired_at, detail),) = broker.faults_fired()
+    assert (fault, fired_at) == ("unknown_position", AFTERNOON + timedelta(minutes=2))
+    assert "MSFT" in detail and ACCOUNT_ID in detail
+
+
+def test_unknown_position_waits_for_a_priced_symbol_not_held(market_with: MarketWith) -> None:
+    market = market_with(SimFault.UNKNOWN_POSITION)
+    _bought_ten(market)
+    market.jump_to(START.replace(hour=15))
+    market.minute(("AAPL", "101"))  # AAPL is held and the only priced symbol: wait
+    assert market.broker.faults_fired() == []
+
+    market.minute(("AAPL", "101"), ("MSFT", "400"))
+
+    assert [held.symbol for held in market.broker.positions()] == ["AAPL", "MSFT"]
+    assert [fault for fault, _, _ in market.broker.faults_fired()] == ["unknown_position"]
+
+
+def test_unknown_position_fires_once_a_day(market_with: MarketWith) -> None:
+    market = market_with(SimFault.UNKNOWN_POSITION)
+    market.jump_to(START.replace(hour=15))
+    market.minute(("MSFT", "400"), ("AAPL", "100"))
+    market.minute(("MSFT", "400"), ("AAPL", "100"))
+    assert [(held.symbol, held.quantity) for held in market.broker.positions()] == [
+        ("AAPL", Decimal(5)),
+    ]
+
+    market.jump_to(START.replace(hour=15) + timedelta(days=1))
+    market.minute(("MSFT", "410"), ("AAPL", "100"))
+    market.minute(("MSFT", "410"), ("AAPL", "100"))
+
+    assert [
+        (held.symbol, held.quantity, held.average_cost) for held in market.broker.positions()
+    ] == [("AAPL", Decimal(5), Decimal(100)), ("MSFT", Decimal(5), Decimal(410))]
+    assert [fault for fault, _, _ in market.broker.faults_fired()] == ["unknown_position"] * 2
+    assert all_trades(market.broker) == []
+    assert market.broker.account().cash == Decimal("100000")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +18,16 @@ from pathlib import Path
 import pytest
 
 from tbot.broker.models import OrderStatus
-from tbot.broker.sim import SimBroker, SimBrokerSettings, SimStateError
+from tbot.broker.reports import FillReport
+from tbot.broker.sim import SimBroker, SimBrokerSettings, SimFault, SimStateError
+from tbot.broker.sim.faults import CASH_DRIFT_AMOUNT, TRANSFER_IN_QUANTITY
+from tbot.broker.sim.state_schema import (
+    APPLICATION_ID,
+    MIGRATIONS,
+    SCHEMA,
+    SCHEMA_V1,
+    SCHEMA_VERSION,
+)
 from tbot.clock import FrozenClock
 from tests.broker.conftest import ACCOUNT_ID, LONG_AGO, START, BrokerOpener, Market, all_trades
 
@@ -252,6 +262,168 @@ def test_a_folder_in_place_of_the_file_is_refused(
         SimBroker.open(state_file, settings, clock)
 
 
+# -- schema migration ---------------------------------------------------------------------------
+
+
+def _version_1_file(path: Path) -> None:
+    """A state file as a version-1 tbot wrote it: funded, one order filled by one fill."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        connection.execute("PRAGMA user_version = 1")
+        connection.execute("BEGIN")
+        for statement in SCHEMA_V1:
+            connection.execute(statement)
+        connection.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("account_id", ACCOUNT_ID), ("currency", "USD"), ("cash", "98989.748"),
+                ("created_at", "2026-03-02T14:30:00.000000Z"),
+                ("sim_time", "2026-03-02T14:32:00.000000Z"),
+            ],
+        )
+        connection.execute(
+            "INSERT INTO cash_activities VALUES (1, ?, 'CSD', '100000', "
+            "'2026-03-02T14:30:00.000000Z', 'Initial funding of the simulated account', NULL)",
+            (f"{ACCOUNT_ID}-FUNDING",),
+        )
+        connection.execute(
+            "INSERT INTO orders VALUES (1, ?, 'c1', 'AAPL', 'buy', '10', '10', '101.0202', "
+            "'filled', '2026-03-02T14:31:00.000000Z', '2026-03-02T14:32:00.000000Z', NULL)",
+            (f"{ACCOUNT_ID}-O000001",),
+        )
+        connection.execute(
+            "INSERT INTO fills VALUES (1, ?, ?, 'c1', 'AAPL', 'buy', '10', '101.0202', '0.05', "
+            "'2026-03-02T14:32:00.000000Z', '101.0202', 1)",
+            (f"{ACCOUNT_ID}-F000001", f"{ACCOUNT_ID}-O000001"),
+        )
+        connection.execute(
+            "INSERT INTO positions VALUES ('AAPL', '10', '101.0202')"
+        )
+        connection.execute(
+            "INSERT INTO last_prices VALUES ('AAPL', '101.5', '2026-03-02T14:32:00.000000Z')"
+        )
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+def _user_version(path: Path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return int(connection.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def test_a_version_1_state_file_is_migrated_in_place_on_open(
+    state_file: Path, open_broker: BrokerOpener, clock: FrozenClock
+) -> None:
+    _version_1_file(state_file)
+    clock.set(START + timedelta(minutes=2))
+
+    broker = open_broker(faults=frozenset({SimFault.PENDING_FILL}))
+
+    assert _user_version(state_file) == SCHEMA_VERSION == 2
+    (old,) = broker.fetch_fill_reports(LONG_AGO).items
+    assert isinstance(old, FillReport)
+    assert (old.provenance.raw["status"], old.final) == ("executed", True)
+    assert old.fill.price == Decimal("101.0202")
+    assert broker.account().cash == Decimal("98989.748")
+    market = Market(broker, clock)
+    market.buy("c2", "AAPL", "1")
+    (new,) = market.minute(("AAPL", "101"))
+    statuses = {
+        report.broker_id: report.provenance.raw["status"]
+        for report in broker.fetch_fill_reports(LONG_AGO).items
+    }
+    assert statuses == {old.broker_id: "executed", new.fill_id: "pending"}
+    broker.close()
+    connection = sqlite3.connect(state_file)
+    try:
+        assert connection.execute(
+            "SELECT fill_id, pending_until FROM fills ORDER BY seq"
+        ).fetchall() == [
+            (old.broker_id, None), (new.fill_id, "2026-03-02T15:03:00.000000Z"),
+        ]
+    finally:
+        connection.close()
+
+
+def test_a_migrated_file_opens_again_unchanged(
+    state_file: Path, open_broker: BrokerOpener
+) -> None:
+    _version_1_file(state_file)
+    first = open_broker()
+    before = (first.account(), first.positions(), first.fetch_fill_reports(LONG_AGO))
+    first.close()
+
+    again = open_broker()
+
+    assert (again.account(), again.positions(), again.fetch_fill_reports(LONG_AGO)) == before
+    assert _user_version(state_file) == SCHEMA_VERSION
+
+
+def test_a_damaged_version_1_file_is_refused_and_left_at_version_1(
+    state_file: Path, settings: SimBrokerSettings, clock: FrozenClock
+) -> None:
+    _version_1_file(state_file)
+    tamper = sqlite3.connect(state_file)
+    tamper.execute("ALTER TABLE fills ADD COLUMN pending_until TEXT")  # v2's column, v1's label
+    tamper.close()
+
+    with pytest.raises(SimStateError, match="damaged schema"):
+        SimBroker.open(state_file, settings, clock)
+
+    assert _user_version(state_file) == 1
+
+
+def test_a_failed_migration_leaves_the_file_at_version_1_unchanged(
+    state_file: Path,
+    settings: SimBrokerSettings,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _version_1_file(state_file)
+    monkeypatch.setitem(MIGRATIONS, 1, (*MIGRATIONS[1], "ALTER TABLE no_such_table ADD x TEXT"))
+
+    with pytest.raises(SimStateError, match="could not be opened"):
+        SimBroker.open(state_file, settings, clock)
+
+    assert _user_version(state_file) == 1
+    connection = sqlite3.connect(state_file)
+    try:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(fills)")]
+        indexes = [row[1] for row in connection.execute("PRAGMA index_list(fills)")]
+    finally:
+        connection.close()
+    assert "pending_until" not in columns and "fills_by_order" not in indexes
+
+
+def test_version_1_schema_plus_migrations_is_the_current_schema() -> None:
+    def layout(statements: tuple[str, ...]) -> list[tuple[str, str]]:
+        connection = sqlite3.connect(":memory:")
+        try:
+            for statement in statements:
+                connection.execute(statement)
+            return connection.execute(
+                "SELECT m.name, p.name || ' ' || p.type || ' ' || p.\"notnull\" "
+                "FROM sqlite_master AS m, pragma_table_info(m.name) AS p "
+                "WHERE m.type = 'table' ORDER BY m.name, p.cid"
+            ).fetchall() + connection.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                "ORDER BY name"
+            ).fetchall()
+        finally:
+            connection.close()
+
+    migrated = SCHEMA_V1 + tuple(
+        statement for version in sorted(MIGRATIONS) for statement in MIGRATIONS[version]
+    )
+    assert layout(migrated) == layout(SCHEMA)
+
+
 # -- crash consistency --------------------------------------------------------------------------
 
 TRADING_LOOP = """
@@ -287,8 +459,9 @@ while True:
 
 
 def _check_books_balance(state_file: Path) -> None:
-    """Cash equals funding and activities plus every fill's cash flow; each order's filled
-    quantity is the sum of its fills; each position is buys less sells."""
+    """Cash equals funding and activities plus every fill's cash flow (and the silent cash
+    drifts); each order's filled quantity is the sum of its fills; each position is buys
+    less sells (plus the silent transfers-in)."""
     connection = sqlite3.connect(state_file)
     try:
         cash = Decimal(
@@ -310,6 +483,13 @@ def _check_books_balance(state_file: Path) -> None:
             expected += -sign * cost - Decimal(fee)
             filled_by_order[order_id] += amount
             held[symbol] += sign * amount
+        for fault, detail in connection.execute("SELECT fault, detail FROM fault_log"):
+            if fault == SimFault.CASH_DRIFT:
+                expected += CASH_DRIFT_AMOUNT
+            elif fault == SimFault.UNKNOWN_POSITION:
+                transferred = re.search(r"position (\S+):", detail)
+                assert transferred is not None, detail
+                held[transferred.group(1)] += TRANSFER_IN_QUANTITY
         assert cash == expected
         for order_id, filled in connection.execute(
             "SELECT order_id, filled_quantity FROM orders"

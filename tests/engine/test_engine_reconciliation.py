@@ -81,7 +81,7 @@ def test_with_an_engine_running_recon_goes_through_its_socket(home, start_engine
     engine = start_engine(home, "--sim", "--speed", "60",
                           "--start", f"{TRADING_DAY}T14:40:00Z").wait_ready()
 
-    code, synced = recon(home, "sync")
+    _, synced = recon(home, "sync")
     assert synced["trigger"] == "manual" and synced["outcome"] == "complete"
     assert synced["counts"].get("ok", 0) >= 1  # at least the funding
     status = engine.call("recon.status")

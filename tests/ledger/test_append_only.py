@@ -1,4 +1,6 @@
-"""Append-only is enforced by SQLite itself: any tool that opens the file hits the triggers."""
+"""Append-only is enforced by SQLite itself: any tool that opens the file hits the triggers.
+
+(The reconciliation tables are covered the same way in test_recon_tables.)"""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import pytest
 
 from tbot.config.paths import BotPaths
 from tbot.ledger.posting import LedgerWriter, TradeDraft
-from tbot.ledger.schema import APPEND_ONLY_TABLES
+from tbot.ledger.recon_models import RECON_TABLES
+from tbot.ledger.schema import APPEND_ONLY_TABLES, CORE_APPEND_ONLY_TABLES
 
 from .conftest import EntryFactory, Snapshot
 
@@ -23,12 +26,13 @@ def posted_ledger(
 
 
 def test_every_append_only_table_is_covered() -> None:
-    assert set(APPEND_ONLY_TABLES) == {"ledger_entries", "ledger_postings", "trades",
-                                       "audit_trail"}
+    assert set(CORE_APPEND_ONLY_TABLES) == {"ledger_entries", "ledger_postings", "trades",
+                                            "audit_trail"}
+    assert (*CORE_APPEND_ONLY_TABLES, *RECON_TABLES) == APPEND_ONLY_TABLES
 
 
 @pytest.mark.usefixtures("posted_ledger")
-@pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
+@pytest.mark.parametrize("table", CORE_APPEND_ONLY_TABLES)
 def test_update_through_plain_sqlite_is_aborted(
     table: str, tamper: sqlite3.Connection, ledger_paths: BotPaths, snapshot: Snapshot
 ) -> None:
@@ -39,7 +43,7 @@ def test_update_through_plain_sqlite_is_aborted(
 
 
 @pytest.mark.usefixtures("posted_ledger")
-@pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
+@pytest.mark.parametrize("table", CORE_APPEND_ONLY_TABLES)
 def test_delete_through_plain_sqlite_is_aborted(
     table: str, tamper: sqlite3.Connection, ledger_paths: BotPaths, snapshot: Snapshot
 ) -> None:

@@ -1,19 +1,23 @@
-"""docs/ledger-schema.md documents every table and column the models define, and its
-shell recipes for the hashes are the very SQL verify uses."""
+"""docs/ledger-schema.md documents every table and column the models define (the journal's
+and the reconciliation tables'), and its shell recipes for the hashes are the very SQL
+verify uses (or, for batch digests, the SQL that gives the text the writer hashes)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from peewee import Model
 
-from tbot.ledger.audit_chain import audit_text_sql, entry_text_sql
+from tbot.ledger.audit_chain import audit_text_sql, entry_text_sql, recon_rows_text_sql
 from tbot.ledger.models import COA_MODELS, LEDGER_MODELS, column_names
+from tbot.ledger.recon_models import RECON_MODELS
 from tbot.ledger.schema import APPEND_ONLY_TRIGGERS
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "ledger-schema.md").read_text()
-MODELS = sorted({*COA_MODELS, *LEDGER_MODELS}, key=lambda model: model._meta.table_name)
+MODELS = sorted({*COA_MODELS, *LEDGER_MODELS, *RECON_MODELS},
+                key=lambda model: model._meta.table_name)
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda model: model._meta.table_name)
@@ -39,6 +43,18 @@ def test_metadata_columns_are_documented() -> None:
         assert f"| `{column}` |" in section
 
 
+@pytest.mark.parametrize("model", RECON_MODELS, ids=lambda model: model._meta.table_name)
+def test_every_allowed_value_of_a_recon_column_is_documented(model: type[Model]) -> None:
+    section = DOC.split(f"### `{model._meta.table_name}`", 1)[1].split("\n### ", 1)[0]
+    for column_field in model._meta.sorted_fields:
+        for constraint in column_field.constraints or ():
+            if " IN (" not in constraint.sql:
+                continue
+            row = section.split(f"| `{column_field.column_name}` |", 1)[1].split("\n", 1)[0]
+            for value in re.findall(r"'([^']*)'", constraint.sql):
+                assert f"`{value}`" in row, (column_field.column_name, value)
+
+
 def test_every_trigger_is_named() -> None:
     for name in APPEND_ONLY_TRIGGERS:
         table, operation = name.rsplit("_no_", 1)
@@ -50,3 +66,4 @@ def test_shell_recipes_are_the_sql_verify_uses() -> None:
     assert audit_text_sql("a").replace('"', "") in flat
     # The entry recipe is split over lines in the doc; compare without whitespace.
     assert "".join(entry_text_sql("e").replace('"', "").split()) in "".join(DOC.split())
+    assert "".join(recon_rows_text_sql().replace('"', "").split()) in "".join(DOC.split())

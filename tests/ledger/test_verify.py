@@ -16,6 +16,7 @@ from tbot.config.paths import BotPaths
 from tbot.ledger import verify as verify_module
 from tbot.ledger.errors import LedgerFileError
 from tbot.ledger.posting import LedgerWriter, PostingDraft, TradeDraft
+from tbot.ledger.schema import APPEND_ONLY_TRIGGERS
 from tbot.ledger.verify import VerifyReport, verify_ledger, whole_ledger_job
 from tbot.ledger.verify_scan import ScanResult, open_scan_connection, run_scan
 
@@ -157,7 +158,7 @@ def test_posting_amount_altered_behind_the_triggers_fails_the_entry_digest(
     found = _kinds(_verify(ledger_paths))
     assert found == {"entry_digest_mismatch": ["entry FIT-4 (id 4)"],
                      "missing_trigger": found["missing_trigger"]}
-    assert len(found["missing_trigger"]) == 8
+    assert len(found["missing_trigger"]) == len(APPEND_ONLY_TRIGGERS)
 
 
 def test_trade_row_altered_behind_the_triggers_fails_the_entry_digest(
@@ -220,7 +221,7 @@ def test_missing_triggers_are_named(ledger_paths: BotPaths, unguard: Unguard) ->
     unguard()
     wheres = _kinds(_verify(ledger_paths))["missing_trigger"]
     assert "trigger ledger_postings_no_update" in wheres
-    assert len(wheres) == 8
+    assert len(wheres) == len(APPEND_ONLY_TRIGGERS)
 
 
 def test_trigger_replaced_by_a_harmless_one_is_named(

@@ -5,6 +5,7 @@ reconciliation service over them (the same code the engine runs)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +27,7 @@ from tbot.config.identity import BotIdentity
 from tbot.config.setting_types import BrokerName
 from tbot.engine.order_intents import Purpose, client_order_id
 from tbot.ledger.drafts import EntryDraft, PostingDraft
+from tbot.ledger.errors import DuplicateFitidError, LedgerError
 from tbot.ledger.posting import LedgerWriter
 from tbot.market.bars import Bar
 from tbot.reconcile.offline import OfflineReconciliation
@@ -65,12 +67,9 @@ class SimSession:
     def _book_funding(self) -> None:
         page = self.broker.fetch_cash_activity(datetime(1970, 1, 1, tzinfo=UTC))
         funding: CashActivity = page.items[0]
-        found = self.writer  # the funding entry, as the engine's start-up books it
-        draft = self.booker.funding_entry(funding)
-        try:
-            found.post(draft, actor="engine")
-        except Exception:  # already booked by an earlier session
-            pass
+        # The funding entry, as the engine's start-up books it (once).
+        with contextlib.suppress(DuplicateFitidError):
+            self.writer.post(self.booker.funding_entry(funding), actor="engine")
 
     def advance(self, prices: dict[str, str], minutes: int = 1) -> list[BrokerFill]:
         """Deliver `minutes` minutes of bars at `prices`; book every fill returned."""
@@ -160,10 +159,8 @@ def session_of(clock: FrozenClock) -> Iterator[Any]:
 
     yield make
     for session in sessions:
-        try:
+        with contextlib.suppress(LedgerError, OSError):  # closed by the test already
             session.close()
-        except Exception:
-            pass
 
 
 class Recon:

@@ -67,7 +67,7 @@ def test_each_record_keeps_its_raw_payload_hash_and_broker_time(home, session_of
     import hashlib
     import json
 
-    for kind, broker_id, record_hash, raw, local_time, final in rows:
+    for _, broker_id, record_hash, raw, local_time, final in rows:
         payload = json.loads(raw)
         assert payload["id"] == broker_id and final == 1
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"),

@@ -1,6 +1,7 @@
 """Fault mode: the deliberate misbehaviour of the simulated broker that exercises
 reconciliation (a fill the engine never saw, a fill missing from the reports, a restated
-price, cash movements the engine did not cause).
+price, a fill reported pending for a while, cash movements the engine did not cause, cash
+and positions that change with nothing reported at all).
 
 Each enabled fault fires once per simulated UTC day, the first time it can, so a run is
 reproducible and a day's breaks are countable.
@@ -10,23 +11,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from tbot.broker.models import OrderSide
 from tbot.broker.sim.execution import CENT
 from tbot.config.setting_types import SimFault
 
-FILL_FAULTS: tuple[SimFault, ...] = (SimFault.DROP_FILL, SimFault.RESTATE_PRICE)
+FILL_FAULTS: tuple[SimFault, ...] = (
+    SimFault.DROP_FILL, SimFault.RESTATE_PRICE, SimFault.PENDING_FILL,
+)
 """Faults applied to the day's first real fills, in this order (one fill each)."""
 CASH_FAULTS: tuple[SimFault, ...] = (SimFault.DIVIDEND, SimFault.DEPOSIT, SimFault.UNKNOWN_FEE)
 """Faults that post a cash activity, in this order."""
+SILENT_FAULTS: tuple[SimFault, ...] = (SimFault.CASH_DRIFT, SimFault.UNKNOWN_POSITION)
+"""Faults that change the account with nothing reported, in this order, after the cash
+faults and at the same time of day."""
 CASH_FAULT_TIME = time(15, 0, tzinfo=UTC)
-"""Cash faults fire on the first `on_bars` call at or after this time of the simulated day."""
+"""Cash (and silent) faults fire on the first `on_bars` call at or after this time of the
+simulated day."""
 
 RESTATEMENT = Decimal("0.01")
 """How far a restated price moves against the trader."""
 PHANTOM_QUANTITY = Decimal(1)
+PENDING_PERIOD = timedelta(minutes=30)
+"""How long a pending fill is reported ``pending`` after it was filled."""
+CASH_DRIFT_AMOUNT = Decimal("-0.37")
+"""The silent cash adjustment of the cash_drift fault."""
+TRANSFER_IN_QUANTITY = Decimal(5)
+"""The shares the unknown_position fault transfers in."""
 DEPOSIT_AMOUNT = Decimal("1000.00")
 UNKNOWN_FEE_TYPE = "MISCFEE"
 UNKNOWN_FEE_AMOUNT = Decimal("-12.34")
@@ -123,3 +136,10 @@ def cash_movement_for(
             UNKNOWN_FEE_TYPE, UNKNOWN_FEE_AMOUNT, "Simulated fee of a type no mapping knows"
         )
     raise ValueError(f"{fault} is not a cash fault")
+
+
+def transfer_in_symbol(held: Sequence[str], priced_symbols: Sequence[str]) -> str | None:
+    """The symbol the unknown_position fault transfers in: the alphabetically first one with
+    a last price that is not held. None when there is none yet (the fault waits)."""
+    holding = set(held)
+    return next((symbol for symbol in sorted(priced_symbols) if symbol not in holding), None)

@@ -8,6 +8,7 @@ that changes state is one transaction on that file.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tbot.broker.errors import UnknownOrderError
 from tbot.broker.models import (
@@ -30,6 +31,7 @@ from tbot.broker.models import (
     OrderStatus,
     Page,
 )
+from tbot.broker.reports import CashReport, FillReport, RefusedReport, ReportKind
 from tbot.broker.sim.errors import SimStateError
 from tbot.broker.sim.execution import (
     CENT,
@@ -39,14 +41,24 @@ from tbot.broker.sim.execution import (
     weighted_average,
 )
 from tbot.broker.sim.faults import (
+    CASH_DRIFT_AMOUNT,
     CASH_FAULTS,
+    PENDING_PERIOD,
     PHANTOM_QUANTITY,
+    TRANSFER_IN_QUANTITY,
     DailyFaults,
     SimFault,
     cash_faults_may_fire,
     cash_movement_for,
     parse_faults,
     restated_price,
+    transfer_in_symbol,
+)
+from tbot.broker.sim.reports import (
+    cash_payload,
+    fill_payload,
+    normalize_cash_payload,
+    normalize_fill_payload,
 )
 from tbot.broker.sim.settings import SimBrokerSettings
 from tbot.broker.sim.state_store import SimStateStore
@@ -56,6 +68,10 @@ from tbot.market.bars import Bar
 __all__ = ["SimBroker", "SimBrokerSettings"]
 
 BROKER_NAME = "SIM"
+CREDENTIAL_PREFIX = "SIM:"
+"""The simulated broker has no key: its credential identity is the account id."""
+FILL_REPORTS_SOURCE = "fetch_fill_reports"
+CASH_REPORTS_SOURCE = "fetch_cash_reports"
 FUNDING_DESCRIPTION = "Initial funding of the simulated account"
 MAX_PAGE_SIZE = 1000
 SYMBOL_PATTERN = re.compile(r"[A-Z][A-Z0-9./-]*")
@@ -124,6 +140,12 @@ class SimBroker:
     def name(self) -> str:
         """``SIM``, as `.env_bot`'s BROKER_NAME spells it."""
         return BROKER_NAME
+
+    def credential_fingerprint(self) -> str:
+        """SHA-256 (hex) of ``SIM:`` and the account id: the identity the reports come from."""
+        return hashlib.sha256(
+            f"{CREDENTIAL_PREFIX}{self._settings.account_id}".encode()
+        ).hexdigest()
 
     @property
     def state_file(self) -> Path:
@@ -262,6 +284,7 @@ class SimBroker:
                 self._phantom_fill(announced[0].symbol, at, due)
             if cash_faults_may_fire(at):
                 self._cash_faults(at, due)
+                self._silent_faults(at, due)
             self._store.set_sim_time(at)
             return announced
 
@@ -296,6 +319,66 @@ class SimBroker:
         with self._lock:
             window = self._store.activities(since, until, offset, page_size + 1)
         return _page(window, offset, page_size)
+
+    def fetch_fill_reports(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        page_token: str | None = None,
+        page_size: int = 100,
+    ) -> Page[FillReport | RefusedReport]:
+        """Reported fills with `since <= filled_at < until` as raw payloads with provenance,
+        normalized, oldest first, paged (and checked) like `fetch_all_trades`. A dropped fill
+        is missing, a restated one shows its restated price, a phantom one shows, a pending
+        one says ``pending`` until its time is up."""
+        since, until, offset = _page_request(since, until, page_token, page_size)
+        with self._lock:
+            now = self._now()
+            window = _page(
+                self._store.stored_fills(since, until, offset, page_size + 1), offset, page_size
+            )
+        return Page(
+            items=tuple(
+                normalize_fill_payload(fill_payload(stored, now=now), source=FILL_REPORTS_SOURCE)
+                for stored in window.items
+            ),
+            next_token=window.next_token,
+        )
+
+    def fetch_cash_reports(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        page_token: str | None = None,
+        page_size: int = 100,
+    ) -> Page[CashReport | RefusedReport]:
+        """Cash activities with `since <= occurred_at < until` as raw payloads with
+        provenance, normalized, oldest first, paged (and checked) like
+        `fetch_cash_activity`."""
+        since, until, offset = _page_request(since, until, page_token, page_size)
+        with self._lock:
+            window = _page(
+                self._store.stored_activities(since, until, offset, page_size + 1),
+                offset,
+                page_size,
+            )
+        return Page(
+            items=tuple(
+                normalize_cash_payload(cash_payload(stored), source=CASH_REPORTS_SOURCE)
+                for stored in window.items
+            ),
+            next_token=window.next_token,
+        )
+
+    def normalize_report(
+        self, kind: ReportKind, raw: Mapping[str, Any]
+    ) -> FillReport | CashReport | RefusedReport:
+        """A payload this broker sent earlier (kept by sync), normalized again."""
+        if kind is ReportKind.FILL:
+            return normalize_fill_payload(raw, source="normalize_report")
+        return normalize_cash_payload(raw, source="normalize_report")
 
     def faults_fired(self) -> list[tuple[str, datetime, str]]:
         """Every fault that fired, oldest first: (fault name, simulated time, what it did)."""
@@ -418,6 +501,18 @@ class SimBroker:
                     at,
                     f"{fill.fill_id}: announced at {price}, reported and booked at {booked}",
                 )
+            elif due.take(SimFault.PENDING_FILL):
+                until = at + PENDING_PERIOD
+                fill = self._book_fill(
+                    order, quantity, price, at, announced=price, reported=True,
+                    pending_until=until,
+                )
+                self._store.log_fault(
+                    SimFault.PENDING_FILL.value,
+                    at,
+                    f"{fill.fill_id} (order {order.order_id}): {fill.side} {quantity} "
+                    f"{fill.symbol} at {price} reported pending until {until.isoformat()}",
+                )
             else:
                 fill = self._book_fill(order, quantity, price, at, announced=price, reported=True)
             announced.append(replace(fill, price=price))
@@ -432,9 +527,10 @@ class SimBroker:
         *,
         announced: Decimal,
         reported: bool,
+        pending_until: datetime | None = None,
     ) -> BrokerFill:
         """Record one execution of `order` at the booked `price`: the fill, the order's
-        progress, the position and the cash."""
+        progress, the position and the cash. `pending_until`: reported pending until then."""
         fee = self._model.fee(quantity)
         number = self._store.next_fill_number()
         fill = BrokerFill(
@@ -448,7 +544,10 @@ class SimBroker:
             fee=fee,
             filled_at=at,
         )
-        self._store.insert_fill(number, fill, announced_price=announced, reported=reported)
+        self._store.insert_fill(
+            number, fill, announced_price=announced, reported=reported,
+            pending_until=pending_until,
+        )
         filled = order.filled_quantity + quantity
         self._store.update_order(
             replace(
@@ -554,6 +653,37 @@ class SimBroker:
                 at,
                 f"{activity.activity_id}: {activity.activity_type} {activity.amount}{on_symbol}",
             )
+
+    def _silent_faults(self, at: datetime, due: DailyFaults) -> None:
+        """Change the account with nothing reported: the due silent faults that can fire."""
+        if due.take(SimFault.CASH_DRIFT):
+            before = self._store.cash()
+            after = before + CASH_DRIFT_AMOUNT
+            self._store.set_cash(after)
+            self._store.log_fault(
+                SimFault.CASH_DRIFT.value,
+                at,
+                f"account {self._settings.account_id}: cash {before} -> {after} "
+                f"({CASH_DRIFT_AMOUNT}), no cash activity recorded",
+            )
+        if due.is_due(SimFault.UNKNOWN_POSITION):
+            held = [position.symbol for position in self._store.positions()]
+            symbol = transfer_in_symbol(held, self._store.symbols_with_price())
+            if symbol is not None:  # otherwise wait for a priced symbol, like the dividend
+                self._transfer_in(symbol, at, due)
+
+    def _transfer_in(self, symbol: str, at: datetime, due: DailyFaults) -> None:
+        """The unknown_position fault: shares of `symbol` appear, with no fill and no cash."""
+        due.mark_fired(SimFault.UNKNOWN_POSITION)
+        price = self._market_price(symbol)
+        self._store.save_position(symbol, TRANSFER_IN_QUANTITY, price)
+        self._store.log_fault(
+            SimFault.UNKNOWN_POSITION.value,
+            at,
+            f"account {self._settings.account_id}, position {symbol}: transfer-in of "
+            f"{TRANSFER_IN_QUANTITY} {symbol} at average cost {price}, no fill and no cash "
+            "movement",
+        )
 
 
 # -- request checks and paging ----------------------------------------------------------------

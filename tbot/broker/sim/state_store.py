@@ -7,10 +7,11 @@ fixed-width ISO UTC text (text order is time order). Every change the broker mak
 one `transaction()`, with WAL and ``synchronous=FULL``, so a SIGKILL at any instant leaves
 either the state before the change or the state after it.
 
-A file that is not ours (not SQLite, another application's database, another schema
-version) is refused with `SimStateError` and never written to. A new file is built under a
-temporary name and linked into place only once complete, so a crash during creation never
-leaves a half-made state file behind.
+A file that is not ours (not SQLite, another application's database, a schema version
+this tbot does not know) is refused with `SimStateError` and never written to; a state file
+of an older version is migrated in place, in one transaction, when opened. A new file is
+built under a temporary name and linked into place only once complete, so a crash during
+creation never leaves a half-made state file behind.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -34,12 +36,14 @@ from tbot.broker.models import (
     OrderStatus,
 )
 from tbot.broker.sim.errors import SimStateError
+from tbot.broker.sim.execution import exact_arithmetic
 from tbot.broker.sim.state_schema import (
     APPLICATION_ID,
     SCHEMA,
     SCHEMA_VERSION,
     check_is_sqlite,
     check_schema,
+    migrate,
 )
 from tbot.clock import ensure_utc
 
@@ -71,13 +75,23 @@ INSERT_ORDER = (
 )
 INSERT_FILL = (
     "INSERT INTO fills (seq, fill_id, order_id, client_order_id, symbol, side, quantity, "
-    "price, fee, filled_at, announced_price, reported) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "price, fee, filled_at, announced_price, reported, pending_until) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 SELECT_REPORTED_FILLS = (
     "SELECT fill_id, order_id, client_order_id, symbol, side, quantity, price, fee, filled_at "
     "FROM fills WHERE reported = 1 AND filled_at >= ? AND (? IS NULL OR filled_at < ?) "
     "ORDER BY filled_at, seq LIMIT ? OFFSET ?"
+)
+SELECT_STORED_FILLS = (
+    "SELECT f.fill_id, f.order_id, f.client_order_id, f.symbol, f.side, f.quantity, f.price, "
+    "f.fee, f.filled_at, f.pending_until, o.quantity, o.status, f.seq "
+    "FROM fills AS f JOIN orders AS o ON o.order_id = f.order_id "
+    "WHERE f.reported = 1 AND f.filled_at >= ? AND (? IS NULL OR f.filled_at < ?) "
+    "ORDER BY f.filled_at, f.seq LIMIT ? OFFSET ?"
+)
+SELECT_ORDER_FILL_QUANTITIES = (
+    "SELECT seq, quantity FROM fills WHERE order_id = ? ORDER BY seq"
 )
 INSERT_ACTIVITY = (
     "INSERT INTO cash_activities (seq, activity_id, activity_type, amount, occurred_at, "
@@ -96,6 +110,40 @@ SELECT_POSITION = (
     "SELECT p.symbol, p.quantity, p.average_cost, l.price FROM positions AS p "
     "LEFT JOIN last_prices AS l ON l.symbol = p.symbol WHERE p.symbol = ?"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFill:
+    """A reported fill as the state file holds it, for the broker's raw reports: money and
+    quantities are the exact text written. `order_quantity` and `order_status` are the
+    order's now; `cumulative_quantity` is what the order had filled up to and including
+    this execution (reported or not: the broker's own books)."""
+
+    fill_id: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    quantity: str
+    price: str
+    fee: str
+    filled_at: datetime
+    pending_until: datetime | None
+    order_quantity: str
+    order_status: str
+    cumulative_quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class StoredActivity:
+    """A cash activity as the state file holds it (the amount is the exact text written)."""
+
+    activity_id: str
+    activity_type: str
+    amount: str
+    occurred_at: datetime
+    description: str
+    symbol: str | None
 
 
 def format_stamp(moment: datetime) -> str:
@@ -174,12 +222,16 @@ class SimStateStore:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute("PRAGMA foreign_keys = ON")
+            migrate(connection, path)
             return cls(path, connection)
         except sqlite3.DatabaseError as failure:
             connection.close()
             raise SimStateError(
                 f"simulated broker state file {path} could not be opened ({failure})"
             ) from None
+        except SimStateError:
+            connection.close()
+            raise
 
     @property
     def path(self) -> Path:
@@ -280,11 +332,17 @@ class SimStateStore:
         return int(self._scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM fills"))
 
     def insert_fill(
-        self, number: int, fill: BrokerFill, *, announced_price: Decimal, reported: bool
+        self,
+        number: int,
+        fill: BrokerFill,
+        *,
+        announced_price: Decimal,
+        reported: bool,
+        pending_until: datetime | None = None,
     ) -> None:
         """Store a fill as the broker books it. `announced_price` is what the engine was told
         (differs from `fill.price` when restated); an unreported fill is left out of the
-        trade reports."""
+        trade reports; a fill with `pending_until` is reported pending until then."""
         self._write(
             INSERT_FILL,
             (
@@ -300,6 +358,7 @@ class SimStateStore:
                 format_stamp(fill.filled_at),
                 str(announced_price),
                 int(reported),
+                None if pending_until is None else format_stamp(pending_until),
             ),
         )
 
@@ -313,6 +372,57 @@ class SimStateStore:
             (format_stamp(since), until_text, until_text, limit, offset),
         ).fetchall()
         return [_fill(row) for row in rows]
+
+    def stored_fills(
+        self, since: datetime, until: datetime | None, offset: int, limit: int
+    ) -> list[StoredFill]:
+        """Reported fills with `since <= filled_at < until` as stored, oldest first, one
+        window (the same window as `reported_fills`)."""
+        connection = self._live()
+        until_text = None if until is None else format_stamp(until)
+        rows = connection.execute(
+            SELECT_STORED_FILLS,
+            (format_stamp(since), until_text, until_text, limit, offset),
+        ).fetchall()
+        cumulative: dict[str, dict[int, Decimal]] = {}
+        stored: list[StoredFill] = []
+        for row in rows:
+            (fill_id, order_id, client_order_id, symbol, side, quantity, price, fee, filled_at,
+             pending_until, order_quantity, order_status, seq) = row
+            order_id = str(order_id)
+            if order_id not in cumulative:
+                cumulative[order_id] = self._cumulative_quantities(order_id)
+            stored.append(
+                StoredFill(
+                    fill_id=str(fill_id),
+                    order_id=order_id,
+                    client_order_id=str(client_order_id),
+                    symbol=str(symbol),
+                    side=str(side),
+                    quantity=str(quantity),
+                    price=str(price),
+                    fee=str(fee),
+                    filled_at=parse_stamp(str(filled_at)),
+                    pending_until=(
+                        None if pending_until is None else parse_stamp(str(pending_until))
+                    ),
+                    order_quantity=str(order_quantity),
+                    order_status=str(order_status),
+                    cumulative_quantity=cumulative[order_id][int(seq)],
+                )
+            )
+        return stored
+
+    def _cumulative_quantities(self, order_id: str) -> dict[int, Decimal]:
+        """Fill number -> the quantity `order_id` had filled up to and including it."""
+        rows = self._live().execute(SELECT_ORDER_FILL_QUANTITIES, (order_id,)).fetchall()
+        running = Decimal(0)
+        by_fill: dict[int, Decimal] = {}
+        with exact_arithmetic():
+            for seq, quantity in rows:
+                running += _decimal(str(quantity), "fills.quantity")
+                by_fill[int(seq)] = running
+        return by_fill
 
     # -- cash activity ----------------------------------------------------------------------
 
@@ -334,6 +444,28 @@ class SimStateStore:
             (format_stamp(since), until_text, until_text, limit, offset),
         ).fetchall()
         return [_activity(row) for row in rows]
+
+    def stored_activities(
+        self, since: datetime, until: datetime | None, offset: int, limit: int
+    ) -> list[StoredActivity]:
+        """Cash activities with `since <= occurred_at < until` as stored, oldest first, one
+        window (the same window as `activities`)."""
+        until_text = None if until is None else format_stamp(until)
+        rows = self._live().execute(
+            SELECT_ACTIVITIES,
+            (format_stamp(since), until_text, until_text, limit, offset),
+        ).fetchall()
+        return [
+            StoredActivity(
+                activity_id=str(activity_id),
+                activity_type=str(activity_type),
+                amount=str(amount),
+                occurred_at=parse_stamp(str(occurred_at)),
+                description=str(description),
+                symbol=None if symbol is None else str(symbol),
+            )
+            for activity_id, activity_type, amount, occurred_at, description, symbol in rows
+        ]
 
     # -- positions and prices ---------------------------------------------------------------
 
