@@ -257,6 +257,7 @@ class Engine:
                 },
                 reload_lots=self._reload_lots,
                 block=self._reconciliation_block,
+                alert=self.alert_once,
             ),
             # Read at call time: the control server's publish is set after start-up.
             publish=lambda topic, data: self.publish(topic, data),

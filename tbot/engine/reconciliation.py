@@ -28,7 +28,7 @@ from tbot.ledger.errors import LedgerError
 from tbot.reconcile.adapters import DeskLedger, GatewayBroker
 from tbot.reconcile.resolution import Resolver
 from tbot.reconcile.service import Publish, ReconService
-from tbot.reconcile.statuses import SyncTrigger
+from tbot.reconcile.statuses import RunOutcome, SyncTrigger
 from tbot.reconcile.sync import Reconciler, ReconSettings, SyncResult
 
 log = logging.getLogger("tbot.engine")
@@ -49,6 +49,8 @@ class EngineHooks:
     """Rebuild the lots (and the book's quantities of `symbols`) from the ledger."""
     block: Callable[[str | None], None]
     """Stay REDUCING with this reason (a string), or lift our own block (None)."""
+    alert: Callable[[str, str, str], None]
+    """Tell the operator once: (key, level, message)."""
 
 
 class EnginePortAdapter:
@@ -158,6 +160,7 @@ class EngineReconciliation:
     def _judge(self, result: SyncResult | None, *, startup: bool) -> None:
         if result is None:
             return
+        self._announce_breaks(result)
         unexplained = result.unexplained_positions
         if unexplained:
             named = "; ".join(f"{p.symbol}: {p.reason}" for p in unexplained[:3])
@@ -173,6 +176,21 @@ class EngineReconciliation:
         if self.blocking is not None:
             self.blocking = None
             self._hooks.block(None)
+
+    def _announce_breaks(self, result: SyncResult) -> None:
+        """An alert for the breaks a run opened (the records of each are `recon.breaks`)."""
+        if not result.new_breaks and result.outcome is RunOutcome.COMPLETE:
+            return
+        run = f"run #{result.run_id}" if result.run_id else "check"
+        words = [f"{len(result.new_breaks)} new break(s)"] if result.new_breaks else []
+        words += [f"{span['listing']} not read: {span['error']}"
+                  for span in result.spans_not_read]
+        message = f"reconciliation {result.trigger} {run}: " + "; ".join(words)
+        if result.breaks_detail:
+            message += " (" + "; ".join(result.breaks_detail[:3]) + ")"
+        message += "; see `tbot recon breaks`"
+        self._hooks.alert(f"recon:{result.trigger}:{result.run_id}:{len(result.new_breaks)}",
+                          "warning", message)
 
     def _apply_block(self, reason: str) -> None:
         if not self._bot.STARTUP_RECON_BLOCKS_TRADING:

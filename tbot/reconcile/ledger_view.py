@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from tbot.booking.broker_accounts import BrokerAccounts
 from tbot.booking.correction_ids import CORRECTION_MARK, base_fitid
@@ -64,9 +65,9 @@ class LedgerCash:
     amount: Decimal  # signed change of the cash account
 
 
-@dataclass(frozen=True, slots=True)
-class LatestState:
-    """The newest reconciliation row of one record, position or currency."""
+class LatestState(NamedTuple):
+    """The newest reconciliation row of one record, position or currency (a NamedTuple:
+    a sync reads one per record, 100,000 of them)."""
 
     row_id: int
     status: RecordStatus
@@ -75,6 +76,9 @@ class LatestState:
     """For a `resolved` row: the status of the break it resolved."""
     resolved_hash: str | None
     entry_id: int | None = None
+
+
+_STATUS = {status.value: status for status in RecordStatus}
 
 
 def _utc(text: str) -> datetime:
@@ -247,26 +251,28 @@ def latest_states(connection: sqlite3.Connection) -> dict[tuple[str, str], Lates
         "  ON m.id = l.id "
         "LEFT JOIN reconciliation_log r ON r.id = l.resolves_id"
     )
+    status_of = _STATUS.get
     return {
-        (kind, trade_id): LatestState(
-            row_id=row_id,
-            status=RecordStatus(status),
-            record_hash=record_hash,
-            resolved_status=None if resolved is None else RecordStatus(resolved),
-            resolved_hash=resolved_hash,
-            entry_id=entry_id,
-        )
+        (kind, trade_id): LatestState(row_id, _STATUS[status], record_hash,
+                                      status_of(resolved) if resolved else None,
+                                      resolved_hash, entry_id)
         for kind, trade_id, row_id, status, record_hash, resolved, resolved_hash, entry_id
         in rows
     }
 
 
-def stored_records(connection: sqlite3.Connection) -> dict[tuple[str, str, str], int]:
-    """Row ids of the broker records already kept, by (kind, broker_id, record_hash)."""
+def stored_records(
+    connection: sqlite3.Connection, kind: str, broker_ids: Iterable[str]
+) -> dict[tuple[str, str, str], int]:
+    """Row ids of the broker records of `kind` already kept for `broker_ids`, by (kind,
+    broker_id, record_hash)."""
+    wanted = json.dumps(sorted(set(broker_ids)))
     return {
         (kind, broker_id, record_hash): row_id
-        for row_id, kind, broker_id, record_hash in connection.execute(
-            "SELECT id, kind, broker_id, record_hash FROM broker_records"
+        for row_id, broker_id, record_hash in connection.execute(
+            "SELECT b.id, b.broker_id, b.record_hash FROM json_each(?) j "
+            "JOIN broker_records b ON b.kind = ? AND b.broker_id = j.value",
+            (wanted, kind),
         )
     }
 

@@ -117,6 +117,8 @@ class SyncResult:
     spans_not_read: list[dict[str, str]] = field(default_factory=list)
     rows_written: int = 0
     new_breaks: list[int] = field(default_factory=list)
+    breaks_detail: list[str] = field(default_factory=list)
+    """A line per new break: ``broker-only fill SIM-F000012: a fill of an order...``."""
     closed: list[int] = field(default_factory=list)
     positions: list[PositionResult] = field(default_factory=list)
     balances: list[BalanceResult] = field(default_factory=list)
@@ -144,6 +146,7 @@ class SyncResult:
             "spans_not_read": self.spans_not_read,
             "rows_written": self.rows_written,
             "new_breaks": self.new_breaks,
+            "breaks_detail": self.breaks_detail,
             "closed": self.closed,
             "positions": [
                 {
@@ -174,6 +177,9 @@ class SyncResult:
         }
 
 
+_NO_DELTA = Delta()
+
+
 @dataclass
 class _LedgerSide:
     fills: dict[str, LedgerFill]
@@ -184,7 +190,7 @@ class _LedgerSide:
     cash_balance: Decimal
 
 
-@dataclass
+@dataclass(slots=True)
 class _Outcome:
     """One record's classification, before it is written."""
 
@@ -200,7 +206,7 @@ class _Outcome:
     fields: list[FieldDifference] = field(default_factory=list)
     broker_value: str | None = None
     ledger_value: str | None = None
-    delta: Delta = field(default_factory=Delta)
+    delta: Delta = _NO_DELTA
     # The two sides, worded only for a row that is written as a break (an `ok` row needs
     # no words: a 100,000-record first sync writes 100,000 of them).
     broker_fill: BrokerFill | None = None
@@ -223,7 +229,8 @@ class _Outcome:
 class _Rows:
     """The batch being built, with the run as row 0 of `sync_runs` when there is one."""
 
-    def __init__(self, run: bool) -> None:
+    def __init__(self, run: bool, now: datetime) -> None:
+        self.now = now
         self.batch = LedgerBatch()
         self.run_ref = RowRef("sync_runs", 0) if run else None
         self.log_rows: list[dict[str, object]] = []
@@ -277,45 +284,57 @@ class Reconciler:
             ReportKind.FILL, self.broker.fill_reports, window, progress, result)
         cash, cash_missing = await self._fetch(
             ReportKind.CASH, self.broker.cash_reports, window, progress, result)
-        rows = _Rows(run=True)
+        rows = _Rows(run=True, now=self.clock.now())
         outcomes: list[_Outcome] = []
         # First pass: a record whose hash, status and ledger entry are those of its last
         # `ok` row is unchanged (the common case of a re-sync): nothing to compare.
         reported: set[str] = set()
         to_compare: list[FillReport] = []
-        for report in fills:
+        cash_to_compare: list[CashReport] = []
+        refused: list[RefusedReport] = []
+        for report in (*fills, *cash):
             if isinstance(report, RefusedReport):
-                self._refused(report, side, rows, result)
+                refused.append(report)
                 continue
-            reported.add(report.broker_id)
-            if self._unchanged(BreakKind.FILL, report, side):
+            kind = report.kind
+            if kind is ReportKind.FILL:
+                reported.add(report.broker_id)
+            if self._unchanged(BreakKind(kind.value), report, side):
                 result.counts["ok"] = result.counts.get("ok", 0) + 1
-            else:
+            elif isinstance(report, FillReport):
                 to_compare.append(report)
+            else:
+                cash_to_compare.append(report)
+        # Then the ledger's side of the rest, in one read.
         candidates = [] if fills_missing else [
             entry_id for broker_id, entry_id in side.entry_ids.items()
             if broker_id not in reported
         ]
         wanted = [side.entry_ids[r.broker_id] for r in to_compare
                   if r.broker_id in side.entry_ids] + candidates
-        side.fills = await self.ledger.read(
-            lambda c: ledger_view.fills_by_entry_ids(c, self.accounts, wanted))
+        keep: dict[str, list[str]] = {
+            ReportKind.FILL.value: [r.broker_id for r in to_compare],
+            ReportKind.CASH.value: [r.broker_id for r in cash_to_compare],
+        }
+        for report in refused:
+            keep[report.kind.value].append(report.broker_id or "")
+
+        def ledger_side(connection: Any) -> tuple[Any, Any, Any]:
+            return (
+                ledger_view.fills_by_entry_ids(connection, self.accounts, wanted),
+                ledger_view.ledger_cash_entries(
+                    connection, self.accounts.cash, (r.broker_id for r in cash_to_compare)),
+                {key: row_id for kind, ids in keep.items()
+                 for key, row_id in ledger_view.stored_records(connection, kind, ids).items()},
+            )
+
+        side.fills, booked_cash, side.records = await self.ledger.read(ledger_side)
+        for report in refused:
+            self._refused(report, side, rows, result)
         for report in to_compare:
             outcomes.append(await self._classify_fill(report, side, rows, result))
         if not fills_missing:
             outcomes.extend(self._local_only(side, reported))
-        cash_to_compare: list[CashReport] = []
-        for report in cash:
-            if isinstance(report, RefusedReport):
-                self._refused(report, side, rows, result)
-            elif self._unchanged(BreakKind.CASH, report, side):
-                result.counts["ok"] = result.counts.get("ok", 0) + 1
-            else:
-                cash_to_compare.append(report)
-        booked_cash = await self.ledger.read(
-            lambda c: ledger_view.ledger_cash_entries(
-                c, self.accounts.cash, (r.broker_id for r in cash_to_compare))
-        )
         for report in cash_to_compare:
             outcomes.append(self._classify_cash(report, booked_cash, side, rows, result))
         if fills_missing or cash_missing:
@@ -344,7 +363,7 @@ class Reconciler:
         result = SyncResult(trigger, RunOutcome.COMPLETE, None, started, started)
         side = await self.ledger.read(lambda c: self._read_side(c, None))
         explanations = await self.ledger.read(_open_explanations)
-        rows = _Rows(run=False)
+        rows = _Rows(run=False, now=self.clock.now())
         outcomes: list[_Outcome] = []
         await self._checks(trigger, side, explanations, rows, outcomes, result, always=always)
         self._log_changes(outcomes, side.states, rows, result)
@@ -363,7 +382,7 @@ class Reconciler:
                 if window is not None else {}
             ),
             states=ledger_view.latest_states(connection),
-            records=ledger_view.stored_records(connection) if window is not None else {},
+            records={},  # read for the records that need keeping only
             positions=ledger_view.ledger_positions(connection, self.accounts.equities),
             cash_balance=ledger_view.account_balance(connection, self.accounts.cash),
         )
@@ -437,7 +456,7 @@ class Reconciler:
             "final": 0 if refused else int(bool(getattr(report, "final", False))),
             "refused_reason": refused,
             "source": provenance.source,
-            "fetched_at_utc": self.clock.now(),
+            "fetched_at_utc": rows.now,
         })
         side.records[key] = -1  # another copy in this run is the same record
         return None, index
@@ -698,6 +717,9 @@ class Reconciler:
             })
             rows.log_rows.append({"index": index, "status": outcome.status,
                                   "was_break": state is not None and state.status.is_break})
+            if outcome.status.is_break:
+                result.breaks_detail.append(
+                    f"{outcome.status} {outcome.kind} {outcome.trade_id}: {outcome.detail}")
 
     def _run_row(self, result: SyncResult, actor: str | None) -> dict[str, object]:
         window = result.window
