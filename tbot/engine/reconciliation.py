@@ -25,6 +25,7 @@ from tbot.engine.broker_gateway import BrokerGateway
 from tbot.engine.ledger_desk import LedgerDesk
 from tbot.engine.order_intents import parse_client_order_id
 from tbot.ledger.errors import LedgerError
+from tbot.reconcile import ledger_view
 from tbot.reconcile.adapters import DeskLedger, GatewayBroker
 from tbot.reconcile.resolution import Resolver
 from tbot.reconcile.service import Publish, ReconService
@@ -67,12 +68,8 @@ class EnginePortAdapter:
 
     async def book_own_fill(self, fill: BrokerFill) -> int | None:
         await self._hooks.book_fill(fill)
-        found = await self._desk.run(
-            self._desk.read_with,
-            lambda c: c.execute("SELECT id FROM ledger_entries WHERE fitid = ?",
-                                (fill.fill_id,)).fetchone(),
-        )
-        return int(found[0]) if found else None
+        return await self._desk.run(
+            self._desk.read_with, lambda c: ledger_view.entry_id_of(c, fill.fill_id))
 
     def book_positions(self) -> Mapping[str, Decimal] | None:
         return self._hooks.book_positions() if self.book_ready else None

@@ -391,3 +391,10 @@ def corrections_of(connection: sqlite3.Connection, broker_id: str) -> int:
         (f"{broker_id}{CORRECTION_MARK}%",),
     ).fetchone()
     return int(count)
+
+
+def entry_id_of(connection: sqlite3.Connection, fitid: str) -> int | None:
+    """The id of the entry booked under `fitid`, if any."""
+    found = connection.execute(
+        "SELECT id FROM ledger_entries WHERE fitid = ?", (fitid,)).fetchone()
+    return int(found[0]) if found else None

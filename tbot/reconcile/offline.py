@@ -27,6 +27,7 @@ from tbot.engine.order_intents import parse_client_order_id
 from tbot.errors import TbotError
 from tbot.ledger.errors import DuplicateFitidError, LedgerError
 from tbot.market.universe import is_inverse_etf
+from tbot.reconcile import ledger_view
 from tbot.reconcile.adapters import DeskLedger, GatewayBroker
 from tbot.reconcile.resolution import Resolver
 from tbot.reconcile.service import ReconService
@@ -72,12 +73,8 @@ class OfflineEngine:
             return None
         else:
             return posted.entry_id
-        found = await self._desk.run(
-            self._desk.read_with,
-            lambda c: c.execute("SELECT id FROM ledger_entries WHERE fitid = ?",
-                                (fill.fill_id,)).fetchone(),
-        )
-        return int(found[0]) if found else None
+        return await self._desk.run(
+            self._desk.read_with, lambda c: ledger_view.entry_id_of(c, fill.fill_id))
 
     def book_positions(self) -> Mapping[str, Decimal] | None:
         return None

@@ -507,17 +507,7 @@ class Reconciler:
         else:
             outcome.entry_id = booked.entry_id
             outcome.ledger_fill = booked
-            outcome.fields = compare_fill(booked, fill)
-            if not report.final:
-                outcome.status = RecordStatus.PENDING
-                outcome.detail = "booked; pending at the broker until it is final"
-            elif outcome.fields:
-                outcome.status = RecordStatus.MISMATCH
-                outcome.detail = "the broker reports it differently: " + ", ".join(
-                    f"{d.field} {d.ledger} in the ledger, {d.broker} at the broker"
-                    for d in outcome.fields)
-            else:
-                outcome.detail = "matches the ledger"
+            _judge_booked(outcome, compare_fill(booked, fill), final=report.final)
         if outcome.status is not RecordStatus.OK:
             outcome.delta = fill_delta(booked, fill)
         return outcome
@@ -555,17 +545,7 @@ class Reconciler:
         else:
             outcome.entry_id = booked.entry_id
             outcome.ledger_cash = booked
-            outcome.fields = compare_cash(booked, activity)
-            if not report.final:
-                outcome.status = RecordStatus.PENDING
-                outcome.detail = "booked; pending at the broker"
-            elif outcome.fields:
-                outcome.status = RecordStatus.MISMATCH
-                outcome.detail = "the broker reports it differently: " + ", ".join(
-                    f"{d.field} {d.ledger} in the ledger, {d.broker} at the broker"
-                    for d in outcome.fields)
-            else:
-                outcome.detail = "matches the ledger"
+            _judge_booked(outcome, compare_cash(booked, activity), final=report.final)
         if outcome.status is not RecordStatus.OK:
             outcome.delta = cash_delta(booked, activity)
         return outcome
@@ -765,6 +745,23 @@ class Reconciler:
 
 
 _ZERO = Decimal(0)
+
+
+def _judge_booked(outcome: _Outcome, differences: list[FieldDifference], *,
+                  final: bool) -> None:
+    """The status of a record the ledger books: pending, mismatch (naming each field) or
+    ok."""
+    outcome.fields = differences
+    if not final:
+        outcome.status = RecordStatus.PENDING
+        outcome.detail = "booked; pending at the broker until it is final"
+    elif differences:
+        outcome.status = RecordStatus.MISMATCH
+        outcome.detail = "the broker reports it differently: " + ", ".join(
+            f"{d.field} {d.ledger} in the ledger, {d.broker} at the broker"
+            for d in differences)
+    else:
+        outcome.detail = "matches the ledger"
 
 
 def _changes(state: LatestState | None, status: RecordStatus, record_hash: str | None) -> bool:
