@@ -1,4 +1,10 @@
-"""The trade history: one `TradeRecord` per completed round trip, in CSV or JSON.
+"""The trade history: one `TradeRecord` per round trip, in CSV or JSON.
+
+A round trip is the ledger's (`tbot.booking.ledger_results`): one exit fill (a SELL trade
+row) and the entry fills whose shares it closed, so an exit filled in parts gives one record
+per part. `record_of_round_trip` takes every money figure from that ledger reading: `PnL`
+is the round trip's realized gain less its exit fee and its share of the entry fees (net),
+so the day's records add up to the ledger's round trips to the micro-unit.
 
 LOG_FORMAT picks the one file written (`BotPaths.trade_history_file`). CSV is appended a
 row at a time and fsynced; JSON is one array, rewritten atomically on every record. Values
@@ -16,15 +22,17 @@ import json
 import os
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
 
+from tbot.booking.ledger_results import RoundTrip
 from tbot.clock import ensure_utc, utc_text
 from tbot.config.atomic_write import atomic_write_bytes, fsync_dir
 from tbot.config.paths import BotPaths
 from tbot.config.setting_types import LogFormat
 from tbot.errors import TbotError
+from tbot.ledger.amounts import PRICE_PLACES
 
 REPORT_FILE_MODE = 0o640
 """Report files are readable by the operators' group, never by others."""
@@ -36,11 +44,13 @@ class TradeHistoryError(TbotError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradeRecord:
-    """One completed round trip as the trade history shows it.
+    """One round trip as the trade history shows it.
 
     Times are aware (stored in UTC); `timestamp` is when the record was made (the exit
     fill), `signal_time` None when no signal preceded the exit (an operator's order).
-    `holding_seconds` is whole seconds from entry to exit; `fitid` and `order_id` are the
+    `entry_time` is the oldest entry fill the exit closed and `holding_seconds` whole
+    seconds from it to the exit; `entry_price` is the cost basis per share; `PnL` is net of
+    every fee of the round trip (see the module docstring); `fitid` and `order_id` are the
     exit fill's.
     """
 
@@ -112,6 +122,50 @@ _TIME_FIELDS = frozenset({"timestamp", "signal_time", "entry_time", "exit_time"}
 _DECIMAL_FIELDS = frozenset({"size", "entry_price", "exit_price", "PnL"})
 _OPTIONAL_FIELDS = frozenset({"error_code", "signal_time"})
 _CSV_HEADER = ",".join(TRADE_FIELDS)
+
+
+ENTRY_PRICE_QUANTUM = Decimal("0.0001")
+"""The trade history's entry price (cost basis per share) is rounded half-even to this."""
+
+
+def record_of_round_trip(
+    trip: RoundTrip,
+    *,
+    side: str,
+    broker: str,
+    exit_reason: str,
+    order_id: str,
+    signal_time: datetime | None = None,
+    error_code: str | None = None,
+) -> TradeRecord:
+    """The trade history's record of a round trip read from the ledger. `side` is the
+    exposure (``short`` for a bearish inverse ETF, which the ledger books as long); the
+    other arguments are the engine's facts that the ledger does not keep."""
+    exit_price = trip.exit_price
+    if exit_price is None:  # a trade row without one: the proceeds per share
+        exit_price = ((trip.realized_gain + trip.cost_basis) / trip.quantity).quantize(
+            Decimal(1).scaleb(-PRICE_PLACES), ROUND_HALF_EVEN)
+    return TradeRecord(
+        timestamp=trip.closed_at,
+        strategy_name=trip.strategy,
+        ticker=trip.symbol,
+        side=side,
+        size=trip.quantity.normalize(),
+        entry_price=(trip.cost_basis / trip.quantity).quantize(ENTRY_PRICE_QUANTUM,
+                                                               ROUND_HALF_EVEN),
+        exit_price=exit_price.normalize(),
+        PnL=trip.pnl,
+        broker=broker,
+        error_code=error_code,
+        signal_time=signal_time,
+        entry_time=trip.opened_at,
+        exit_time=trip.closed_at,
+        exit_reason=exit_reason,
+        holding_seconds=trip.holding_seconds,
+        fitid=trip.fitid,
+        order_id=order_id,
+        tag=trip.tag,
+    )
 
 
 class TradeHistoryWriter:

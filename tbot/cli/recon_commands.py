@@ -215,9 +215,10 @@ def run_positions(args: argparse.Namespace, out: Output) -> int:
         out.emit_json(result)
         return EXIT_FINDINGS if failing else EXIT_OK
     out.table("Positions: broker vs ledger vs engine",
-              ["symbol", "broker", "ledger", "engine", "outcome", "checked", "reason"],
+              ["symbol", "broker", "ledger", "engine", "outcome", "checked", "why"],
               [[p["symbol"], p["broker_quantity"] or "0", p["ledger_quantity"] or "0",
-                p["engine_quantity"] or "-", p["outcome"], p["checked_at"], p["reason"]]
+                p["engine_quantity"] or "-", p["outcome"], p["checked_at"][:16],
+                "" if p["outcome"] == "matched" else p["reason"]]
                for p in result["positions"]], right_align=["broker", "ledger", "engine"])
     out.table("Cash assertions",
               ["currency", "broker", "ledger", "in transit", "difference", "tolerance", "ok"],

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -35,9 +34,9 @@ from tbot.reconcile.statuses import BreakKind, RecordStatus
 _ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerFill:
-    """One fill as the ledger books it (the live entry for its broker id)."""
+class LedgerFill(NamedTuple):
+    """One fill as the ledger books it (the live entry for its broker id). A NamedTuple:
+    a first sync builds one per fill."""
 
     entry_id: int
     fitid: str
@@ -54,8 +53,7 @@ class LedgerFill:
     strategy: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerCash:
+class LedgerCash(NamedTuple):
     """A cash activity as the ledger books it."""
 
     entry_id: int

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
+from tbot.booking.ledger_results import FeeCharge, RoundTrip
 from tbot.booking.trade_records import (
     TRADE_FIELDS,
     TradeHistoryError,
     TradeHistoryWriter,
     read_trade_history,
+    record_of_round_trip,
 )
 from tbot.config.paths import BotPaths
 from tbot.config.setting_types import LogFormat
@@ -150,3 +152,27 @@ def test_a_record_has_the_history_columns_in_order() -> None:
         "PnL", "broker", "error_code", "signal_time", "entry_time", "exit_time", "exit_reason",
         "holding_seconds", "fitid", "order_id", "tag",
     )
+
+
+def test_a_record_of_a_ledger_round_trip_takes_its_money_from_the_ledger() -> None:
+    closed = datetime(2026, 11, 20, 15, 5, tzinfo=UTC)
+    opened = closed - timedelta(minutes=10)
+    trip = RoundTrip(
+        entry_id=9, fitid="SIM-F9", strategy="open", symbol="F", side="long", tag="none",
+        quantity=D("13.870040000"), exit_price=D("12.267500000"), cost_basis=D("171.749870"),
+        realized_gain=D("-1.595055"), exit_fee=D("0.190000"), entry_fees=D("0.194874"),
+        opened_at=opened, closed_at=closed,
+        charges=(FeeCharge("SIM-F3", opened, D("13.870040000"), D("0.194874")),),
+    )
+    record = record_of_round_trip(trip, side="long", broker="SIM", exit_reason="trailing_stop",
+                                  order_id="SIM-O9", signal_time=opened - timedelta(minutes=1))
+    assert record.PnL == D("-1.979929")  # the gain less the exit and entry fees: net
+    assert (record.size, record.exit_price) == (D("13.87004"), D("12.2675"))
+    assert record.as_row()["size"] == "13.87004"
+    assert record.entry_price == D("12.3828")  # 171.749870 / 13.87004, half-even
+    assert (record.entry_time, record.exit_time, record.timestamp) == (opened, closed, closed)
+    assert (record.holding_seconds, record.fitid, record.order_id) == (600, "SIM-F9", "SIM-O9")
+    assert (record.strategy_name, record.ticker, record.tag) == ("open", "F", "none")
+    short = record_of_round_trip(trip, side="short", broker="SIM", exit_reason="x",
+                                 order_id="O")
+    assert short.side == "short" and short.signal_time is None

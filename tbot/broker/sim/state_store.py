@@ -16,13 +16,14 @@ creation never leaves a half-made state file behind.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import quote
@@ -91,7 +92,8 @@ SELECT_STORED_FILLS = (
     "ORDER BY f.filled_at, f.seq LIMIT ? OFFSET ?"
 )
 SELECT_ORDER_FILL_QUANTITIES = (
-    "SELECT seq, quantity FROM fills WHERE order_id = ? ORDER BY seq"
+    "SELECT order_id, seq, quantity FROM fills "
+    "WHERE order_id IN (SELECT value FROM json_each(?)) ORDER BY order_id, seq"
 )
 INSERT_ACTIVITY = (
     "INSERT INTO cash_activities (seq, activity_id, activity_type, amount, occurred_at, "
@@ -152,8 +154,11 @@ def format_stamp(moment: datetime) -> str:
 
 
 def parse_stamp(text: str) -> datetime:
-    """The aware UTC datetime of a stored timestamp."""
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """The aware UTC datetime of a stored timestamp (``2026-11-20T14:31:00.000000Z``)."""
+    # fromisoformat is some twenty times faster than strptime: a page reads 1,000.
+    if len(text) != 27 or not text.endswith("Z"):
+        raise ValueError(f"{text!r} is not a stored timestamp")
+    return datetime.fromisoformat(text)
 
 
 class SimStateStore:
@@ -384,18 +389,17 @@ class SimStateStore:
             SELECT_STORED_FILLS,
             (format_stamp(since), until_text, until_text, limit, offset),
         ).fetchall()
-        cumulative: dict[str, dict[int, Decimal]] = {}
+        # One query for every order on the page (not one per order: a page of 500 fills
+        # of 500 orders would be 500 queries).
+        cumulative = self._cumulative_quantities({str(row[1]) for row in rows})
         stored: list[StoredFill] = []
         for row in rows:
             (fill_id, order_id, client_order_id, symbol, side, quantity, price, fee, filled_at,
              pending_until, order_quantity, order_status, seq) = row
-            order_id = str(order_id)
-            if order_id not in cumulative:
-                cumulative[order_id] = self._cumulative_quantities(order_id)
             stored.append(
                 StoredFill(
                     fill_id=str(fill_id),
-                    order_id=order_id,
+                    order_id=str(order_id),
                     client_order_id=str(client_order_id),
                     symbol=str(symbol),
                     side=str(side),
@@ -408,18 +412,23 @@ class SimStateStore:
                     ),
                     order_quantity=str(order_quantity),
                     order_status=str(order_status),
-                    cumulative_quantity=cumulative[order_id][int(seq)],
+                    cumulative_quantity=cumulative[int(seq)],
                 )
             )
         return stored
 
-    def _cumulative_quantities(self, order_id: str) -> dict[int, Decimal]:
-        """Fill number -> the quantity `order_id` had filled up to and including it."""
-        rows = self._live().execute(SELECT_ORDER_FILL_QUANTITIES, (order_id,)).fetchall()
-        running = Decimal(0)
+    def _cumulative_quantities(self, order_ids: set[str]) -> dict[int, Decimal]:
+        """Fill number -> the quantity its order had filled up to and including it, for
+        every fill of `order_ids`."""
+        rows = self._live().execute(
+            SELECT_ORDER_FILL_QUANTITIES, (json.dumps(sorted(order_ids)),)).fetchall()
         by_fill: dict[int, Decimal] = {}
+        running = Decimal(0)
+        current: str | None = None
         with exact_arithmetic():
-            for seq, quantity in rows:
+            for order_id, seq, quantity in rows:
+                if order_id != current:
+                    current, running = order_id, Decimal(0)
                 running += _decimal(str(quantity), "fills.quantity")
                 by_fill[int(seq)] = running
         return by_fill
