@@ -25,9 +25,6 @@ WRITER_PRAGMAS: tuple[tuple[str, object], ...] = (
     ("foreign_keys", 1),
     ("synchronous", "full"),
     ("busy_timeout", BUSY_TIMEOUT_MS),
-    # 64 MiB of page cache (SQLite's default is 2 MiB): a sync's batch of 200,000 rows
-    # updates indexes all over a file of a few hundred MB.
-    ("cache_size", -65536),
 )
 READER_PRAGMAS: tuple[tuple[str, object], ...] = (
     ("query_only", 1),
