@@ -117,6 +117,8 @@ class SyncResult:
     spans_not_read: list[dict[str, str]] = field(default_factory=list)
     rows_written: int = 0
     new_breaks: list[int] = field(default_factory=list)
+    accepted_positions: set[str] = field(default_factory=set)
+    """Symbols whose difference stands resolved by an admin (kept or booked)."""
     breaks_detail: list[str] = field(default_factory=list)
     """A line per new break: ``broker-only fill SIM-F000012: a fill of an order...``."""
     closed: list[int] = field(default_factory=list)
@@ -127,8 +129,10 @@ class SyncResult:
 
     @property
     def unexplained_positions(self) -> list[PositionResult]:
-        """Checks whose share difference no open break explains."""
-        return [p for p in self.positions if p.unexplained != 0]
+        """Checks whose share difference no open break explains and no admin has accepted
+        (a position break resolved on these very facts)."""
+        return [p for p in self.positions
+                if p.unexplained != 0 and p.symbol not in self.accepted_positions]
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready result."""
@@ -594,6 +598,8 @@ class Reconciler:
                 state = side.states.get((BreakKind.POSITION.value, check.symbol))
                 status = check.outcome.status
                 changed = _changes(state, status, check.fingerprint)
+                if not changed and state is not None and state.status is RecordStatus.RESOLVED:
+                    result.accepted_positions.add(check.symbol)
                 if changed or always:
                     rows.add("position_checks", {
                         "checked_at_utc": now, "sync_run_id": rows.run_ref,

@@ -108,3 +108,53 @@ def test_a_viewer_reads_reconciliation_but_may_not_sync_or_resolve(home, start_e
         error = engine.error_of(method, params)
         assert error.code == FORBIDDEN, (method, error.message)
     engine.terminate()
+
+
+def transfer_in(home: Path, symbol: str = "AAPL", quantity: str = "5") -> None:
+    """Shares at the broker that no fill brought (a transfer-in): the ledger knows none."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tbot.admin.bot_home import open_home
+    from tbot.admin.sim_account import sim_broker_settings
+    from tbot.broker.sim.sim_broker import SimBroker
+    from tbot.clock import FrozenClock
+
+    opened = open_home(home)
+    settings = sim_broker_settings(opened.config.bot, opened.identity.bot_identity)
+    clock = FrozenClock(datetime(2026, 11, 20, 14, 20, tzinfo=UTC))
+    with SimBroker.open(opened.paths.sim_broker_file, settings, clock) as broker:
+        store = broker._store  # the account's own file: the edge of the world
+        with store.transaction():
+            store.save_position(symbol, Decimal(quantity), Decimal("100"))
+
+
+def test_an_unexplained_position_at_start_keeps_trading_reducing_until_resolved(
+    home, start_engine
+):
+    transfer_in(home)
+    engine = start_engine(home, "--sim", "--speed", "60",
+                          "--start", f"{TRADING_DAY}T14:40:00Z").wait_ready()
+
+    state = engine.call("engine.status")["trading_state"]
+    assert state["state"] == "reducing", state
+    assert state["reason"].startswith("reconciliation: unexplained position difference")
+    assert "AAPL" in state["reason"]
+    (position,) = engine.call("recon.breaks", {"kind": "position"})["breaks"]
+    assert position["trade_id"] == "AAPL" and position["status"] == "broker-only"
+    engine.call("recon.resolve", {"id": position["id"], "action": "keep-ledger",
+                                  "reason": "a transfer-in; its paperwork follows"})
+    engine.wait_until(lambda s: s["trading_state"]["state"] == "active", 60,
+                      "trading resumed once the difference is resolved")
+    engine.terminate()
+
+
+def test_the_start_up_block_can_be_turned_off(home, start_engine):
+    transfer_in(home)
+    replace_setting(home, "STARTUP_RECON_BLOCKS_TRADING", "false")
+    engine = start_engine(home, "--sim", "--speed", "60",
+                          "--start", f"{TRADING_DAY}T14:40:00Z").wait_ready()
+
+    assert engine.call("engine.status")["trading_state"]["state"] == "active"
+    assert "STARTUP_RECON_BLOCKS_TRADING=false" in engine.output()
+    engine.terminate()
