@@ -239,15 +239,21 @@ def ledger_cash_entries(
     return found
 
 
-def latest_states(connection: sqlite3.Connection) -> dict[tuple[str, str], LatestState]:
-    """The newest reconciliation row of every (kind, trade_id)."""
+def latest_states(
+    connection: sqlite3.Connection, kinds: Iterable[BreakKind] | None = None
+) -> dict[tuple[str, str], LatestState]:
+    """The newest reconciliation row of every (kind, trade_id), of `kinds` (default all)."""
+    wanted = [kind.value for kind in (kinds if kinds is not None else BreakKind)]
+    marks = ",".join("?" for _ in wanted)
     rows = connection.execute(
-        "SELECT l.kind, l.trade_id, l.id, l.status, l.record_hash, r.status, r.record_hash, "
-        "  l.entry_id "
+        "SELECT l.kind, l.trade_id, l.id, l.status, l.record_hash, r.status, "  # noqa: S608
+        "  r.record_hash, l.entry_id "
         "FROM reconciliation_log l "
-        "JOIN (SELECT MAX(id) AS id FROM reconciliation_log GROUP BY kind, trade_id) m "
+        "JOIN (SELECT MAX(id) AS id FROM reconciliation_log "
+        f"      WHERE kind IN ({marks}) GROUP BY kind, trade_id) m "
         "  ON m.id = l.id "
-        "LEFT JOIN reconciliation_log r ON r.id = l.resolves_id"
+        "LEFT JOIN reconciliation_log r ON r.id = l.resolves_id",
+        wanted,
     )
     status_of = _STATUS.get
     return {
@@ -300,19 +306,28 @@ def account_balance(connection: sqlite3.Connection, account: str) -> Decimal:
     return _money(total)
 
 
+BREAK_STATUSES = tuple(status.value for status in RecordStatus if status.is_break)
+
+LATEST_ROW = (
+    "NOT EXISTS (SELECT 1 FROM reconciliation_log n "
+    "WHERE n.kind = l.kind AND n.trade_id = l.trade_id AND n.id > l.id)"
+)
+"""True of a row `l` that is the newest of its record. Finding rows by status first (its
+index) and then checking this (the (kind, trade_id) index) costs the number of rows in
+that status, not the size of the whole log."""
+
+
 def open_break_rows(
     connection: sqlite3.Connection, kinds: Iterable[BreakKind] | None = None
 ) -> list[dict[str, object]]:
     """The latest row of every record that is a break (neither ok nor resolved)."""
     wanted = [kind.value for kind in kinds] if kinds is not None else [k.value for k in BreakKind]
+    statuses = ",".join("?" for _ in BREAK_STATUSES)
     marks = ",".join("?" for _ in wanted)
     cursor = connection.execute(
-        "SELECT l.* FROM reconciliation_log l "  # noqa: S608 (placeholders only)
-        "JOIN (SELECT MAX(id) AS id FROM reconciliation_log GROUP BY kind, trade_id) m "
-        "  ON m.id = l.id "
-        f"WHERE l.status NOT IN ('ok', 'resolved') AND l.kind IN ({marks}) "
-        "ORDER BY l.id DESC",
-        wanted,
+        f"SELECT l.* FROM reconciliation_log l WHERE l.status IN ({statuses}) "  # noqa: S608
+        f"AND l.kind IN ({marks}) AND {LATEST_ROW} ORDER BY l.id DESC",
+        (*BREAK_STATUSES, *wanted),
     )
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]

@@ -16,13 +16,11 @@ from typing import Any
 from tbot.ledger.amounts import MONEY_PLACES, PRICE_PLACES, QUANTITY_PLACES, from_scaled
 from tbot.ledger.timestamps import parse_utc
 from tbot.reconcile.compare import plain
+from tbot.reconcile.ledger_view import BREAK_STATUSES, LATEST_ROW
 from tbot.reconcile.resolution import ResolutionError
 from tbot.reconcile.statuses import BreakKind, RecordStatus
 
 MAX_PAGE = 500
-_LATEST = ("SELECT l.* FROM reconciliation_log l "
-           "JOIN (SELECT MAX(id) AS id FROM reconciliation_log GROUP BY kind, trade_id) m "
-           "ON m.id = l.id")
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -81,9 +79,11 @@ def list_breaks(connection: sqlite3.Connection, now: datetime, *, status: str | 
         RecordStatus(status)  # ValueError for an unknown status
     if kind is not None:
         BreakKind(kind)
-    clauses, parameters = [], []
+    clauses: list[str] = []
+    parameters: list[object] = []
     if status is None:
-        clauses.append("l.status NOT IN ('ok', 'resolved')")
+        clauses.append(f"l.status IN ({','.join('?' for _ in BREAK_STATUSES)})")
+        parameters.extend(BREAK_STATUSES)
     else:
         clauses.append("l.status = ?")
         parameters.append(status)
@@ -93,19 +93,23 @@ def list_breaks(connection: sqlite3.Connection, now: datetime, *, status: str | 
     if symbol is not None:
         clauses.append("l.symbol = ?")
         parameters.append(symbol)
+    clauses.append(LATEST_ROW)
     where = " AND ".join(clauses)
     limit = max(1, min(int(limit), MAX_PAGE))
     rows = _rows(connection.execute(
-        f"{_LATEST} WHERE {where} ORDER BY l.id DESC LIMIT ? OFFSET ?",
+        f"SELECT l.* FROM reconciliation_log l WHERE {where} "  # noqa: S608
+        "ORDER BY l.id DESC LIMIT ? OFFSET ?",
         (*parameters, limit, max(0, int(offset))),
     ))
     (total,) = connection.execute(
-        f"SELECT COUNT(*) FROM ({_LATEST} WHERE {where})", parameters  # noqa: S608
+        f"SELECT COUNT(*) FROM reconciliation_log l WHERE {where}", parameters  # noqa: S608
     ).fetchone()
     open_counts: dict[str, dict[str, int]] = {}
+    marks = ",".join("?" for _ in BREAK_STATUSES)
     for row_kind, row_status, count in connection.execute(
-        f"SELECT kind, status, COUNT(*) FROM ({_LATEST}) "  # noqa: S608
-        "WHERE status NOT IN ('ok', 'resolved') GROUP BY kind, status"
+        f"SELECT l.kind, l.status, COUNT(*) FROM reconciliation_log l "  # noqa: S608
+        f"WHERE l.status IN ({marks}) AND {LATEST_ROW} GROUP BY l.kind, l.status",
+        BREAK_STATUSES,
     ):
         open_counts.setdefault(row_kind, {})[row_status] = count
     return {

@@ -385,7 +385,11 @@ class Reconciler:
                 ledger_view.live_entry_ids(connection, window.since, window.until)
                 if window is not None else {}
             ),
-            states=ledger_view.latest_states(connection),
+            # A check needs only the positions' and the currencies' states (the fill and
+            # cash breaks that explain them are read on their own): not the whole log.
+            states=ledger_view.latest_states(
+                connection, None if window is not None else (BreakKind.POSITION,
+                                                              BreakKind.BALANCE)),
             records={},  # read for the records that need keeping only
             positions=ledger_view.ledger_positions(connection, self.accounts.equities),
             cash_balance=ledger_view.account_balance(connection, self.accounts.cash),
