@@ -126,8 +126,9 @@ def run_runs(args: argparse.Namespace, out: Output) -> int:
     out.table(
         f"Sync runs ({result['total']})",
         ["id", "trigger", "outcome", "started", "window", "counts", "refused", "not read"],
-        [[str(run["id"]), run["trigger"], run["outcome"], run["started_at"],
-          f"{run['window']['since'][:10]} → {run['window']['until'][:10]}",
+        [[str(run["id"]), run["trigger"], run["outcome"],
+          run["started_at"][:16].replace("T", " "),
+          f"{run['window']['since'][5:10]}→{run['window']['until'][5:10]}",
           " ".join(f"{k}={v}" for k, v in run["counts"].items()),
           str(run["records_refused"]),
           "; ".join(f"{s['listing']} from {s['since']}: {s['error']}"
