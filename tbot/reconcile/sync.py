@@ -71,6 +71,7 @@ SYNC_ACTION = "recon.sync"
 CHECK_ACTION = "recon.check"
 PAGE_SIZE = 500
 INCLUSIVE_END = timedelta(seconds=1)
+_ZERO = Decimal(0)
 
 Progress = Callable[[str, int], None]
 """Called with (listing, records fetched so far) as pages arrive."""
@@ -753,8 +754,6 @@ class Reconciler:
             elif row["was_break"]:
                 result.closed.append(row_id)
 
-
-_ZERO = Decimal(0)
 
 
 def _judge_booked(outcome: _Outcome, differences: list[FieldDifference], *,
