@@ -50,6 +50,7 @@ from tbot.config.key_rotation import recover_interrupted_rotation
 from tbot.config.setting_types import BrokerName, StrategyName
 from tbot.engine import fill_booking, order_flow, recovery
 from tbot.engine.broker_gateway import BrokerGateway
+from tbot.engine.event_bus import EQUITY_TOPIC, MINUTE_TOPIC, EventBus
 from tbot.engine.ledger_desk import ENGINE_ACTOR, LedgerDesk
 from tbot.engine.minutes import MINUTE, floor_minute
 from tbot.engine.order_intents import (
@@ -168,7 +169,9 @@ class Engine:
         self.day_started_at: datetime | None = None
         self.summarized_days: set[date] = set()
         self.config_loaded_at = self.real_clock.now()
-        self.publish = _no_publish
+        # What happens is published here; rooms subscribe (the runner's forwarder sends
+        # the wire topics to the control server once it exists; until then, nobody).
+        self.bus = EventBus()
         self._stop_requested = asyncio.Event()
         self._wake = asyncio.Event()
         self._cursor: datetime | None = None
@@ -259,8 +262,7 @@ class Engine:
                 block=self._reconciliation_block,
                 alert=self.alert_once,
             ),
-            # Read at call time: the control server's publish is set after start-up.
-            publish=lambda topic, data: self.publish(topic, data),
+            publish=self.publish,  # the `recon` topic, on the engine's bus
         )
 
     def _sim_settings(self) -> SimBrokerSettings:
@@ -427,6 +429,7 @@ class Engine:
             self.publish("pnl", pnl)
             await self._check_daily_loss()
             await self.require_reconciliation().on_minute(at)
+        self.publish(MINUTE_TOPIC, {"at": at})
 
     async def _new_day(self, day: date) -> None:
         if self.current_day is not None and self.current_day not in self.summarized_days:
@@ -609,12 +612,28 @@ class Engine:
         getattr(log, "error" if level == "error" else "warning")(message, extra=ALERTED)
         self.publish("alerts", {"level": level, "message": message})
 
+    def publish(self, topic: str, data: Mapping[str, object]) -> None:
+        """Publish an event on the engine's bus (`tbot.engine.event_bus` lists the topics).
+        Never raises because of a subscriber."""
+        self.bus.publish(topic, data)
+
     async def _refresh_account(self) -> None:
         gateway, _ = self.require_started()
         try:
-            self.account = await gateway.call("account", gateway.broker.account)
+            account = await gateway.call("account", gateway.broker.account)
         except BrokerError as error:
             self.broker_trouble(error)
+            return
+        self.account = account
+        self.publish(
+            EQUITY_TOPIC,
+            {
+                "cash": account.cash,
+                "equity": account.equity,
+                "buying_power": account.buying_power,
+                "as_of": account.as_of,
+            },
+        )
 
     async def _end_of_day(self, day: date) -> None:
         """Close the day: the end-of-day sync (books any fill of ours the ledger lacks,
@@ -720,6 +739,7 @@ class Engine:
                 del self.book.positions[symbol]
             else:
                 held.quantity, held.cost = position.quantity, position.cost
+        self.publish("positions", {"symbols": sorted(symbols)})
         await self._refresh_account()
 
     def _reconciliation_block(self, reason: str | None) -> None:
@@ -741,7 +761,3 @@ class Engine:
         if self.gateway is None or self.booker is None:
             raise RuntimeError("the engine has not been started")
         return self.gateway, self.booker
-
-
-def _no_publish(topic: str, data: Mapping[str, object]) -> None:
-    """Publishing before the control server exists goes nowhere."""

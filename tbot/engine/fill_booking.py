@@ -18,6 +18,7 @@ from tbot.booking.fill_entries import FillContext
 from tbot.booking.ledger_results import read_round_trip
 from tbot.booking.trade_records import record_of_round_trip
 from tbot.broker.models import BrokerFill, OrderSide
+from tbot.engine.event_bus import POSITIONS_TOPIC
 from tbot.engine.ledger_desk import ENGINE_ACTOR
 from tbot.engine.order_intents import OrderIntent, parse_client_order_id
 from tbot.engine.position_book import HeldPosition
@@ -152,6 +153,8 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
             "entry_fitid": fill.fill_id,
         },
     )
+    # After `fills`: a room that hears both learns of the fill before the change it made.
+    engine.publish(POSITIONS_TOPIC, {"symbols": [fill.symbol]})
 
 
 async def _record_round_trip(

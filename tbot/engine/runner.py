@@ -14,14 +14,17 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tbot.admin.bot_home import BotHome
 from tbot.control.roles import RoleMap
 from tbot.control.server import ControlServer
 from tbot.control.socket_path import socket_override
+from tbot.control.topics import TOPICS
 from tbot.engine.control_methods import ControlMethods
 from tbot.engine.engine import ALERTED_FLAG, Engine, EngineOptions
+from tbot.engine.event_bus import Handler, Subscription
 from tbot.engine.systemd_notify import SystemdNotifier
 
 log = logging.getLogger("tbot.engine")
@@ -42,6 +45,17 @@ def link_home_socket(home: BotHome, bound: Path) -> None:
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(bound)
+
+
+def wire_forwarder(publish: Callable[[str, Mapping[str, object]], None]) -> Handler:
+    """A bus handler that passes the wire topics (`tbot.control.topics.TOPICS`) to
+    `publish` (the control server's) and keeps the engine's internal topics to itself."""
+
+    def forward_wire_topics(topic: str, data: Mapping[str, object]) -> None:
+        if topic in TOPICS:
+            publish(topic, data)
+
+    return forward_wire_topics
 
 
 class LogEvents(logging.Handler):
@@ -79,6 +93,7 @@ async def run_engine(home: BotHome, options: EngineOptions) -> int:
     server: ControlServer | None = None
     notifier = SystemdNotifier.from_environment()
     log_events: LogEvents | None = None
+    forwarding: Subscription | None = None
     watchdog: asyncio.Task[None] | None = None
     try:
         await asyncio.to_thread(engine.start_blocking)
@@ -98,7 +113,8 @@ async def run_engine(home: BotHome, options: EngineOptions) -> int:
         )
         await server.start()
         link_home_socket(home, socket_path)
-        engine.publish = server.publish
+        # Only from here on: before the server exists, events reach no client.
+        forwarding = engine.bus.subscribe_all(wire_forwarder(server.publish))
         methods.subscriber_count = lambda: server.subscriber_count if server else 0
         log_events = LogEvents(server, asyncio.get_running_loop())
         logging.getLogger("tbot").addHandler(log_events)
@@ -117,6 +133,8 @@ async def run_engine(home: BotHome, options: EngineOptions) -> int:
                 await watchdog
         if log_events is not None:
             logging.getLogger("tbot").removeHandler(log_events)
+        if forwarding is not None:
+            forwarding.cancel()  # nothing is published to a stopping server
         if server is not None:
             await server.stop()
         await asyncio.to_thread(engine.close_blocking)
