@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tbot.admin.bot_home import local_operator, open_bot_paths, open_home
@@ -150,14 +151,17 @@ def run_breaks(args: argparse.Namespace, out: Output) -> int:
         if not result["breaks"]:
             out.say("no open breaks" if args.status is None else f"none in status {args.status}")
             return EXIT_OK
-        out.table(
-            f"Breaks ({result['total']})" if args.status is None
-            else f"Latest rows in status {args.status} ({result['total']})",
-            ["id", "kind", "status", "record", "broker", "ledger", "difference", "detail"],
-            [[str(b["id"]), b["kind"], b["status"], b["trade_id"], b["broker_value"] or "-",
-              b["ledger_value"] or "-", _difference_text(b["difference"]), b["detail"]]
-             for b in result["breaks"]],
-        )
+        title = (f"{result['total']} open break(s)" if args.status is None
+                 else f"{result['total']} record(s) in status {args.status}")
+        out.say(f"[bold]{title}[/], newest first (`tbot recon show ID` for one in full)")
+        for row in result["breaks"]:
+            # Two lines a break: what and how much, then why (a table cannot hold the
+            # sentence at 80 columns).
+            values = f"broker {row['broker_value'] or '-'} · ledger {row['ledger_value'] or '-'}"
+            out.say(f"[bold]#{row['id']:<5}[/] {row['kind']:<8} {row['status']:<11} "
+                    f"{row['trade_id']}  {_difference_text(row['difference'])}")
+            out.say(f"       {values}")
+            out.say(f"       {escape(row['detail'])}")
     return EXIT_FINDINGS if open_found else EXIT_OK
 
 

@@ -45,8 +45,9 @@ class Explanation:
     delta: Delta
 
     def label(self) -> str:
-        """``broker-only fill SIM-F000012 (#41)``."""
-        return f"{self.status} {self.trade_id} (#{self.row_id})"
+        """``broker-only SIM-F000012 (#41)`` (no number for a break this run opens)."""
+        number = f" (#{self.row_id})" if self.row_id > 0 else ""
+        return f"{self.status} {self.trade_id}{number}"
 
 
 @dataclass(frozen=True, slots=True)
