@@ -602,7 +602,10 @@ class Reconciler:
             for check in checks:
                 state = side.states.get((BreakKind.POSITION.value, check.symbol))
                 status = check.outcome.status
-                changed = _changes(state, status, check.fingerprint)
+                # A symbol that has always matched has no log state: unchanged while it
+                # matches (a check writes only what changed; a full sync writes all).
+                changed = (_changes(state, status, check.fingerprint) if state is not None
+                           else status is not RecordStatus.OK)
                 if not changed and state is not None and state.status is RecordStatus.RESOLVED:
                     result.accepted_positions.add(check.symbol)
                 if changed or always:
@@ -637,7 +640,9 @@ class Reconciler:
             result.balances = [balance]
             state = side.states.get((BreakKind.BALANCE.value, balance.currency))
             status = RecordStatus.OK if balance.passed else RecordStatus.MISMATCH
-            if _changes(state, status, balance.fingerprint) or always:
+            changed = (_changes(state, status, balance.fingerprint) if state is not None
+                       else status is not RecordStatus.OK)
+            if changed or always:
                 rows.add("balance_assertions", {
                     "asserted_at_utc": now, "sync_run_id": rows.run_ref,
                     "trigger": trigger.value, "currency_code": balance.currency,

@@ -127,3 +127,24 @@ def test_a_strategy_entry_still_held_is_ok_and_matched(home, session_of, recon_o
     recon = recon_of(home)
     result = recon.sync()
     assert result.counts == {"ok": 4}
+
+
+def test_a_check_writes_only_what_changed(home, session_of, recon_of):
+    from tbot.reconcile.statuses import SyncTrigger
+
+    session = session_of(home)
+    session.advance({"AAPL": "100.00"})
+    session.order("AAPL", OrderSide.BUY, "10")
+    session.advance({"AAPL": "100.00"})
+    session.close()
+    recon = recon_of(home)
+    recon.sync()
+    before = [recon.read(f"SELECT COUNT(*) FROM {t}")[0][0]
+              for t in ("position_checks", "balance_assertions", "audit_trail")]
+
+    quiet = recon.run(lambda service: service.check(SyncTrigger.SCHEDULE))
+
+    assert quiet is not None and quiet.rows_written == 0 and quiet.positions
+    after = [recon.read(f"SELECT COUNT(*) FROM {t}")[0][0]
+             for t in ("position_checks", "balance_assertions", "audit_trail")]
+    assert after == before  # nothing written, not even a backup-and-audit round
