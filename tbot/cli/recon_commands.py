@@ -25,11 +25,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tbot.admin.bot_home import local_operator, open_bot_paths, open_home
 from tbot.cli.control_commands import control_socket_path
-from tbot.cli.output import Output
+from tbot.cli.output import Output, to_json
 from tbot.clock import SystemClock
 from tbot.config.paths import resolve_home
 from tbot.control.client import EngineUnavailableError, RpcCallError, call_once
-from tbot.errors import EXIT_BAD_INPUT, EXIT_OK, TbotError
+from tbot.errors import EXIT_OK, TbotError
 from tbot.ledger.database import open_reader_connection
 from tbot.reconcile import queries
 from tbot.reconcile.methods import window_of
@@ -195,9 +195,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
     if record is not None:
         out.say(f"broker record #{record['id']} sha256 {record['record_hash']} "
                 f"(local time {record['broker_local_time']}, final {record['final']})")
-        from tbot.cli.output import to_json
-
-        out.say(to_json(record["raw_payload"]))
+        out.say(escape(to_json(record["raw_payload"])))
     entry = result["ledger_entry"]
     if entry is not None:
         out.table(f"Ledger entry {entry['fitid']} ({entry['memo']})",
@@ -426,5 +424,3 @@ def _resolve_offline(args: argparse.Namespace, params: dict[str, Any]) -> dict[s
         raise TbotError(error.message) from None
     return resolution.as_dict()
 
-
-__all__ = ["EXIT_BAD_INPUT", "register"]

@@ -142,11 +142,14 @@ def check_positions(
     ledger: Mapping[str, tuple[Decimal, Decimal]],
     engine: Mapping[str, Decimal] | None,
     explanations: Iterable[Explanation],
+    also: Iterable[str] = (),
 ) -> list[PositionResult]:
-    """Compare every symbol held anywhere (broker, ledger, engine), alphabetically."""
+    """Compare every symbol held anywhere (broker, ledger, engine), and the symbols in
+    `also` (those with an open break: flat everywhere now, they match and the break
+    closes), alphabetically."""
     at_broker = {position.symbol: position for position in broker}
     explained = explanations_by_symbol(explanations)
-    symbols = sorted(set(at_broker) | set(ledger) | set(engine or {}))
+    symbols = sorted(set(at_broker) | set(ledger) | set(engine or {}) | set(also))
     return [
         _check_one(symbol, at_broker.get(symbol), ledger.get(symbol), engine,
                    explained.get(symbol, []))

@@ -596,8 +596,10 @@ class Reconciler:
                                           "error": error.message})
         now = self.clock.now()
         if broker_positions is not None:
+            still_open = [trade_id for (kind, trade_id), state in side.states.items()
+                          if kind == BreakKind.POSITION.value and state.status.is_break]
             checks = check_positions(broker_positions, side.positions,
-                                     self.engine.book_positions(), explanations)
+                                     self.engine.book_positions(), explanations, still_open)
             result.positions = checks
             for check in checks:
                 state = side.states.get((BreakKind.POSITION.value, check.symbol))

@@ -148,3 +148,34 @@ def test_a_check_writes_only_what_changed(home, session_of, recon_of):
     after = [recon.read(f"SELECT COUNT(*) FROM {t}")[0][0]
              for t in ("position_checks", "balance_assertions", "audit_trail")]
     assert after == before  # nothing written, not even a backup-and-audit round
+
+
+def test_a_position_break_closes_once_the_symbol_is_flat_everywhere(home, session_of,
+                                                                   recon_of, clock):
+    session = session_of(home)
+    session.advance({"AAPL": "100.00"})
+    session.order("AAPL", OrderSide.BUY, "10")
+    session.advance({})
+
+    def foreign(side: OrderSide, client_id: str) -> None:
+        session.broker.submit(OrderRequest(client_id, "AAPL", side, Decimal(2)))
+        clock.set(session.minute + timedelta(minutes=1))
+        session.broker.on_bars({"AAPL": bar("AAPL", session.minute, "100.00")}, clock.now())
+        session.minute = clock.now()
+
+    foreign(OrderSide.BUY, "manual-1")
+    session.writer.close()
+    recon = recon_of(home)
+    first = recon.sync()
+    assert [p.outcome.value for p in first.positions] == ["quantity_mismatch"]
+    session.writer.open()
+    session.order("AAPL", OrderSide.SELL, "10", Purpose.EXIT)
+    session.advance({})
+    foreign(OrderSide.SELL, "manual-2")
+    session.close()
+
+    recon.sync()
+
+    statuses = recon.read("SELECT status FROM reconciliation_log WHERE kind = 'position' "
+                          "ORDER BY id")
+    assert statuses == [("mismatch",), ("ok",)]  # the break closed by itself
