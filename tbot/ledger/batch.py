@@ -227,26 +227,24 @@ def _converter(table: str, column_field: Field) -> Converter:
             return general(value, index, context)
         return whole
     if kind is UtcTimestampField:
-        as_text = column_field.db_value
-
-        def moment(value: object, index: int, context: _Context) -> object:
-            if type(value) is datetime:
-                return as_text(value)
-            if value is None and nullable:
-                return None
-            return general(value, index, context)
-        return moment
+        return _exact_type(datetime, column_field.db_value, nullable, general)
     if kind is ScaledDecimalField:
-        scaled = column_field.db_value
-
-        def decimal(value: object, index: int, context: _Context) -> object:
-            if type(value) is Decimal:
-                return scaled(value)
-            if value is None and nullable:
-                return None
-            return general(value, index, context)
-        return decimal
+        return _exact_type(Decimal, column_field.db_value, nullable, general)
     return general
+
+
+def _exact_type(expected: type, convert: Callable[[object], object], nullable: bool,
+                general: Converter) -> Converter:
+    """A converter that applies `convert` to values of exactly `expected` type."""
+
+    def converter(value: object, index: int, context: _Context) -> object:
+        if type(value) is expected:
+            return convert(value)
+        if value is None and nullable:
+            return None
+        return general(value, index, context)
+
+    return converter
 
 
 _PLANS = {table: _TablePlan(table) for table in RECON_TABLES}

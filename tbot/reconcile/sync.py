@@ -392,8 +392,11 @@ class Reconciler:
                 connection, None if window is not None else (BreakKind.POSITION,
                                                               BreakKind.BALANCE)),
             records={},  # read for the records that need keeping only
-            positions=ledger_view.ledger_positions(connection, self.accounts.equities),
-            cash_balance=ledger_view.account_balance(connection, self.accounts.cash),
+            # A sync reads the holdings right before its checks (after booking fills).
+            positions={} if window is not None else ledger_view.ledger_positions(
+                connection, self.accounts.equities),
+            cash_balance=_ZERO if window is not None else ledger_view.account_balance(
+                connection, self.accounts.cash),
         )
 
     def _holdings(self, connection: Any) -> tuple[dict[str, tuple[Decimal, Decimal]], Decimal]:
