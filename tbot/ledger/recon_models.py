@@ -24,6 +24,7 @@ from peewee import (
 )
 
 from tbot.ledger.amounts import MONEY_PLACES, PRICE_PLACES, QUANTITY_PLACES
+from tbot.ledger.mapping_models import MAPPING_MODELS, MAPPING_SCHEMA_VERSION
 from tbot.ledger.fields import (
     CanonicalJsonField,
     ScaledDecimalField,
@@ -201,8 +202,14 @@ RECON_MODELS: tuple[type[Model], ...] = (
     ReconciliationLog,
     PositionCheck,
     BalanceAssertion,
+    *MAPPING_MODELS,
 )
 """In creation order: a table comes after the tables its foreign keys point to (and after
-`LEDGER_MODELS`, whose `ledger_entries` the log points to). Batch rows go in this order."""
+`LEDGER_MODELS`, whose `ledger_entries` the log points to). Batch rows go in this order.
+The mapping tables (`mapping_models`) ride along: created, migrated, protected and batched
+the same way."""
+
+# The batch writes one schema_version for every table it knows.
+assert MAPPING_SCHEMA_VERSION == RECON_SCHEMA_VERSION
 
 RECON_TABLES: tuple[str, ...] = tuple(model._meta.table_name for model in RECON_MODELS)

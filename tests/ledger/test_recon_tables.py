@@ -117,6 +117,31 @@ def full_batch(now: datetime, *, tag: str = "1") -> LedgerBatch:
         "difference": Decimal(0), "tolerance": Decimal("0.01"), "passed": True,
         "detail": "cash agrees",
     }]
+    batch.rows["coa_mapping_versions"] = [{
+        "version": int(tag), "action": "create", "active": True, "author": "tbot",
+        "reason": "the shipped default rules", "created_at_utc": now,
+        "content_hash": sha256_hex(f"rules {tag}"), "rule_count": 1,
+    }]
+    batch.rows["coa_mapping_rules"] = [{
+        "version_id": RowRef("coa_mapping_versions", 0), "rule_key": "R1", "name": "Fees",
+        "broker": "SIM", "activity_type": "FEE", "sign": "-", "amount_min": Decimal("0.01"),
+        "debit_account": "5045", "credit_account": "1070", "enabled": True,
+        "origin": "default",
+    }]
+    batch.rows["mapping_decisions"] = [{
+        "broker": "SIM", "broker_id": f"ACT-{tag}", "record_hash": sha256_hex(f"act {tag}"),
+        "layer": "operator", "action": "post", "rule_version": int(tag), "account": "5070",
+        "debit_account": "5070", "credit_account": "1070", "amount": Decimal("-12.34"),
+        "tokens": ["type=MISC", "sign=-"], "actor": "operator", "reason": "OPRA fee",
+        "decided_at_utc": now,
+    }]
+    batch.rows["mapping_queue"] = [{
+        "broker": "SIM", "broker_id": f"ACT-{tag}", "state": "mapped", "reason": "decided",
+        "detail": "mapped to 5070", "activity_type": "MISC", "description": "OPRA fee",
+        "amount": Decimal("-12.34"), "currency_code": "USD", "occurred_at_utc": now,
+        "suggestions": [], "rule_version": int(tag),
+        "decision_id": RowRef("mapping_decisions", 0), "created_at_utc": now,
+    }]
     return batch
 
 
@@ -488,7 +513,9 @@ def test_a_batch_writes_entries_reversals_and_rows_with_their_references(
     assert [(e.entry_id, e.fitid) for e in written.entries] == [(2, "FIT-OLD-REV"), (3, "FIT-NEW")]
     assert written.row_ids == {"sync_runs": [1], "broker_records": [1],
                                "reconciliation_log": [1, 2], "position_checks": [1],
-                               "balance_assertions": [1]}
+                               "balance_assertions": [1], "coa_mapping_versions": [1],
+                               "coa_mapping_rules": [1], "mapping_decisions": [1],
+                               "mapping_queue": [1]}
     ledger = ledger_paths.ledger_db
     entries = rows_of(ledger, "ledger_entries")
     assert [(row[1], row[12], row[13]) for row in entries] == [
