@@ -19,6 +19,7 @@ from tbot.cli import (
     engine_commands,
     home_commands,
     ledger_commands,
+    mapping_commands,
     recon_commands,
 )
 from tbot.cli.output import Output
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     control_commands.register(commands, common)
     console_commands.register(commands, common)
     recon_commands.register(commands, common)
+    mapping_commands.register(commands, common)
     return parser
 
 

@@ -186,6 +186,7 @@ class BotSettings(BaseModel):
     SYNC_LOOKBACK_DAYS: Days
     STARTUP_RECON_BLOCKS_TRADING: Flag
     RECON_CASH_TOLERANCE: UsdAmount
+    MAPPING_AUTO_APPLY_CONFIDENCE: Fraction
     CLOSE_MIN_INTERVAL_SECONDS: Seconds
 
     # Enhancements: rebalance notification

@@ -39,6 +39,12 @@ class Topic(StrEnum):
     closed, spans_not_read), ``break_resolved`` (break_id, action, kind, trade_id,
     resolution_id, posted_entry_ids, actor)."""
 
+    MAPPING = "mapping"
+    """The mapping queue and rules changed: {change, ...}: ``sync`` (posted, queued: broker
+    ids), ``assign`` (item, broker_id, account, version), ``undo`` (item, broker_id),
+    ``add`` / ``edit`` / ``enable`` / ``disable`` (version, rule), ``import`` (version),
+    ``activate`` / ``rollback`` (version, source_version)."""
+
 
 TOPICS: Final[frozenset[str]] = frozenset(topic.value for topic in Topic)
 
@@ -51,4 +57,5 @@ TOPIC_SUMMARIES: Final[Mapping[str, str]] = {
     Topic.ALERTS.value: "alerts for the operator",
     Topic.LOGS.value: "the engine's log records",
     Topic.RECON.value: "reconciliation runs, new and resolved breaks",
+    Topic.MAPPING.value: "the mapping queue, assignments and rule versions",
 }

@@ -28,6 +28,7 @@ from tbot.engine.config_watch import (
 )
 from tbot.engine.engine import Engine
 from tbot.reconcile.adapters import DeskLedger
+from tbot.reconcile.mapping.methods import MappingMethods
 from tbot.reconcile.methods import ReconMethods
 from tbot.risk.risk_gate import RiskGate
 from tbot.risk.trading_state import TradingState, TradingStateError
@@ -193,6 +194,7 @@ class ControlMethods:
             reconciliation.service, DeskLedger(self.engine.desk), self.engine.clock,
             self.engine.bot.SYNC_LOOKBACK_DAYS,
         ).specs()
+        specs += MappingMethods(reconciliation.mapping).specs()
         return {spec.name: spec for spec in specs}
 
     # -- reads ------------------------------------------------------------------------------

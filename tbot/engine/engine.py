@@ -262,6 +262,7 @@ class Engine:
                 block=self._reconciliation_block,
                 alert=self.alert_once,
             ),
+            bot_identity=self.identity.bot_identity,
             publish=self.publish,  # the `recon` topic, on the engine's bus
         )
 

@@ -27,6 +27,7 @@ from tbot.engine.order_intents import parse_client_order_id
 from tbot.ledger.errors import LedgerError
 from tbot.reconcile import ledger_view
 from tbot.reconcile.adapters import DeskLedger, GatewayBroker
+from tbot.reconcile.mapping.service import MappingError, MappingService, MappingSettings
 from tbot.reconcile.resolution import Resolver
 from tbot.reconcile.service import Publish, ReconService
 from tbot.reconcile.statuses import RunOutcome, SyncTrigger
@@ -92,6 +93,7 @@ class EngineReconciliation:
         broker_name: BrokerName,
         hooks: EngineHooks,
         publish: Publish,
+        bot_identity: str,
     ) -> None:
         self._bot = bot
         self._clock = clock
@@ -103,7 +105,13 @@ class EngineReconciliation:
             lookback_days=bot.SYNC_LOOKBACK_DAYS,
             cash_tolerance=bot.RECON_CASH_TOLERANCE,
         )
-        reconciler = Reconciler(broker, ledger, self.port, accounts, clock, settings)
+        self.mapping = MappingService(ledger, clock, MappingSettings(
+            broker=broker_name.value, cash_account=accounts.cash, currency="USD",
+            bot_identity=bot_identity,
+            threshold=float(bot.MAPPING_AUTO_APPLY_CONFIDENCE),
+        ), publish=publish)
+        reconciler = Reconciler(broker, ledger, self.port, accounts, clock, settings,
+                                mapping=self.mapping)
         resolver = Resolver(ledger, broker, accounts, broker_name, clock)
         self.service = ReconService(
             reconciler, resolver, min_interval_seconds=float(bot.SYNC_MIN_INTERVAL_SECONDS),
@@ -117,8 +125,9 @@ class EngineReconciliation:
         """The start-up sync: books fills of ours the ledger missed, records everything
         else. A broker that cannot be read is logged; it never means flat."""
         try:
+            await self.mapping.ensure_defaults()
             return await self.service.sync(SyncTrigger.STARTUP, wait=True)
-        except (BrokerError, LedgerError) as error:
+        except (BrokerError, LedgerError, MappingError) as error:
             log.error("start-up reconciliation failed: %s", error)
             self._apply_block(f"{BLOCK_PREFIX}the start-up sync failed ({error}); "
                               "positions are unverified")

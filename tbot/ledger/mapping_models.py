@@ -111,6 +111,11 @@ class MappingDecision(_Unbound):
     debit_account = TextField(null=True)
     credit_account = TextField(null=True)
     amount = ScaledDecimalField(MONEY_PLACES)
+    activity_type = TextField()
+    subtype = TextField(null=True)
+    description = TextField()
+    symbol = TextField(null=True)
+    occurred_at_utc = UtcTimestampField()
     tokens = CanonicalJsonField(list)
     entry = ForeignKeyField(LedgerEntry, column_name="entry_id", null=True, backref="+")
     reversal_entry = ForeignKeyField(LedgerEntry, column_name="reversal_entry_id", null=True,

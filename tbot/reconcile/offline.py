@@ -29,6 +29,8 @@ from tbot.ledger.errors import DuplicateFitidError, LedgerError
 from tbot.market.universe import is_inverse_etf
 from tbot.reconcile import ledger_view
 from tbot.reconcile.adapters import DeskLedger, GatewayBroker
+from tbot.reconcile.mapping.offline import mapping_settings
+from tbot.reconcile.mapping.service import MappingService
 from tbot.reconcile.resolution import Resolver
 from tbot.reconcile.service import ReconService
 from tbot.reconcile.sync import Reconciler, ReconSettings
@@ -101,6 +103,7 @@ class OfflineReconciliation:
         self._desk: LedgerDesk | None = None
         self._gateway: BrokerGateway | None = None
         self.service: ReconService | None = None
+        self.mapping: MappingService | None = None
         self.ledger: DeskLedger | None = None
 
     def __enter__(self) -> OfflineReconciliation:
@@ -140,9 +143,10 @@ class OfflineReconciliation:
         broker_port = GatewayBroker(self._gateway)
         settings = ReconSettings(lookback_days=bot.SYNC_LOOKBACK_DAYS,
                                  cash_tolerance=bot.RECON_CASH_TOLERANCE)
+        self.mapping = MappingService(self.ledger, self._clock, mapping_settings(home))
         reconciler = Reconciler(broker_port, self.ledger,
                                 OfflineEngine(desk, broker_name, accounts), accounts,
-                                self._clock, settings, actor=self._actor)
+                                self._clock, settings, actor=self._actor, mapping=self.mapping)
         resolver = Resolver(self.ledger, broker_port, accounts, broker_name, self._clock)
         # Offline, one process runs one command: no rate limit to keep.
         self.service = ReconService(reconciler, resolver, min_interval_seconds=0)

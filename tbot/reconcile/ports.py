@@ -7,13 +7,16 @@ sync, checks and resolutions run in both, and nothing here reaches into an `Engi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tbot.broker.models import AccountSnapshot, BrokerFill, BrokerPosition, Page
 from tbot.broker.reports import CashReport, FillReport, RefusedReport
 from tbot.ledger.batch import BatchResult, LedgerBatch
+
+if TYPE_CHECKING:
+    from tbot.reconcile.mapping.sync_round import SyncRound
 
 T = TypeVar("T")
 
@@ -80,4 +83,17 @@ class EnginePort(Protocol):
 
     async def ledger_corrected(self, symbols: frozenset[str]) -> None:
         """A resolution posted entries that move `symbols`' lots or the cash: reload."""
+        ...
+
+
+class MappingPort(Protocol):
+    """The mapping room as a sync meets it: the state to map one run's cash records with,
+    and word of what the run wrote."""
+
+    async def sync_round(self, broker_ids: Sequence[str], actor: str) -> SyncRound:
+        """Read what mapping `broker_ids` needs (rules, model, queue states, FITIDs)."""
+        ...
+
+    def round_written(self, round_: SyncRound) -> None:
+        """The run's batch, with the round's rows, is in the ledger."""
         ...

@@ -148,7 +148,7 @@ class Resolver:
         plan = await self.ledger.read(lambda c: self._plan(c, row, request))
         resolution = Resolution(
             request.break_id, request.action, kind, trade_id,
-            entries=[_describe(draft) for draft in plan.entries],
+            entries=[describe_draft(draft) for draft in plan.entries],
             symbols=frozenset(plan.symbols), dry_run=request.dry_run,
         )
         if request.dry_run:
@@ -451,7 +451,7 @@ def _require_account(request: ResolveRequest) -> str:
     return account
 
 
-def _describe(draft: EntryDraft | ReversalDraft) -> dict[str, Any]:
+def describe_draft(draft: EntryDraft | ReversalDraft) -> dict[str, Any]:
     """What a draft will post, for a person to confirm."""
     if isinstance(draft, ReversalDraft):
         return {"fitid": draft.new_fitid, "reverses": draft.fitid, "memo": draft.memo,

@@ -41,7 +41,7 @@ from tbot.broker.reports import (
     canonical_json,
 )
 from tbot.clock import Clock, utc_text
-from tbot.ledger.batch import LedgerBatch, RowRef
+from tbot.ledger.batch import EntryRef, LedgerBatch, RowRef
 from tbot.reconcile import ledger_view
 from tbot.reconcile.checks import (
     BalanceResult,
@@ -60,7 +60,8 @@ from tbot.reconcile.compare import (
     plain,
 )
 from tbot.reconcile.ledger_view import LatestState, LedgerCash, LedgerFill
-from tbot.reconcile.ports import BrokerPort, EnginePort, LedgerPort
+from tbot.reconcile.mapping.sync_round import SyncRound
+from tbot.reconcile.ports import BrokerPort, EnginePort, LedgerPort, MappingPort
 from tbot.reconcile.statuses import BreakKind, RecordStatus, RunOutcome, SyncTrigger
 
 log = logging.getLogger("tbot.reconcile")
@@ -206,7 +207,7 @@ class _Outcome:
     record_hash: str | None = None
     record_index: int | None = None  # into the batch's broker_records
     record_id: int | None = None  # a broker record kept by an earlier run
-    entry_id: int | None = None
+    entry_id: int | EntryRef | None = None
     symbol: str | None = None
     fields: list[FieldDifference] = field(default_factory=list)
     broker_value: str | None = None
@@ -260,7 +261,9 @@ class Reconciler:
         settings: ReconSettings,
         *,
         actor: str = "engine",
+        mapping: MappingPort | None = None,
     ) -> None:
+        self.mapping = mapping
         self.broker = broker
         self.ledger = ledger
         self.engine = engine
@@ -340,13 +343,19 @@ class Reconciler:
             outcomes.append(await self._classify_fill(report, side, rows, result))
         if not fills_missing:
             outcomes.extend(self._local_only(side, reported))
+        round_ = (await self.mapping.sync_round(
+            [r.broker_id for r in cash_to_compare], actor or self.actor)
+            if self.mapping is not None and cash_to_compare else None)
         for report in cash_to_compare:
-            outcomes.append(self._classify_cash(report, booked_cash, side, rows, result))
+            outcomes.append(self._classify_cash(report, booked_cash, side, rows, result,
+                                                round_))
         if fills_missing or cash_missing:
             result.outcome = RunOutcome.PARTIAL
         explanations = self._explanations(side, outcomes)
         # Fills of ours booked just now moved the ledger: positions and cash read again.
         side.positions, side.cash_balance = await self.ledger.read(self._holdings)
+        if round_ is not None:  # posted in this run's batch, not in the ledger yet
+            side.cash_balance += round_.mapped_cash
         await self._checks(trigger, side, explanations, rows, outcomes, result, always=True)
         for outcome in outcomes:
             if outcome.kind in (BreakKind.FILL, BreakKind.CASH):  # records, not checks
@@ -356,6 +365,8 @@ class Reconciler:
         result.ended_at = self.clock.now()
         rows.batch.rows.setdefault("sync_runs", []).insert(0, self._run_row(result, actor))
         await self._commit(rows, result, SYNC_ACTION, actor)
+        if round_ is not None and self.mapping is not None:
+            self.mapping.round_written(round_)
         result.seconds = time.perf_counter() - started_monotonic
         return result
 
@@ -539,7 +550,8 @@ class Reconciler:
         return outcomes
 
     def _classify_cash(self, report: CashReport, booked_cash: Mapping[str, LedgerCash],
-                       side: _LedgerSide, rows: _Rows, result: SyncResult) -> _Outcome:
+                       side: _LedgerSide, rows: _Rows, result: SyncResult,
+                       round_: SyncRound | None) -> _Outcome:
         activity = report.activity
         record_id, index = self._keep_record(report, side, rows, activity.occurred_at, None)
         outcome = _Outcome(
@@ -549,12 +561,23 @@ class Reconciler:
             symbol=activity.symbol, broker_cash=activity,
         )
         booked = booked_cash.get(activity.activity_id)
+        record = round_.record_of(report) if round_ is not None else None
+        if booked is None and report.final and round_ is not None and record is not None:
+            broker_record = (RowRef("broker_records", index) if index is not None
+                             else outcome.record_id)
+            mapped = round_.map_unbooked(record, rows.batch, broker_record)
+            if mapped is not None:
+                outcome.entry_id, outcome.detail = mapped
+                result.counts["mapped"] = result.counts.get("mapped", 0) + 1
+                return outcome
         if booked is None:
             outcome.status = RecordStatus.UNMAPPED if report.final else RecordStatus.PENDING
             outcome.detail = (
                 f"{activity.activity_type} cash activity not booked: waiting for a mapping"
                 if report.final else "pending at the broker")
         else:
+            if round_ is not None and record is not None:
+                round_.close_booked(record, booked.entry_id, rows.batch)
             outcome.entry_id = booked.entry_id
             outcome.ledger_cash = booked
             _judge_booked(outcome, compare_cash(booked, activity), final=report.final)

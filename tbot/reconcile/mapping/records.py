@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from tbot.broker.reports import CashReport
+from tbot.reconcile.compare import plain
 
 SUBTYPE_FIELDS = ("activity_sub_type", "activity_subtype", "subtype", "sub_type")
 """Where brokers put an activity's subtype (Alpaca: ``activity_sub_type``); the first
@@ -75,7 +76,7 @@ class MappingRecord:
             "subtype": self.subtype,
             "description": self.description,
             "symbol": self.symbol,
-            "amount": format(self.amount, "f"),
+            "amount": plain(self.amount),
             "currency": self.currency,
             "occurred_at": self.occurred_at.isoformat(),
             "record_hash": self.record_hash,

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tbot.ledger.chart import STANDARD_CHART, Chart
+from tbot.reconcile.compare import plain
 from tbot.reconcile.mapping.records import MappingRecord
 
 MATCH_FIELDS = ("broker", "activity_type", "subtype", "description", "symbol", "sign",
@@ -103,8 +104,8 @@ class Rule:
             "description": self.description,
             "symbol": self.symbol,
             "sign": self.sign,
-            "amount_min": None if self.amount_min is None else format(self.amount_min, "f"),
-            "amount_max": None if self.amount_max is None else format(self.amount_max, "f"),
+            "amount_min": None if self.amount_min is None else plain(self.amount_min),
+            "amount_max": None if self.amount_max is None else plain(self.amount_max),
             "debit": self.debit,
             "credit": self.credit,
             "enabled": self.enabled,
