@@ -14,10 +14,13 @@ Confidence is ``min(tempered posterior, evidence bound)``, because either one al
   naive-Bayes posterior counts one piece of evidence several times and is near 1.0 after a
   single decision. The log-joint of every account is therefore scaled by ``1/√m`` (m: the
   record's tokens the model knows), as if the m correlated tokens were worth about √m
-  independent ones. The scale is common to all accounts, so the ranking is plain naive
-  Bayes; only the spread of the probabilities shrinks. Accounts that may no longer take
-  postings keep their share of the mass: a closed account's likelihood is doubt, not
-  evidence for the others.
+  independent ones. On the held-out fifth of `benchmarks/mapping.py` the untempered
+  posterior said 0.997 where 92.5% were right; the ``1/m`` scale (a geometric mean: one
+  token's worth) left 91% of records below 0.5, well-known kinds included; ``1/√m`` was
+  close at the top (0.98 said, 0.97 right; 0.93 said, 0.91 right) and cautious below. The
+  scale is common to all accounts, so the order of the posteriors is plain naive Bayes's;
+  only their spread shrinks. Accounts that may no longer take postings keep their share of
+  the mass: a closed account's likelihood is doubt, not evidence for the others.
 - *Evidence bound.* A posterior says what the tokens look like, not how often the operator
   has actually confirmed this answer for this kind of record. The bound is Laplace's rule
   of succession over the decisions of the record's *kind* (same ``broker=``,
@@ -41,6 +44,7 @@ import math
 from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 MODEL_FAMILY = "nb1"
 """The fingerprint's prefix: this module's formula (bump it when the formula changes)."""
@@ -48,7 +52,13 @@ ALPHA = 1.0
 """Additive (Laplace) smoothing of the per-account token counts."""
 KIND_PREFIXES = ("broker=", "type_sign=", "subtype=")
 """The tokens that make a record's kind, whose decisions bound the confidence."""
+MIN_CONFIDENCE = 0.01
+"""Below this, an account after the first is no suggestion at all (room for the queue's
+other hints)."""
 MAX_REASONS = 3
+REASON_ORDER = ("type=", "subtype=", "word=", "symbol=", "type_sign=", "broker=")
+"""Among equally telling tokens, the ones an operator reads most easily first (``symbol=yes``
+/ ``no``, ``sign=`` and ``size=`` last)."""
 MAX_PRECEDENTS = 3
 SCAN_PRECEDENTS = 200
 """The newest candidate precedents compared with a record when naming the most similar."""
@@ -109,6 +119,16 @@ def kind_of(tokens: Iterable[str]) -> Kind:
     return found[0], found[1], found[2]
 
 
+def _legibility(token: str) -> int:
+    """Rank of `token`'s family in `REASON_ORDER` (lower reads better)."""
+    if token in ("symbol=yes", "symbol=no"):
+        return len(REASON_ORDER)
+    for rank, prefix in enumerate(REASON_ORDER):
+        if token.startswith(prefix):
+            return rank
+    return len(REASON_ORDER) + 1
+
+
 class MappingModel:
     """Token statistics of the decision history; build with `MappingModel.build`."""
 
@@ -159,7 +179,7 @@ class MappingModel:
     def build(cls, precedents: Iterable[Precedent]) -> MappingModel:
         """The model of `precedents` (any order; decision ids must be unique)."""
         ordered = sorted(precedents, key=lambda p: p.decision_id)
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in pairwise(ordered):
             if before.decision_id == after.decision_id:
                 raise ValueError(f"decision {after.decision_id} is given twice")
         return cls(ordered)
@@ -181,8 +201,9 @@ class MappingModel:
 
     def suggest(self, tokens: Sequence[str], *, limit: int = 3,
                 allowed: Container[str] | None = None) -> list[Suggestion]:
-        """Up to `limit` accounts for a record with `tokens`, best first; only accounts in
-        `allowed` (when given); empty when the model has learned nothing."""
+        """Up to `limit` accounts for a record with `tokens`, best first (by confidence, then
+        posterior, then code): only accounts in `allowed` when given, and after the first
+        only those of at least `MIN_CONFIDENCE`; empty when the model has learned nothing."""
         if not self._ids or limit <= 0:
             return []
         record = tuple(dict.fromkeys(tokens))
@@ -208,8 +229,10 @@ class MappingModel:
             bound = (len(in_kind.get(account, ())) + 1) / (decided + 2)
             ranked.append((min(posterior, bound), posterior, account))
         ranked.sort(key=lambda item: (-item[0], -item[1], item[2]))
-        suggestions = []
+        suggestions: list[Suggestion] = []
         for confidence, posterior, account in ranked[:limit]:
+            if suggestions and confidence < MIN_CONFIDENCE:
+                break
             reasons = self._reasons(account, known)
             suggestions.append(Suggestion(
                 account=account, confidence=confidence, reasons=reasons,
@@ -225,7 +248,7 @@ class MappingModel:
         log P(token | account) - log P(token | any other account)."""
         mine = self._account_totals[account] + self._smoothed_vocabulary
         others = self._total - self._account_totals[account] + self._smoothed_vocabulary
-        scored: list[tuple[float, str]] = []
+        scored: list[tuple[float, int, str]] = []
         for token in known:
             here = len(self._postings[token].get(account, ()))
             if not here:
@@ -233,9 +256,9 @@ class MappingModel:
             elsewhere = self._token_totals[token] - here
             ratio = math.log((here + ALPHA) / mine) - math.log((elsewhere + ALPHA) / others)
             if ratio > 0:
-                scored.append((ratio, token))
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        return tuple(token for _, token in scored[:MAX_REASONS])
+                scored.append((-ratio, _legibility(token), token))
+        scored.sort()
+        return tuple(token for *_, token in scored[:MAX_REASONS])
 
     def _precedents(self, account: str, record: tuple[str, ...],
                     in_kind: dict[str, list[int]], reasons: tuple[str, ...]) -> tuple[int, ...]:
@@ -249,7 +272,7 @@ class MappingModel:
         wanted = frozenset(record)
         size = len(wanted)
         sets, ids = self._token_sets, self._ids
-        scored = []
+        scored: list[tuple[float, int]] = []
         for index in candidates[-SCAN_PRECEDENTS:]:
             other = sets[index]
             shared = len(wanted & other)

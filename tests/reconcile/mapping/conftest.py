@@ -13,7 +13,6 @@ from tbot.admin.bot_home import BotHome
 from tbot.broker.models import OrderSide
 from tbot.clock import FrozenClock
 from tbot.reconcile.mapping.offline import OfflineMapping
-from tbot.reconcile.mapping.service import MappingService
 from tests.reconcile.conftest import DAY_START
 
 CASH_FAULTS = "dividend,deposit,unknown_fee"
