@@ -24,13 +24,13 @@ from peewee import (
 )
 
 from tbot.ledger.amounts import MONEY_PLACES, PRICE_PLACES, QUANTITY_PLACES
-from tbot.ledger.mapping_models import MAPPING_MODELS, MAPPING_SCHEMA_VERSION
 from tbot.ledger.fields import (
     CanonicalJsonField,
     ScaledDecimalField,
     TextOrJsonField,
     UtcTimestampField,
 )
+from tbot.ledger.mapping_models import MAPPING_MODELS, MAPPING_SCHEMA_VERSION
 from tbot.ledger.models import LedgerEntry, _one_of, _Unbound
 
 RECON_SCHEMA_VERSION = 1
