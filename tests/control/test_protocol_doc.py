@@ -36,6 +36,19 @@ ENGINE_METHODS = [
     "recon.show",
     "recon.resolve",
     "recon.positions",
+    "mapping.queue",
+    "mapping.show",
+    "mapping.assign",
+    "mapping.undo",
+    "mapping.rules",
+    "mapping.set_rule",
+    "mapping.versions",
+    "mapping.diff",
+    "mapping.replay",
+    "mapping.activate",
+    "mapping.rollback",
+    "mapping.export",
+    "mapping.import",
 ]
 
 

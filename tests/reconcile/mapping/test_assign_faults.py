@@ -73,7 +73,7 @@ def test_an_item_another_operator_assigned_is_refused_unless_reclassified(queued
 
 
 def test_the_same_activity_synced_twice_stays_one_item(queued):
-    recon, mapping, item = queued
+    recon, mapping, _ = queued
     before = recon.read("SELECT COUNT(*) FROM mapping_queue")
     recon.sync()
     recon.sync()
