@@ -29,7 +29,8 @@ from tbot.ledger.recon_models import NOT_BREAK_STATUSES, RECON_MODELS, Reconcili
 from tbot.ledger.verify_scan import VerifyProblem
 
 MISSING_RECON_DETAIL = (
-    "the table does not exist: the file predates reconciliation; opening it with the engine "
+    "the table does not exist: the file predates reconciliation (or the mapping queue); "
+    "opening it with the engine "
     "or any `tbot` command that writes adds it"
 )
 
@@ -39,11 +40,17 @@ _ROW_KIND = {
     "reconciliation_log": "reconciliation_log",
     "position_checks": "position_check",
     "balance_assertions": "balance_assertion",
+    "coa_mapping_versions": "mapping_version",
+    "coa_mapping_rules": "mapping_rule",
+    "mapping_decisions": "mapping_decision",
+    "mapping_queue": "mapping_queue_row",
 }
 _TARGET_LABEL = {
     "sync_runs": "sync run",
     "broker_records": "broker record",
     "reconciliation_log": "reconciliation log row",
+    "coa_mapping_versions": "mapping version",
+    "mapping_decisions": "mapping decision",
     LedgerEntry._meta.table_name: "ledger entry",
 }
 _MODELS = {model._meta.table_name: model for model in RECON_MODELS}

@@ -132,6 +132,7 @@ def full_batch(now: datetime, *, tag: str = "1") -> LedgerBatch:
         "broker": "SIM", "broker_id": f"ACT-{tag}", "record_hash": sha256_hex(f"act {tag}"),
         "layer": "operator", "action": "post", "rule_version": int(tag), "account": "5070",
         "debit_account": "5070", "credit_account": "1070", "amount": Decimal("-12.34"),
+        "activity_type": "MISC", "description": "OPRA fee", "occurred_at_utc": now,
         "tokens": ["type=MISC", "sign=-"], "actor": "operator", "reason": "OPRA fee",
         "decided_at_utc": now,
     }]

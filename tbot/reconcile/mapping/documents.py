@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from tbot.clock import utc_text
 from tbot.ledger.chart import STANDARD_CHART, Chart
 from tbot.reconcile.mapping.rules import RuleError, RuleSet, content_hash
 from tbot.reconcile.mapping.store import VersionRow
@@ -37,7 +38,7 @@ def export_document(version: VersionRow, rules: RuleSet, bot_identity: str) -> d
         "action": version.action,
         "author": version.author,
         "reason": version.reason,
-        "created_at": version.created_at.isoformat(),
+        "created_at": utc_text(version.created_at),
         "content_hash": version.content_hash,
         "rules": rules.content(),
     }

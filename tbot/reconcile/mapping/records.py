@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from tbot.broker.reports import CashReport
+from tbot.clock import utc_text
 from tbot.reconcile.compare import plain
 
 SUBTYPE_FIELDS = ("activity_sub_type", "activity_subtype", "subtype", "sub_type")
@@ -78,7 +79,7 @@ class MappingRecord:
             "symbol": self.symbol,
             "amount": plain(self.amount),
             "currency": self.currency,
-            "occurred_at": self.occurred_at.isoformat(),
+            "occurred_at": utc_text(self.occurred_at),
             "record_hash": self.record_hash,
         }
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tbot.clock import Clock
+from tbot.clock import Clock, utc_text
 from tbot.errors import TbotError
 from tbot.ledger.batch import EntryRef, LedgerBatch, RowRef
 from tbot.ledger.chart import STANDARD_CHART, Chart
@@ -234,7 +234,7 @@ class MappingService:
             "suggestions": mapper.suggest(record) if mapper is not None else item.suggestions,
             "decision_id": item.decision_id,
             "entry_id": item.entry_id,
-            "since": item.created_at.isoformat(),
+            "since": utc_text(item.created_at),
         }
 
     # -- assignments ------------------------------------------------------------------------
@@ -297,7 +297,7 @@ class MappingService:
                 action = "adopt"  # booked with no decision in force: take that entry
             elif not reclassify:
                 who = (f"{standing.actor} mapped it to {standing.account} (decision "
-                       f"#{standing.id}, {standing.decided_at.isoformat()})"
+                       f"#{standing.id}, {utc_text(standing.decided_at)})"
                        if standing is not None else f"the ledger books it to {counter}")
                 raise MappingError("already_assigned",
                                    f"item #{item_id} is already mapped: {who}; reclassify "
@@ -671,7 +671,7 @@ def _raw_payload(connection: sqlite3.Connection, item: store.QueueRow) -> str | 
 
 def _state(row: store.QueueRow) -> dict[str, Any]:
     return {"row": row.id, "state": row.state, "reason": row.reason, "detail": row.detail,
-            "at": row.created_at.isoformat(), "rule_version": row.rule_version,
+            "at": utc_text(row.created_at), "rule_version": row.rule_version,
             "decision_id": row.decision_id, "entry_id": row.entry_id}
 
 

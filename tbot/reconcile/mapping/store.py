@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from tbot.clock import utc_text
 from tbot.ledger.amounts import MONEY_PLACES, from_scaled
 from tbot.reconcile.compare import plain
 from tbot.reconcile.mapping.learning import Precedent
@@ -44,7 +45,7 @@ class VersionRow:
         return {
             "version": self.version, "action": self.action, "active_on_creation": self.active,
             "source_version": self.source_version, "author": self.author,
-            "reason": self.reason, "created_at": self.created_at.isoformat(),
+            "reason": self.reason, "created_at": utc_text(self.created_at),
             "content_hash": self.content_hash, "rule_count": self.rule_count,
             "source_identity": self.source_identity,
         }
@@ -89,7 +90,7 @@ class DecisionRow:
             "amount": plain(self.amount), "entry_id": self.entry_id,
             "reversal_entry_id": self.reversal_entry_id, "supersedes": self.supersedes_id,
             "actor": self.actor, "reason": self.reason,
-            "decided_at": self.decided_at.isoformat(),
+            "decided_at": utc_text(self.decided_at),
         }
 
     def record(self, currency: str) -> MappingRecord:
