@@ -22,19 +22,33 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from tbot.admin.init_home import init_home
+from tbot.clock import FrozenClock
+from tbot.config.identity import BotIdentity
+from tbot.ledger.batch import LedgerBatch
+from tbot.ledger.database import open_reader_connection
+from tbot.ledger.posting import LedgerWriter
+from tbot.reconcile.mapping import store
+from tbot.reconcile.mapping.booking import decision_row
+from tbot.reconcile.mapping.defaults import default_rules
+from tbot.reconcile.mapping.layers import Mapper
 from tbot.reconcile.mapping.learning import MappingModel, Precedent
 from tbot.reconcile.mapping.records import MappingRecord
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
+IDENTITY = BotIdentity(ENTITY_CODE="BENCH", JURISDICTION_CODE="US", BROKER_CODE="SIM",
+                       BOT_ID="M01")
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "JPM", "XOM", "KO",
            "PEP", "T", "VZ", "SPY", "QQQ", "IWM", "TLT", "HYG", "SCHD", "VYM", "O", "MO",
            "PFE", "BAC", "WFC", "INTC", "CSCO", "ABBV", "CVX", "MMM")
@@ -207,19 +221,54 @@ def make_record(kind: Kind, number: int, rng: random.Random) -> MappingRecord:
 
 
 def make_history(decisions: int, kinds: int, seed: int,
-                 noise: float = 0.03) -> tuple[list[Precedent], list[Kind]]:
-    """`decisions` operator decisions (ids 1..N, oldest first) over `kinds` kinds."""
+                 noise: float = 0.03
+                 ) -> tuple[list[Precedent], list[Kind], dict[int, MappingRecord]]:
+    """`decisions` operator decisions (ids 1..N, oldest first) over `kinds` kinds, and the
+    record each decided."""
     rng = random.Random(seed)
     made = make_kinds(kinds, rng)
     popularity = [1 / (rank + 1) ** 0.8 for rank in range(kinds)]
     rng.shuffle(popularity)
     history = []
+    records: dict[int, MappingRecord] = {}
     for number in range(1, decisions + 1):
         kind = rng.choices(made, weights=popularity)[0]
         record = make_record(kind, number, rng)
         account = rng.choice(POOL) if rng.random() < noise else kind.account
         history.append(Precedent(number, account, record.tokens()))
-    return history, made
+        records[number] = record
+    return history, made, records
+
+
+def build_from_ledger(train: list[Precedent], records: dict[int, MappingRecord]
+                      ) -> tuple[float, float]:
+    """Write `train` as operator decisions into a fresh bot's ledger (one batch), then time
+    what a sync does: read the history that counts and build the model from it."""
+    clock = FrozenClock(START)
+    with tempfile.TemporaryDirectory() as root:
+        home = init_home(Path(root) / "home", IDENTITY, clock, actor="bench")
+        batch = LedgerBatch()
+        for precedent in train:
+            record = records[precedent.decision_id]
+            batch.rows.setdefault("mapping_decisions", []).append(decision_row(
+                record, layer="operator", action="post", actor="bench", reason="bench",
+                now=START, account=precedent.account, debit=None, credit=None, entry=None,
+                version=1))
+        writer = LedgerWriter(home.paths, clock, home.backup_policy).open()
+        try:
+            writer.commit_batch(batch, actor="bench", action="bench.decisions",
+                                subject="history", details={"decisions": len(train)})
+        finally:
+            writer.close()
+        connection = open_reader_connection(home.paths.ledger_db)
+        try:
+            started = time.perf_counter()
+            history = store.precedents(connection)
+            read = time.perf_counter() - started
+            MappingModel.build(history)
+            return read, time.perf_counter() - started
+        finally:
+            connection.close()
 
 
 def percentile(ordered: list[float], fraction: float) -> float:
@@ -239,7 +288,7 @@ def main() -> int:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    history, kinds = make_history(args.decisions, args.kinds, args.seed)
+    history, kinds, records = make_history(args.decisions, args.kinds, args.seed)
     booked: dict[tuple[str, str, str, str | None], set[str]] = {}
     for kind in kinds:
         key = (kind.broker, kind.activity_type, kind.sign, kind.subtype)
@@ -258,6 +307,9 @@ def main() -> int:
     model = MappingModel.build(train)
     print(f"build: {(time.perf_counter() - started) * 1000:.1f} ms "
           f"({model.fingerprint}, {len(model.accounts)} accounts)")
+    read, rebuilt = build_from_ledger(train, records)
+    print(f"build from a real ledger's decision history: {read * 1000:.1f} ms to read "
+          f"{len(train):,} decisions, {rebuilt * 1000:.1f} ms in all")
 
     timings: list[float] = []
     top1 = top3 = applied = applied_wrong = 0
@@ -292,6 +344,20 @@ def main() -> int:
     wrong = applied_wrong / applied if applied else 0.0
     print(f"auto-applied at >= {args.threshold:g}: {applied:,} of {total:,} "
           f"({applied / total:.1%}), of which wrong {applied_wrong:,} ({wrong:.2%})")
+
+    # The whole path a sync takes per record: the shipped rules first, then the model,
+    # then the queue's suggestions.
+    mapper = Mapper(default_rules(), 1, model, cash_account="1030", threshold=args.threshold)
+    layered: list[float] = []
+    for precedent in test:
+        record = records[precedent.decision_id]
+        began = time.perf_counter_ns()
+        mapper.decide(record)
+        layered.append((time.perf_counter_ns() - began) / 1e6)
+    layered.sort()
+    print(f"through the layers (rules, model, suggestions): p50 "
+          f"{percentile(layered, 0.50):.3f} ms, p99 {percentile(layered, 0.99):.3f} ms "
+          f"(target <= 5 ms)")
 
     table = Table(title="calibration: top suggestion's confidence vs observed accuracy")
     for column in ("confidence", "records", "mean confidence", "observed accuracy"):

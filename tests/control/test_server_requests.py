@@ -253,6 +253,7 @@ async def test_discover_lists_every_method_and_whether_the_caller_may_call_it(
         "alerts",
         "logs",
         "recon",
+        "mapping",
     }
 
 
@@ -266,7 +267,7 @@ async def test_subscribing_to_an_unknown_topic_lists_the_valid_ones(
     assert answer["error"]["code"] == INVALID_PARAMS
     assert "gossip" in answer["error"]["message"]
     assert answer["error"]["data"]["valid_topics"] == sorted(
-        ["fills", "orders", "state", "pnl", "alerts", "logs", "recon"]
+        ["fills", "orders", "state", "pnl", "alerts", "logs", "recon", "mapping"]
     )
 
 
