@@ -5,11 +5,12 @@ only read), subscribers hear of it; `tbot mapping` exports and a fresh home impo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
-from tbot.control.client import ControlClient
+from tbot.control.client import ControlClient, RpcCallError
 from tbot.control.wire import FORBIDDEN, REFUSED
 from tests.cli.cli_support import replace_setting
 from tests.engine.conftest import TRADING_DAY
@@ -36,7 +37,7 @@ def test_a_cash_fault_day_then_the_queue_from_the_command_line(home, start_engin
     assert code == 1, queue  # items waiting
     (item,) = queue["items"]
     assert item["activity_type"] == "MISCFEE" and item["suggestions"]
-    code, refused = mapping(home, "assign", str(item["id"]), "9310")
+    code, _ = mapping(home, "assign", str(item["id"]), "9310")
     assert code == 2
     code, done = mapping(home, "assign", str(item["id"]), "5070", "--save-rule",
                          "--reason", "OPRA fee")
@@ -60,7 +61,7 @@ def test_a_cash_fault_day_then_the_queue_from_the_command_line(home, start_engin
     code, imported = mapping(fresh, "import", exported)
     assert code == 0 and imported["active"] is False
     assert mapping(fresh, "replay", str(imported["version"]))[0] in (0, 1)
-    code, activated = mapping(fresh, "activate", str(imported["version"]), "--reason", "seed")
+    code, _ = mapping(fresh, "activate", str(imported["version"]), "--reason", "seed")
     assert code == 0
     _, theirs = mapping(fresh, "rules")
     assert theirs["version"]["content_hash"] == document["content_hash"]
@@ -80,10 +81,8 @@ def test_through_the_socket_an_admin_assigns_and_subscribers_hear_it(home, start
                 queue = await client.call("mapping.queue", {})
                 if queue["items"]:
                     break
-                try:
+                with contextlib.suppress(RpcCallError):  # rate-limited: try again shortly
                     await client.call("recon.sync", {})
-                except Exception:  # noqa: BLE001 (rate-limited: try again shortly)
-                    pass
                 await asyncio.sleep(0.5)
             (item,) = queue["items"]
             done = await client.call("mapping.assign", {"id": item["id"], "account": "5070",
