@@ -154,13 +154,15 @@ def run_queue(args: argparse.Namespace, out: Output) -> int:
 
 
 def _suggestion_text(suggestion: dict[str, Any]) -> str:
+    """``5045 0.42 Broker Fees – … · similar rule: like R11 (…)`` (markup-safe)."""
     confidence = suggestion.get("confidence")
-    bar = "" if confidence is None else f"{float(confidence):.2f} "
+    figure = "  -  " if confidence is None else f"{float(confidence):.2f}"
     why = "; ".join(suggestion.get("reasons") or [])
     precedents = suggestion.get("precedents") or []
-    rests = f" (decisions {', '.join(f'#{p}' for p in precedents)})" if precedents else ""
-    return (f"{suggestion['account']} {escape(suggestion.get('name') or '')} {bar}"
-            f"[{suggestion.get('source', '')}] {escape(why)}{rests}")
+    rests = f", decisions {', '.join(f'#{p}' for p in precedents)}" if precedents else ""
+    source = str(suggestion.get("source", "")).replace("-", " ")
+    return escape(f"{suggestion['account']} {figure} {suggestion.get('name') or ''} · "
+                  f"{source}: {why}{rests}")
 
 
 def run_show(args: argparse.Namespace, out: Output) -> int:
@@ -205,10 +207,13 @@ def run_assign(args: argparse.Namespace, out: Output) -> int:
         out.say(f"item #{args.id} is already mapped to {args.account}: nothing posted")
         return EXIT_OK
     verb = "would post" if args.dry_run else "posted"
+    size = result["amount"].lstrip("-")
     out.say(f"item #{args.id} → {args.account} ({result['action']}): {verb} "
-            f"Dr {result['debit']} / Cr {result['credit']} {result['amount']}")
+            f"Dr {result['debit']} / Cr {result['credit']} {size}")
     if result.get("new_version"):
-        out.say(f"saved rule {result['rule']['id']}: version {result['new_version']} is active")
+        rule, version = result["rule"]["id"], result["new_version"]
+        out.say(f"would save rule {rule} as version {version}" if args.dry_run
+                else f"saved rule {rule}: version {version} is active")
     return EXIT_OK
 
 
@@ -245,12 +250,16 @@ def run_versions(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.emit_json(result)
         return EXIT_OK
-    out.table("Mapping versions (newest first)",
-              ["version", "action", "from", "author", "at", "rules", "hash", "reason"],
-              [[f"{v['version']}{' *' if v['version'] == result['active'] else ''}",
-                v["action"], str(v["source_version"] or "-"), v["author"],
-                v["created_at"][:19], str(v["rule_count"]), v["content_hash"][:12],
-                v["reason"]] for v in result["versions"]])
+    out.say(f"[bold]{len(result['versions'])} version(s)[/], newest first; active: "
+            f"{result['active']}")
+    for v in result["versions"]:
+        # Two lines a version: what and who, then why (the reason whole at 80 columns).
+        active = " [bold]active[/]" if v["version"] == result["active"] else ""
+        source = f" of {v['source_version']}" if v["source_version"] else ""
+        out.say(f"[bold]v{v['version']:<4}[/] {v['action']}{source} by {escape(v['author'])} "
+                f"at {v['created_at'][:16].replace('T', ' ')}, {v['rule_count']} rules, "
+                f"sha256 {v['content_hash'][:12]}{active}")
+        out.say(f"       {escape(v['reason'])}")
     return EXIT_OK
 
 
@@ -266,6 +275,10 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
     for change in result["changes"]:
         fields = f" ({', '.join(change['fields'])})" if change["fields"] else ""
         out.say(f"{change['rule_id']}: {change['change']}{fields}")
+        if change["change"] != "changed":
+            shown = change["after"] or change["before"]
+            out.say("    " + escape(", ".join(f"{k}={v}" for k, v in shown.items()
+                                            if v not in (None, "") and k != "id")))
         for name in change["fields"] or []:
             out.say(f"    {name}: {change['before'][name]!r} → {change['after'][name]!r}")
     return EXIT_OK
@@ -287,11 +300,12 @@ def run_replay(args: argparse.Namespace, out: Output) -> int:
     else:
         out.say(f"{result['candidate']}: {result['changed']} of {result['decisions']} past "
                 "decision(s) would change")
-        out.table("Would change", ["decision", "record", "type", "amount", "old", "new"],
-                  [[str(c["decision_id"]), c["broker_id"], c["activity_type"], c["amount"],
-                    f"{c['old_account']} ({c['old_layer']})",
-                    f"{c['new_account'] or 'queue'} ({c['new_layer']})"]
-                   for c in result["changes"]])
+        if result["changes"]:
+            out.table("Would change", ["decision", "record", "type", "amount", "old", "new"],
+                      [[str(c["decision_id"]), c["broker_id"], c["activity_type"], c["amount"],
+                        f"{c['old_account']} ({c['old_layer']})",
+                        f"{c['new_account'] or 'queue'} ({c['new_layer']})"]
+                       for c in result["changes"]])
     return EXIT_FINDINGS if result["changed"] else EXIT_OK
 
 

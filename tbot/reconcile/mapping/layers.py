@@ -194,6 +194,8 @@ class Mapper:
             met = sum(checks) / len(checks)
             named = {w for w in _WORD.findall(f"{rule.activity_type or ''} {rule.name}".lower())}
             overlap = any(w in words or w.rstrip("s") in words for w in named)
+            if not overlap and met < 1:
+                continue  # shares only the broker and the sign: not a hint worth a line
             score = NEARBY_CAP * (0.5 * met + (0.5 if overlap else 0.0))
             if score > 0:
                 scored.append((score, rule.id, counter_of(rule, self.cash_account), rule))
