@@ -40,7 +40,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     sub = mapping.add_subparsers(dest="mapping_command", metavar="SUBCOMMAND", required=True)
 
     queue = sub.add_parser("queue", parents=[common], help="items waiting, newest first")
-    queue.add_argument("--state", choices=("queued", "mapped", "all"), default="queued")
+    queue.add_argument("--state", choices=("queued", "mapped", "settled", "all"),
+                       default="queued")
     queue.add_argument("--search", help="only items whose id, type or description has this")
     queue.add_argument("--limit", type=int, default=100)
     queue.set_defaults(handler=run_queue)

@@ -38,9 +38,11 @@ DECISION_ACTIONS = ("post", "adopt", "reclassify", "undo")
 break resolution, or a write that lost its decision row) and the decision takes that entry;
 reclassify: reversed and posted again to another account; undo: reversed, back to the
 queue (the decision it undoes stops counting)."""
-QUEUE_STATES = ("queued", "mapped")
+QUEUE_STATES = ("queued", "mapped", "settled")
+"""queued: waiting for a person; mapped: booked (by a decision, or outside the queue);
+settled: its break was resolved without a posting, so nothing may post it."""
 QUEUE_REASONS = ("no-rule", "ambiguous", "below-threshold", "rule-misfit", "undone",
-                 "decided", "booked-elsewhere")
+                 "decided", "booked-elsewhere", "kept-unbooked")
 
 
 def _schema_version() -> IntegerField:

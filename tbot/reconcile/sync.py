@@ -562,7 +562,13 @@ class Reconciler:
         )
         booked = booked_cash.get(activity.activity_id)
         record = round_.record_of(report) if round_ is not None else None
-        if booked is None and report.final and round_ is not None and record is not None:
+        state = side.states.get((BreakKind.CASH.value, activity.activity_id))
+        settled = (state is not None and state.status is RecordStatus.RESOLVED
+                   and state.resolved_status is RecordStatus.UNMAPPED
+                   and state.resolved_hash == report.provenance.sha256)
+        if booked is None and settled and round_ is not None and record is not None:
+            round_.settle(record, state.row_id, rows.batch)  # type: ignore[union-attr]
+        elif booked is None and report.final and round_ is not None and record is not None:
             broker_record = (RowRef("broker_records", index) if index is not None
                              else outcome.record_id)
             mapped = round_.map_unbooked(record, rows.batch, broker_record)

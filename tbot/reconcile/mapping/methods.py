@@ -25,7 +25,7 @@ class _Params(BaseModel):
 class QueueParams(_Params):
     """`mapping.queue`: a page of items, newest first."""
 
-    state: Literal["queued", "mapped", "all"] = "queued"
+    state: Literal["queued", "mapped", "settled", "all"] = "queued"
     search: str | None = Field(default=None, max_length=100)
     activity_type: str | None = Field(default=None, max_length=40)
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)

@@ -158,14 +158,35 @@ class MappingService:
         ids = sorted(set(broker_ids))
 
         def read(connection: sqlite3.Connection) -> SyncRound:
+            queue = store.queue_states(connection, ids)
             return SyncRound(
                 mapper=self._mapper(connection),
-                queue=store.queue_states(connection, ids),
+                queue=queue,
+                adoptable=self._adoptable(
+                    connection, [b for b, item in queue.items() if item.state == "queued"]),
                 usage={broker_id: fitid_usage(connection, broker_id) for broker_id in ids},
                 actor=actor, now=self.clock.now(), broker=self.settings.broker,
                 currency=self.settings.currency)
 
         return await self._read(read)
+
+    def _adoptable(self, connection: sqlite3.Connection, queued: list[str]
+                   ) -> dict[str, tuple[str, str, str]]:
+        """Queued records an admin booked by resolving their break (accept-broker with an
+        account): (counter account, actor, reason) each."""
+        found: dict[str, tuple[str, str, str]] = {}
+        if not queued:
+            return found
+        booked = ledger_view.ledger_cash_entries(connection, self.settings.cash_account, queued)
+        for broker_id, entry in booked.items():
+            latest = ledger_view.latest_row_id(connection, "cash", broker_id)
+            row = ledger_view.break_row(connection, latest) if latest is not None else None
+            counter = _counter_account(connection, entry.entry_id, self.settings.cash_account)
+            if (row is None or row["status"] != "resolved" or counter is None
+                    or row["resolution_action"] != "accept-broker"):
+                continue
+            found[broker_id] = (counter, str(row["actor"]), str(row["reason"]))
+        return found
 
     def round_written(self, round_: SyncRound) -> None:
         """Tell subscribers what a sync's round changed."""

@@ -22,7 +22,7 @@ from tbot.reconcile.mapping.booking import (
     memo_for,
     queue_row,
 )
-from tbot.reconcile.mapping.layers import Mapper, Verdict
+from tbot.reconcile.mapping.layers import Mapper, Verdict, sides
 from tbot.reconcile.mapping.records import MappingRecord, record_from_report
 from tbot.reconcile.mapping.store import QueueRow
 
@@ -38,6 +38,9 @@ class SyncRound:
     now: datetime
     broker: str
     currency: str
+    adoptable: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """broker id → (counter account, actor, reason) of a queued record an admin booked by
+    resolving its break: the sync records that choice as the operator's decision."""
     mapped_cash: Decimal = Decimal(0)
     """What this round's postings add to the cash account (the checks read the ledger
     before the batch is written)."""
@@ -87,11 +90,37 @@ class SyncRound:
         return entry, verdict.detail
 
     def close_booked(self, record: MappingRecord, entry_id: int, batch: LedgerBatch) -> None:
-        """A record the ledger books while its item still waits: the item is mapped."""
+        """A record the ledger books while its item still waits: the item is mapped. When
+        an admin booked it by resolving its break, that choice is recorded as an operator
+        decision (the model learns from it like any other)."""
+        previous = self.queue.get(record.broker_id)
+        if previous is None or previous.state != "queued":
+            return
+        adopted = self.adoptable.get(record.broker_id)
+        if adopted is None:
+            add_row(batch, "mapping_queue", queue_row(
+                record, state="mapped", reason="booked-elsewhere",
+                detail=f"booked by entry #{entry_id} outside the queue", now=self.now,
+                version=previous.rule_version, entry=entry_id))
+            return
+        account, actor, reason = adopted
+        debit, credit = sides(record, self.mapper.cash_account, account)
+        decision = add_row(batch, "mapping_decisions", decision_row(
+            record, layer="operator", action="adopt", actor=actor, reason=reason,
+            now=self.now, account=account, debit=debit, credit=credit, entry=entry_id,
+            version=self.mapper.version))
+        add_row(batch, "mapping_queue", queue_row(
+            record, state="mapped", reason="decided",
+            detail=f"booked to {account} by {actor} resolving its break: {reason}",
+            now=self.now, version=self.mapper.version, decision=decision, entry=entry_id))
+
+    def settle(self, record: MappingRecord, resolution_id: int, batch: LedgerBatch) -> None:
+        """An admin resolved the record's break without booking it (keep-ledger): no layer
+        may post it now, and its item leaves the queue."""
         previous = self.queue.get(record.broker_id)
         if previous is None or previous.state != "queued":
             return
         add_row(batch, "mapping_queue", queue_row(
-            record, state="mapped", reason="booked-elsewhere",
-            detail=f"booked by entry #{entry_id} outside the queue", now=self.now,
-            version=previous.rule_version, entry=entry_id))
+            record, state="settled", reason="kept-unbooked",
+            detail=f"its break was resolved without a posting (#{resolution_id})",
+            now=self.now, version=previous.rule_version))

@@ -170,3 +170,47 @@ def test_sigkill_during_an_assignment_then_a_retry_posts_exactly_once(queued, cl
     assert [v["action"] for v in versions].count("add") == (1 if finished else 0)
     report = verify_ledger(recon.home.paths.ledger_db, recon.home.paths.coa_db())
     assert report.ok, report.problems
+
+
+def resolve_break(recon: Any, broker_id: str, action: str, **extra: Any) -> None:
+    from tbot.reconcile.resolution import ResolveRequest
+    from tbot.reconcile.statuses import ResolutionAction
+
+    ((break_id,),) = recon.read(
+        "SELECT id FROM reconciliation_log WHERE trade_id = ? AND status = 'unmapped' "
+        "ORDER BY id DESC LIMIT 1", (broker_id,))
+    request = ResolveRequest(break_id=break_id, action=ResolutionAction(action),
+                             reason="the bookkeeper's call", **extra)
+    recon.run(lambda s: s.resolve(request, "cli:carol"))
+
+
+def test_a_break_accepted_with_an_account_is_learned_as_that_admin_s_decision(queued):
+    recon, mapping, item = queued
+    resolve_break(recon, item["broker_id"], "accept-broker", account="5070")
+
+    recon.sync()
+
+    (mapped,) = mapping.queue(state="mapped")["items"]
+    assert mapped["broker_id"] == item["broker_id"] and mapped["reason"] == "decided"
+    learned = mapping.run(lambda s: s.ledger.read(store.precedents))
+    assert [p.account for p in learned] == ["5070"]
+    ((actor, action),) = recon.read(
+        "SELECT actor, action FROM mapping_decisions WHERE broker_id = ?", (item["broker_id"],))
+    assert (actor, action) == ("cli:carol", "adopt")
+    assert live_entries(recon, item["broker_id"]) == [(item["broker_id"],)]
+
+
+def test_a_break_kept_unbooked_is_settled_and_no_later_rule_posts_it(queued):
+    recon, mapping, item = queued
+    resolve_break(recon, item["broker_id"], "keep-ledger")
+    recon.sync()
+    (settled,) = mapping.queue(state="settled")["items"]
+    assert settled["reason"] == "kept-unbooked"
+
+    mapping.service_call("change_rule", actor="cli:admin", reason="map these fees",
+                         rule={"activity_type": "MISCFEE", "sign": "-", "debit": "5045",
+                               "credit": "1070"})
+    recon.sync()
+
+    assert live_entries(recon, item["broker_id"]) == []
+    assert mapping.queue()["total"] == 0
