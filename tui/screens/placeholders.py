@@ -36,9 +36,10 @@ class ReconciliationScreen(_ComingScreen):
         "This view will list the differences between the ledger and the broker "
         "(missing fills, foreign fills, cash activity, position mismatches) and let an "
         "operator resolve each one as an audited command.\n\n"
-        "Today the engine already flags foreign fills and unbooked cash activity at start-up "
-        "and in the alert log (press 1 for the dashboard); the review screen arrives with "
-        "the reconciliation release."
+        "Until it arrives, the engine reconciles at start-up, during the session and at the "
+        "end of the day, and alerts on new breaks (press 1 for the dashboard); review and "
+        "resolve them from a shell with `tbot recon breaks`, `tbot recon show ID` and "
+        "`tbot recon resolve ID`."
     )
 
 
@@ -50,6 +51,8 @@ class MappingScreen(_ComingScreen):
         "[b]Chart-of-accounts mapping queue[/b]\n\n"
         "This view will show broker records waiting for an account, the mapping the bot "
         "proposes from earlier choices, and let an operator accept or change it.\n\n"
-        "No mapping queue exists yet: every record the engine books today maps to a fixed "
-        "account of chart v1.1.0 (press 3 for the ledger)."
+        "The queue itself is running: the shipped rules book dividends, deposits and fees at "
+        "every sync, and what no rule maps waits with suggested accounts. Until this view "
+        "arrives, review it from a shell with `tbot mapping queue`, `tbot mapping show ID` "
+        "and `tbot mapping assign ID ACCOUNT`."
     )
