@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from tbot.cli import (
+    broker_commands,
     config_commands,
     console_commands,
     control_commands,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     console_commands.register(commands, common)
     recon_commands.register(commands, common)
     mapping_commands.register(commands, common)
+    broker_commands.register(commands, common)
     return parser
 
 

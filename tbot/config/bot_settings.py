@@ -96,6 +96,10 @@ class BotSettings(BaseModel):
     STRATEGY_SEQUENCE: StrategySequence
     STRATEGY_OVERRIDE: StrategyOverride
 
+    # Alpaca
+    ALPACA_MAX_REQUESTS_PER_MINUTE: PositiveInt
+    LIVE_TRADING: Flag
+
     # Simulated Broker
     SIM_STARTING_CASH: PositiveNumber
     SIM_FEE_PER_SHARE: UsdAmount

@@ -205,9 +205,13 @@ class Engine:
         """The synchronous part of start-up: key recovery, the writer lock, the broker and
         the market feed. Raises a TbotError with a clear message on any problem."""
         if self.broker_name() is not BrokerName.SIM:
+            built = (" (`tbot broker check` and `tbot recon sync` work with it; its order "
+                     "stream and market data come next)"
+                     if self.broker_name() is BrokerName.ALPACA else "")
             raise EngineStartError(
-                f"BROKER_NAME={self.bot.BROKER_NAME}: the {self.bot.BROKER_NAME} adapter is "
-                "not built yet; run the simulated broker with --sim or BROKER_NAME=SIM"
+                f"BROKER_NAME={self.bot.BROKER_NAME}: the engine cannot trade through "
+                f"{self.bot.BROKER_NAME} yet{built}; run the simulated broker with --sim or "
+                "BROKER_NAME=SIM"
             )
         recover_interrupted_rotation(self.paths)
         self.desk.open_blocking()  # the writer lock: a second engine stops here

@@ -12,19 +12,17 @@ from decimal import Decimal
 from types import TracebackType
 
 from tbot.admin.bot_home import BotHome
-from tbot.admin.sim_account import sim_broker_settings
+from tbot.admin.broker_connection import open_broker
 from tbot.booking.broker_accounts import BrokerAccounts, accounts_for
 from tbot.booking.fifo_lots import LotBook
 from tbot.booking.fill_entries import FillBooker, FillContext
 from tbot.broker.models import BrokerFill
 from tbot.broker.protocol import BrokerAdapter
-from tbot.broker.sim.sim_broker import SimBroker
 from tbot.clock import Clock
 from tbot.config.setting_types import BrokerName
 from tbot.engine.broker_gateway import BrokerGateway
 from tbot.engine.ledger_desk import ENGINE_ACTOR, LedgerDesk
 from tbot.engine.order_intents import parse_client_order_id
-from tbot.errors import TbotError
 from tbot.ledger.errors import DuplicateFitidError, LedgerError
 from tbot.market.universe import is_inverse_etf
 from tbot.reconcile import ledger_view
@@ -34,10 +32,6 @@ from tbot.reconcile.mapping.service import MappingService
 from tbot.reconcile.resolution import Resolver
 from tbot.reconcile.service import ReconService
 from tbot.reconcile.sync import Reconciler, ReconSettings
-
-
-class OfflineError(TbotError):
-    """Reconciliation cannot run offline here (no broker account yet, a real broker...)."""
 
 
 class OfflineEngine:
@@ -91,7 +85,7 @@ class OfflineReconciliation:
     the lock."""
 
     def __init__(self, home: BotHome, clock: Clock, *, actor: str,
-                 wrap_broker: Callable[[SimBroker], BrokerAdapter] | None = None,
+                 wrap_broker: Callable[[BrokerAdapter], BrokerAdapter] | None = None,
                  backoff_seconds: float = 0.5) -> None:
         self._home = home
         self._clock = clock
@@ -109,17 +103,6 @@ class OfflineReconciliation:
     def __enter__(self) -> OfflineReconciliation:
         home, bot = self._home, self._home.config.bot
         broker_name = BrokerName(bot.BROKER_NAME)
-        if broker_name is not BrokerName.SIM:
-            raise OfflineError(
-                f"BROKER_NAME={bot.BROKER_NAME}: the {bot.BROKER_NAME} adapter is not built "
-                "yet; only the simulated broker can be reconciled"
-            )
-        state_file = home.paths.sim_broker_file
-        if not state_file.exists():
-            raise OfflineError(
-                f"the simulated broker has no account yet ({state_file} does not exist): "
-                "run the engine once before reconciling"
-            )
         desk = LedgerDesk(home.paths, self._clock, home.backup_policy)
         try:
             desk.open_blocking()  # the writer lock: an engine running stops us here
@@ -128,9 +111,7 @@ class OfflineReconciliation:
             raise
         self._desk = desk
         try:
-            broker = SimBroker.open(
-                state_file, sim_broker_settings(bot, home.identity.bot_identity), self._clock
-            )
+            broker = open_broker(home, self._clock)
             adapter = self._wrap_broker(broker) if self._wrap_broker else broker
             self._gateway = BrokerGateway(adapter, self._clock, retry_limit=bot.API_RETRY_LIMIT,
                                           timeout_seconds=float(bot.API_TIMEOUT),
