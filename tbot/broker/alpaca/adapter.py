@@ -218,7 +218,7 @@ class AlpacaBroker:
             if len(page) < ORDER_PAGE:
                 break
             first, last = str(page[0].get("submitted_at")), str(page[-1].get("submitted_at"))
-            if first == last:
+            if _nanoseconds(first) == _nanoseconds(last):
                 raise BrokerError(
                     f"{ORDER_PAGE} orders share the submitted_at {last}: Alpaca's order listing "
                     "cannot be paged past them by time; refusing to skip any")
@@ -227,7 +227,8 @@ class AlpacaBroker:
             client_id = record.get("client_order_id")
             if isinstance(client_id, str):
                 self._client_ids[order_id] = client_id
-        return sorted(found.values(), key=lambda r: (str(r.get("submitted_at")), r["id"]))
+        return sorted(found.values(),
+                      key=lambda r: (_nanoseconds(str(r.get("submitted_at"))), r["id"]))
 
     def fetch_fill_reports(self, since: datetime, until: datetime | None = None, *,
                            page_token: str | None = None, page_size: int = ACTIVITY_PAGE
@@ -380,15 +381,22 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _nanoseconds(stamp: str) -> int:
+    """RFC 3339 UTC `stamp` (Alpaca trims trailing zeros, so texts do not sort) as integer
+    nanoseconds since the epoch; 0 for a stamp that cannot be read (sorts first)."""
+    head, _, fraction = stamp.rstrip("Z").partition(".")
+    try:
+        seconds = int(datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp())
+        return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0")[:9])
+    except ValueError:
+        return 0
+
+
 def _just_before(stamp: str) -> str:
     """The instant one nanosecond before RFC 3339 `stamp` (nanoseconds kept as text:
     Python's datetime has only microseconds, and Alpaca's `after` is exclusive)."""
-    head, _, fraction = stamp.rstrip("Z").partition(".")
-    digits = (fraction or "").ljust(9, "0")[:9]
-    base = datetime.fromisoformat(head).replace(tzinfo=UTC)
-    nanos = int(digits) - 1
-    if nanos < 0:
-        base -= timedelta(seconds=1)
-        nanos += 1_000_000_000
+    total = _nanoseconds(stamp) - 1
+    seconds, nanos = divmod(total, 1_000_000_000)
+    base = datetime.fromtimestamp(seconds, UTC)
     return f"{base.strftime('%Y-%m-%dT%H:%M:%S')}.{nanos:09d}Z"
 
