@@ -329,6 +329,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's session expects
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
     fake: FakeAlpaca
 
     def setup(self) -> None:

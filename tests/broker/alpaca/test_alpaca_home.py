@@ -109,5 +109,5 @@ def test_recon_sync_accounts_for_every_fill_and_cash_activity_exactly_once(alpac
     code, balance, _ = tbot("ledger", "trial-balance", "--home", alpaca_home)
     accounts = {row["code"]: row for row in balance["lines"]}
     assert {"1030", "1111", "4010", "3010", "5010"} <= set(accounts)  # Alpaca's accounts
-    # Cash: the deposit, the round trip's result, the fee, nothing twice.
-    assert accounts["1030"]["balance"].rstrip("0") == "100009.37"  # +10 × 101 − (4 × 100 + 6 × 100.10) − 0.03
+    # Cash: the deposit, the round trip (10 × 101 − 4 × 100 − 6 × 100.10) and the fee, once.
+    assert accounts["1030"]["balance"].rstrip("0") == "100009.37"
