@@ -72,6 +72,7 @@ import bisect
 import contextlib
 import functools
 import json
+import math
 import random
 import re
 import socket
@@ -666,12 +667,12 @@ class FakeAlpaca:
             headers = {
                 "X-Ratelimit-Limit": str(self.rate_limit),
                 "X-Ratelimit-Remaining": str(max(self.rate_limit - len(self._window), 0)),
-                "X-Ratelimit-Reset": f"{reset:.3f}" if fine else str(int(-(-reset // 1))),
+                "X-Ratelimit-Reset": f"{reset:.3f}" if fine else str(math.ceil(reset)),
             }
             if not allowed:
                 wait = max(free_in, 0.001)
-                headers["Retry-After"] = (f"{-(-wait * 1000 // 1) / 1000:.3f}" if fine
-                                          else str(max(1, int(-(-wait // 1)))))
+                headers["Retry-After"] = (f"{math.ceil(wait * 1000) / 1000:.3f}" if fine
+                                          else str(max(1, math.ceil(wait))))
             return allowed, headers
 
     def _route(self, method: str, route: str, query: dict[str, str], body: bytes) -> _Answer:

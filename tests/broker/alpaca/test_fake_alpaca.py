@@ -249,7 +249,7 @@ def test_bulk_fills_are_fast_pageable_and_can_tie(fake, client):
     assert seen == 300 and token == ids[299]
     first = client.get("/orders", {"status": "all", "direction": "asc", "limit": 600})
     assert len(first) == 500 and len({o["submitted_at"] for o in first[:4]}) == 1
-    assert fake.positions == [] or all(p["qty"] != "0" for p in fake.positions)
+    assert fake.positions == []  # each symbol bought and sold 2,500 times
 
 
 # -- the key ----------------------------------------------------------------------------------

@@ -1,0 +1,186 @@
+"""A broker sync against the local fake Alpaca at scale, with its rate limit kept.
+
+The fake (tests/broker/alpaca/fake_alpaca.py) holds N filled orders and their FILL
+activities plus the deposit that funded the account; the bot's ledger already books them
+(as a bot that traded them would). Time is scaled down: Alpaca's 200 requests a rolling
+minute become 200 a `60 / --scale` seconds window, for the fake's limiter and our budget
+alike (which allows itself ALPACA_MAX_REQUESTS_PER_MINUTE = 190 of them).
+
+Prints: the first sync's wall time against the rate-limit floor (the least time the same
+number of requests could take under the limit; target ≤ 1.1×), the peak requests the fake
+saw in any rolling window (must not exceed the limit), and the local work of a re-sync of
+the unchanged account (wall time less the time inside the adapter; target ≤ 1 s).
+
+Usage: python benchmarks/alpaca_sync.py [--fills 100000] [--scale 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test suite's fake
+
+from tbot.admin.bot_home import BotHome, open_home
+from tbot.admin.init_home import init_home
+from tbot.booking.broker_accounts import CAPITAL_FLOAT, accounts_for
+from tbot.booking.fifo_lots import LotBook
+from tbot.booking.fill_entries import FillBooker, FillContext
+from tbot.broker.alpaca.adapter import AlpacaBroker
+from tbot.broker.alpaca.credentials import AlpacaCredentials
+from tbot.broker.alpaca.payloads import activity_time
+from tbot.broker.models import BrokerFill, OrderSide
+from tbot.clock import FrozenClock
+from tbot.config.identity import BotIdentity
+from tbot.config.secret_store import SecretStore
+from tbot.config.setting_types import BrokerName
+from tbot.ledger.drafts import EntryDraft, PostingDraft
+from tbot.ledger.posting import LedgerWriter
+from tbot.reconcile.offline import OfflineReconciliation
+from tbot.reconcile.statuses import SyncTrigger
+from tests.broker.alpaca.fake_alpaca import FakeAlpaca
+
+IDENTITY = BotIdentity(ENTITY_CODE="BENCH", JURISDICTION_CODE="US", BROKER_CODE="ALP",
+                       BOT_ID="A01")
+START = datetime(2026, 11, 2, 14, 30, tzinfo=UTC)
+LIMIT = 200
+BUDGET = 190
+DEPOSIT = Decimal("10000000")
+
+
+def build(root: Path, fake: FakeAlpaca, fills: int) -> tuple[BotHome, FrozenClock]:
+    """The fake's account and the bot's ledger, agreeing on `fills` fills and a deposit."""
+    fake.account["cash"] = str(DEPOSIT)
+    deposit = fake.add_activity("CSD", str(DEPOSIT), description="ACH deposit",
+                                date=START.date().isoformat(), created_at=START)
+    fake.bulk_fills(fills, start=START + timedelta(minutes=1),
+                    spacing=timedelta(milliseconds=50))
+    clock = FrozenClock(fake.now() + timedelta(minutes=1))
+    home_dir = root / "home"
+    init_home(home_dir, IDENTITY, FrozenClock(START), actor="bench")
+    env_bot = home_dir / ".env_bot"
+    env_bot.write_text(env_bot.read_text().replace("BROKER_NAME=SIM", "BROKER_NAME=ALPACA"))
+    home = open_home(home_dir)
+    SecretStore(home.paths).set("broker", {"alpaca": {
+        "api_key_id": fake.key_id, "secret_key": fake.secret_key, "trading_url": fake.url}})
+    accounts = accounts_for(BrokerName.ALPACA)
+    booker = FillBooker(BrokerName.ALPACA, LotBook())
+    with LedgerWriter(home.paths, clock, home.backup_policy) as writer:
+        writer.post(EntryDraft(deposit["id"], activity_time(deposit), "CREDIT", "deposit", (
+            PostingDraft(accounts.cash, DEPOSIT), PostingDraft(CAPITAL_FLOAT, -DEPOSIT))),
+            actor="engine")
+        batch: list[EntryDraft] = []
+        for activity in fake.activities:
+            if activity["activity_type"] != "FILL":
+                continue
+            order = fake.orders[activity["order_id"]]
+            fill = BrokerFill(
+                activity["id"], order["id"], order["client_order_id"], activity["symbol"],
+                OrderSide(activity["side"]), Decimal(activity["qty"]),
+                Decimal(activity["price"]), Decimal(0),
+                datetime.fromisoformat(activity["transaction_time"]).astimezone(UTC))
+            batch.append(booker.entry_for_fill(fill, FillContext("open", "long")))
+            booker.commit(fill)
+            if len(batch) == 10_000:
+                writer.post_batch(batch, actor="engine")
+                batch = []
+        if batch:
+            writer.post_batch(batch, actor="engine")
+    return home, clock
+
+
+class TimedBroker:
+    """The scaled adapter, with the time spent inside its calls counted."""
+
+    def __init__(self, broker: AlpacaBroker) -> None:
+        self._broker = broker
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._broker, name)
+        if not callable(attribute) or name in ("close", "credential_fingerprint", "name"):
+            return attribute
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        return timed
+
+
+def sync_once(home: BotHome, clock: FrozenClock, fake: FakeAlpaca, window: float
+              ) -> tuple[float, float, dict[str, int]]:
+    """(wall seconds, seconds inside the adapter, counts) of one offline sync."""
+    credentials = AlpacaCredentials.from_secret({"alpaca": {
+        "api_key_id": fake.key_id, "secret_key": fake.secret_key, "trading_url": fake.url}})
+    scaled = TimedBroker(AlpacaBroker(credentials, clock, timeout_seconds=30,
+                                      max_requests_per_minute=BUDGET, window_seconds=window))
+
+    def wrap(original: Any) -> Any:
+        original.close()
+        return scaled
+
+    with OfflineReconciliation(home, clock, actor="bench", wrap_broker=wrap) as offline:
+        assert offline.service is not None
+        started = time.perf_counter()
+        result = asyncio.run(offline.service.sync(SyncTrigger.MANUAL))
+        wall = time.perf_counter() - started
+    return wall, scaled.seconds, result.counts
+
+
+def peak_in_window(times: list[float], window: float) -> int:
+    """The most requests that arrived within any `window` seconds."""
+    peak, first = 0, 0
+    for last, moment in enumerate(times):
+        while times[first] <= moment - window:
+            first += 1
+        peak = max(peak, last - first + 1)
+    return peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fills", type=int, default=100_000)
+    parser.add_argument("--scale", type=float, default=100.0,
+                        help="how much faster than real time (60 s windows become 60/scale)")
+    args = parser.parse_args()
+    window = 60.0 / args.scale
+    with tempfile.TemporaryDirectory() as root, FakeAlpaca(
+            now=START, rate_limit=LIMIT, window_seconds=window) as fake:
+        started = time.perf_counter()
+        home, clock = build(Path(root), fake, args.fills)
+        print(f"setup: {args.fills:,} fills at the fake and in the ledger "
+              f"({time.perf_counter() - started:.1f} s); rate limit {LIMIT} a {window:g} s "
+              f"window (Alpaca's minute ÷ {args.scale:g}), our budget {BUDGET}")
+        before = len(fake.requests)
+        wall, inside, counts = sync_once(home, clock, fake, window)
+        arrivals = [at for _, _, _, at in fake.requests[before:]]
+        requests = len(arrivals)
+        floor = (math.ceil(requests / LIMIT) - 1) * window
+        ratio = wall / floor if floor else float("nan")
+        print(f"first sync: {wall:.2f} s for {requests:,} requests; the rate-limit floor "
+              f"{floor:.2f} s; ratio {ratio:.2f}× (target ≤ 1.1×); counts {counts}")
+        print(f"peak requests in any rolling window: {peak_in_window(arrivals, window)} "
+              f"(limit {LIMIT}); refused by the fake: "
+              f"{sum(1 for e in fake.errors if '429' in e)}")
+        before = len(fake.requests)
+        wall, inside, counts = sync_once(home, clock, fake, window)
+        print(f"re-sync: {wall:.2f} s total, {inside:.2f} s in the adapter "
+              f"({len(fake.requests) - before:,} requests), local work {wall - inside:.2f} s "
+              f"(target ≤ 1 s); counts {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
