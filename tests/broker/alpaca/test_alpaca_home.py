@@ -111,3 +111,12 @@ def test_recon_sync_accounts_for_every_fill_and_cash_activity_exactly_once(alpac
     assert {"1030", "1111", "4010", "3010", "5010"} <= set(accounts)  # Alpaca's accounts
     # Cash: the deposit, the round trip (10 × 101 − 4 × 100 − 6 × 100.10) and the fee, once.
     assert accounts["1030"]["balance"].rstrip("0") == "100009.37"
+
+
+def test_the_engine_says_plainly_it_cannot_trade_through_alpaca_yet(alpaca_home):
+    result = subprocess.run([sys.executable, "-m", "tbot.cli.main", "engine", "--home",
+                             str(alpaca_home)], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "cannot trade through ALPACA yet" in result.stderr
+    assert "Traceback" not in result.stderr
