@@ -566,6 +566,11 @@ class Reconciler:
         settled = (state is not None and state.status is RecordStatus.RESOLVED
                    and state.resolved_status is RecordStatus.UNMAPPED
                    and state.resolved_hash == report.provenance.sha256)
+        if booked is None and report.final and activity.amount == 0:
+            # Nothing to book (a split, a journal of shares): a share change shows in the
+            # position check, and a zero-amount entry would be refused by the ledger.
+            outcome.detail = "moves no cash: nothing to book"
+            return outcome
         if booked is None and settled and round_ is not None and record is not None:
             round_.settle(record, state.row_id, rows.batch)  # type: ignore[union-attr]
         elif booked is None and report.final and round_ is not None and record is not None:

@@ -294,6 +294,8 @@ class MappingService:
                      reclassify: bool) -> dict[str, Any]:
         item, _ = _item_by_id(connection, item_id)
         record = record_of(item)
+        if record.amount == 0:
+            raise MappingError("invalid", f"item #{item_id} moves no cash: nothing to post")
         version, rules = self._active(connection)
         standing = store.standing_decisions(connection, [item.broker_id]).get(item.broker_id)
         booked = ledger_view.ledger_cash_entries(

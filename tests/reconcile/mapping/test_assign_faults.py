@@ -214,3 +214,32 @@ def test_a_break_kept_unbooked_is_settled_and_no_later_rule_posts_it(queued):
 
     assert live_entries(recon, item["broker_id"]) == []
     assert mapping.queue()["total"] == 0
+
+
+def test_a_zero_amount_activity_is_recorded_and_never_breaks_a_sync(faulty_home, cash_day,
+                                                                    recon_of, mapping_of):
+    from tests.reconcile.mapping.test_mapping_day import decisions
+
+    cash_day(faulty_home, 0)
+    recon = recon_of(faulty_home)
+    from tbot.admin.sim_account import sim_broker_settings
+    from tbot.broker.models import CashActivity
+    from tbot.broker.sim.sim_broker import SimBroker
+
+    broker = SimBroker.open(faulty_home.paths.sim_broker_file, sim_broker_settings(
+        faulty_home.config.bot, faulty_home.identity.bot_identity), recon.clock)
+    try:
+        store = broker._store
+        with store.transaction():
+            store.insert_activity(store.next_activity_number(), CashActivity(
+                "SIM-SPLIT-1", "SPLIT", Decimal(0), recon.clock.now(), "2-for-1 split", "AAPL"))
+    finally:
+        broker.close()
+
+    result = recon.sync()
+
+    assert result.outcome.value == "complete"
+    assert not [d for d in decisions(recon) if d[0] == "SIM-SPLIT-1"]
+    (row,) = recon.read("SELECT status, detail FROM reconciliation_log WHERE trade_id = ?",
+                        ("SIM-SPLIT-1",))
+    assert row == ("ok", "moves no cash: nothing to book")
