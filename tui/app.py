@@ -29,7 +29,7 @@ from tui.screens.command_log import CommandEntryScreen, CommandLogScreen
 from tui.screens.confirm import ConfirmScreen, ReasonScreen, TypedConfirmScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.help import HelpScreen
-from tui.screens.placeholders import MappingScreen, ReconciliationScreen
+from tui.screens.placeholders import ReconciliationScreen
 from tui.settings import ConsoleSettings
 from tui.widgets.data_grid import DataGrid
 from tui.widgets.filterable_grid import FilterInput
@@ -56,6 +56,12 @@ def _ledger_view() -> Screen[None]:
     return TrialBalanceScreen()
 
 
+def _mapping_view() -> Screen[None]:
+    from tui.mapping.screens import MappingQueueScreen
+
+    return MappingQueueScreen()
+
+
 class ConsoleApp(App[None]):
     """The operator console for one bot."""
 
@@ -68,7 +74,7 @@ class ConsoleApp(App[None]):
         "orders": _orders_view,
         "ledger": _ledger_view,
         "recon": ReconciliationScreen,
-        "mapping": MappingScreen,
+        "mapping": _mapping_view,
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -141,14 +147,17 @@ class ConsoleApp(App[None]):
             JournalScreen,
             TrialBalanceScreen,
         )
+        from tui.mapping.dialogs import AssignConfirmScreen, ItemDetailsScreen
+        from tui.mapping.screens import MappingQueueScreen
         from tui.screens.orders import OrdersScreen
 
         ids = {binding.id for _, binding in self._bindings if binding.id}
-        dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen)
+        dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen,
+                   AssignConfirmScreen, ItemDetailsScreen)
         ledger_views = (JournalScreen, AccountScreen, EntryScreen)
         owners = (
             DashboardScreen, OrdersScreen, TrialBalanceScreen, *ledger_views,
-            ReconciliationScreen, MappingScreen, CommandLogScreen, CommandEntryScreen,
+            ReconciliationScreen, MappingQueueScreen, CommandLogScreen, CommandEntryScreen,
             HelpScreen, *dialogs, DataGrid, FilterInput,
         )
         for owner in owners:

@@ -160,12 +160,6 @@ def test_reconciliation_placeholder(snap_compare: Any, size: tuple[int, int],
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_mapping_placeholder(snap_compare: Any, size: tuple[int, int],
-                             ledger_path: Path) -> None:
-    assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps("5"))
-
-
-@pytest.mark.parametrize("size", SIZES)
 def test_help(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
     app = console(ledger_path, role="viewer")
     assert snap_compare(app, terminal_size=size, run_before=steps("question_mark"))

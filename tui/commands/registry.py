@@ -193,12 +193,18 @@ AVAILABLE = Availability(enabled=True)
 
 def availability(command: ConsoleCommand, live: LiveState) -> Availability:
     """Whether the caller may send `command` now, from what `rpc.discover` said."""
+    return method_availability(command.method, live)
+
+
+def method_availability(method: str, live: LiveState) -> Availability:
+    """Whether the caller may call `method` now, and if not why, in the words every view
+    uses (commands here, the views' own keys elsewhere)."""
     connection = live.connection
     if not connection.online:
         return Availability(False, "the engine is offline")
-    access = connection.methods.get(command.method)
+    access = connection.methods.get(method)
     if access is None:
-        return Availability(False, f"the engine does not offer {command.method}")
+        return Availability(False, f"the engine does not offer {method}")
     if not access.allowed:
         role = connection.role or "unknown"
         return Availability(False, f"needs the {access.min_role} role (you are {role})")

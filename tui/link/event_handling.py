@@ -46,7 +46,7 @@ PNL_HISTORY_METHOD: Final = "pnl.history"
 """Today's PnL curve: read once per connection (the `pnl` events extend it), and only from
 an engine that offers it."""
 
-EVENT_TOPICS: Final = ("fills", "orders", "state", "pnl", "alerts", "logs")
+EVENT_TOPICS: Final = ("fills", "orders", "state", "pnl", "alerts", "logs", "recon", "mapping")
 """The engine's event topics the console subscribes to."""
 
 # The snapshot parsers raise SnapshotError for what they check, and the plain errors of
@@ -130,6 +130,8 @@ class StateUpdater:
             "pnl": self._on_pnl,
             "alerts": self._on_alert,
             "logs": self._on_log,
+            "recon": self._on_recon,
+            "mapping": self._on_mapping,
         }
 
     # -- reads ----------------------------------------------------------------------------
@@ -267,6 +269,18 @@ class StateUpdater:
         self._add_line(at, str(record.get("level") or "info"), "logs", text)
         return EventEffect(frozenset({Topic.EVENTS}))
 
+    def _on_recon(self, data: object, at: datetime) -> EventEffect:
+        record = _object(data, "recon event")
+        text = recon_event_text(_text(record, "event", "recon event"), record)
+        self._add_line(at, "info", "recon", text)
+        return EventEffect(frozenset({Topic.RECON, Topic.EVENTS}))
+
+    def _on_mapping(self, data: object, at: datetime) -> EventEffect:
+        record = _object(data, "mapping event")
+        text = mapping_event_text(_text(record, "change", "mapping event"), record)
+        self._add_line(at, "info", "mapping", text)
+        return EventEffect(frozenset({Topic.MAPPING, Topic.EVENTS}))
+
     # -- the console's own lines ----------------------------------------------------------
 
     def note(self, level: str, text: str) -> frozenset[Topic]:
@@ -283,6 +297,61 @@ class StateUpdater:
 
     def _add_line(self, at: datetime, level: str, topic: str, text: str) -> None:
         self.state.events.append(EventLine(at=at, level=level, topic=topic, text=text))
+
+
+def _count(record: Mapping[str, Any], name: str, noun: str) -> str:
+    """`2 new breaks` from a list (or a number) field."""
+    value = record.get(name)
+    number = len(value) if isinstance(value, list) else value if isinstance(value, int) else 0
+    return f"{number} {noun if number == 1 else noun + 's'}"
+
+
+def recon_event_text(event: str, record: Mapping[str, Any]) -> str:
+    """One event-log line for a `recon` event, e.g. `sync finished, 2 new breaks`."""
+    if event == "sync_started":
+        return f"sync started ({record.get('trigger') or 'unknown trigger'})"
+    if event in {"sync_finished", "check_finished"}:
+        what = "sync" if event == "sync_finished" else "check"
+        outcome = record.get("outcome")
+        ended = f"{what} finished" if outcome in (None, "complete") else f"{what} {outcome}"
+        text = f"{ended}, {_count(record, 'new_breaks', 'new break')}"
+        closed = record.get("closed")
+        if closed:
+            text += f", {_count(record, 'closed', 'break')} closed"
+        return text
+    if event == "break_resolved":
+        return (f"break #{record.get('break_id')} resolved ({record.get('action')}) "
+                f"by {record.get('actor') or 'unknown'}")
+    return event.replace("_", " ")
+
+
+_RULE_CHANGES: Final = {"add": "added", "edit": "edited", "enable": "enabled",
+                        "disable": "disabled"}
+
+
+def mapping_event_text(change: str, record: Mapping[str, Any]) -> str:
+    """One event-log line for a `mapping` event, e.g. `item #3 assigned to 5070`."""
+    if change == "sync":
+        return (f"sync posted {_count(record, 'posted', 'record')}, "
+                f"queued {_count(record, 'queued', 'record')}")
+    if change == "assign":
+        text = f"item #{record.get('item')} assigned to {record.get('account')}"
+        version = record.get("version")
+        return text + (f" (rule saved: version {version})" if version else "")
+    if change == "undo":
+        return f"item #{record.get('item')} undone, queued again"
+    if change in _RULE_CHANGES:
+        return (f"rule {record.get('rule')} {_RULE_CHANGES[change]}: "
+                f"version {record.get('version')} active")
+    if change == "import":
+        return f"version {record.get('version')} imported as a candidate (not active)"
+    if change == "activate":
+        return (f"version {record.get('source_version')} activated: "
+                f"version {record.get('version')} active")
+    if change == "rollback":
+        return (f"rolled back to version {record.get('source_version')}: "
+                f"version {record.get('version')} active")
+    return f"{change} changed the mapping"
 
 
 def _object(value: object, what: str) -> Mapping[str, Any]:

@@ -42,6 +42,10 @@ class Topic(StrEnum):
     ACCOUNT = "account"
     EVENTS = "events"
     COMMANDS = "commands"
+    MAPPING = "mapping"
+    """The engine's mapping queue or rules changed (the mapping view reads them again)."""
+    RECON = "recon"
+    """A reconciliation sync, check or resolution happened."""
 
 
 ALL_TOPICS = frozenset(Topic)

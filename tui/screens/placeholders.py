@@ -1,6 +1,6 @@
-"""Reconciliation and mapping review: their places in the navigation, kept for a later
-release. Each says what it will hold and where that work stands today, so an operator who
-presses 4 or 5 learns something true instead of seeing an empty frame."""
+"""Reconciliation review: its place in the navigation, kept for a later release. It says
+what it will hold and where that work stands today, so an operator who presses 4 learns
+something true instead of seeing an empty frame."""
 
 from __future__ import annotations
 
@@ -42,17 +42,3 @@ class ReconciliationScreen(_ComingScreen):
         "`tbot recon resolve ID`."
     )
 
-
-class MappingScreen(_ComingScreen):
-    """Where the chart-of-accounts mapping queue will be reviewed."""
-
-    VIEW_TITLE = "Mapping"
-    PLANNED = (
-        "[b]Chart-of-accounts mapping queue[/b]\n\n"
-        "This view will show broker records waiting for an account, the mapping the bot "
-        "proposes from earlier choices, and let an operator accept or change it.\n\n"
-        "The queue itself is running: the shipped rules book dividends, deposits and fees at "
-        "every sync, and what no rule maps waits with suggested accounts. Until this view "
-        "arrives, review it from a shell with `tbot mapping queue`, `tbot mapping show ID` "
-        "and `tbot mapping assign ID ACCOUNT`."
-    )
