@@ -563,3 +563,17 @@ async def test_the_event_log_stays_where_the_operator_scrolled_to() -> None:
         await settle(pilot)
         assert log.scroll_y == log.max_scroll_y
         assert "halted" in log.lines[-1].text  # wrapped in the narrow column
+
+
+def test_a_status_older_than_the_engine_s_curve_keeps_the_curve() -> None:
+    # A fast simulation can answer `engine.status` and `pnl.history` (loaded together)
+    # minutes of engine time apart: the stale status must not wipe the day's curve.
+    live = fixture_live()
+    live.pnl_history.clear()
+    live.pnl_history.extend(PnlPoint(FROZEN_NOW + timedelta(minutes=n), Decimal(n), None)
+                            for n in range(5))
+    live.record_pnl_point(FROZEN_NOW + timedelta(minutes=2, seconds=30))
+    assert [p.at for p in live.pnl_history] == [
+        FROZEN_NOW + timedelta(minutes=n) for n in range(5)]
+    live.record_pnl_point(FROZEN_NOW + timedelta(minutes=6))
+    assert len(live.pnl_history) == 6

@@ -169,11 +169,13 @@ class LiveState:
         equity = self.account.equity if self.account is not None else None
         point = PnlPoint(at=at, total=self.pnl.today.total, equity=equity)
         if self.pnl_history and self.pnl_history[-1].at >= at:
-            # The engine clock did not move (or went back after a restart): replace.
-            if self.pnl_history[-1].at == at:
+            if self.pnl_history[-1].at == at:  # the engine clock did not move: replace
                 self.pnl_history[-1] = point
-                return
-            self.pnl_history.clear()
+            # Older than the curve: a status read a moment before the `pnl.history` it was
+            # loaded with (a fast simulation answers them minutes of engine time apart).
+            # Keep the curve; an engine restart means a new session, whose history replaces
+            # this one.
+            return
         self.pnl_history.append(point)
 
     def may_call(self, method: str) -> bool:
