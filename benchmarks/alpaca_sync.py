@@ -168,9 +168,10 @@ def main() -> int:
         arrivals = [at for _, _, _, at in fake.requests[before:]]
         requests = len(arrivals)
         floor = (math.ceil(requests / LIMIT) - 1) * window
-        ratio = wall / floor if floor else float("nan")
+        ratio = (f"ratio {wall / floor:.2f}× (target ≤ 1.1×)" if floor else
+                 "no floor: fewer requests than one window allows")
         print(f"first sync: {wall:.2f} s for {requests:,} requests; the rate-limit floor "
-              f"{floor:.2f} s; ratio {ratio:.2f}× (target ≤ 1.1×); counts {counts}")
+              f"{floor:.2f} s; {ratio}; counts {counts}")
         print(f"peak requests in any rolling window: {peak_in_window(arrivals, window)} "
               f"(limit {LIMIT}); refused by the fake: "
               f"{sum(1 for e in fake.errors if '429' in e)}")
