@@ -90,8 +90,10 @@ class MappingPort(Protocol):
     """The mapping room as a sync meets it: the state to map one run's cash records with,
     and word of what the run wrote."""
 
-    async def sync_round(self, broker_ids: Sequence[str], actor: str) -> SyncRound:
-        """Read what mapping `broker_ids` needs (rules, model, queue states, FITIDs)."""
+    async def sync_round(self, broker_ids: Sequence[str], actor: str, *,
+                         unbooked: Sequence[str] = ()) -> SyncRound:
+        """Read what mapping `broker_ids` needs (rules, model, queue states; FITIDs of the
+        `unbooked` ones)."""
         ...
 
     def round_written(self, round_: SyncRound) -> None:

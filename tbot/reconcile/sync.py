@@ -344,7 +344,8 @@ class Reconciler:
         if not fills_missing:
             outcomes.extend(self._local_only(side, reported))
         round_ = (await self.mapping.sync_round(
-            [r.broker_id for r in cash_to_compare], actor or self.actor)
+            [r.broker_id for r in cash_to_compare], actor or self.actor,
+            unbooked=[r.broker_id for r in cash_to_compare if r.broker_id not in booked_cash])
             if self.mapping is not None and cash_to_compare else None)
         for report in cash_to_compare:
             outcomes.append(self._classify_cash(report, booked_cash, side, rows, result,

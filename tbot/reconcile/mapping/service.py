@@ -152,8 +152,10 @@ class MappingService:
             return 1
 
     # -- the sync's round -----------------------------------------------------------------
-    async def sync_round(self, broker_ids: Sequence[str], actor: str) -> SyncRound:
-        """The state one sync maps `broker_ids` with (see `SyncRound`)."""
+    async def sync_round(self, broker_ids: Sequence[str], actor: str, *,
+                         unbooked: Sequence[str] = ()) -> SyncRound:
+        """The state one sync maps `broker_ids` with (see `SyncRound`); FITIDs are looked
+        up only for the `unbooked` ones, the only ones a layer may post."""
         await self.ensure_defaults()
         ids = sorted(set(broker_ids))
 
@@ -164,7 +166,8 @@ class MappingService:
                 queue=queue,
                 adoptable=self._adoptable(
                     connection, [b for b, item in queue.items() if item.state == "queued"]),
-                usage={broker_id: fitid_usage(connection, broker_id) for broker_id in ids},
+                usage={broker_id: fitid_usage(connection, broker_id)
+                       for broker_id in sorted(set(unbooked))},
                 actor=actor, now=self.clock.now(), broker=self.settings.broker,
                 currency=self.settings.currency)
 
