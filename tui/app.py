@@ -29,7 +29,6 @@ from tui.screens.command_log import CommandEntryScreen, CommandLogScreen
 from tui.screens.confirm import ConfirmScreen, ReasonScreen, TypedConfirmScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.help import HelpScreen
-from tui.screens.placeholders import ReconciliationScreen
 from tui.settings import ConsoleSettings
 from tui.widgets.data_grid import DataGrid
 from tui.widgets.filterable_grid import FilterInput
@@ -56,6 +55,12 @@ def _ledger_view() -> Screen[None]:
     return TrialBalanceScreen()
 
 
+def _recon_view() -> Screen[None]:
+    from tui.recon.screens import ReconciliationScreen
+
+    return ReconciliationScreen()
+
+
 def _mapping_view() -> Screen[None]:
     from tui.mapping.screens import MappingQueueScreen
 
@@ -73,7 +78,7 @@ class ConsoleApp(App[None]):
         "dashboard": DashboardScreen,
         "orders": _orders_view,
         "ledger": _ledger_view,
-        "recon": ReconciliationScreen,
+        "recon": _recon_view,
         "mapping": _mapping_view,
     }
     DEFAULT_MODE = "dashboard"
@@ -147,17 +152,16 @@ class ConsoleApp(App[None]):
             JournalScreen,
             TrialBalanceScreen,
         )
-        from tui.mapping.dialogs import AssignConfirmScreen, ItemDetailsScreen
-        from tui.mapping.screens import MappingQueueScreen
+        from tui.mapping.screens import BINDING_OWNERS as MAPPING_OWNERS
+        from tui.recon.screens import BINDING_OWNERS as RECON_OWNERS
         from tui.screens.orders import OrdersScreen
 
         ids = {binding.id for _, binding in self._bindings if binding.id}
-        dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen,
-                   AssignConfirmScreen, ItemDetailsScreen)
+        dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen)
         ledger_views = (JournalScreen, AccountScreen, EntryScreen)
         owners = (
             DashboardScreen, OrdersScreen, TrialBalanceScreen, *ledger_views,
-            ReconciliationScreen, MappingQueueScreen, CommandLogScreen, CommandEntryScreen,
+            *RECON_OWNERS, *MAPPING_OWNERS, CommandLogScreen, CommandEntryScreen,
             HelpScreen, *dialogs, DataGrid, FilterInput,
         )
         for owner in owners:

@@ -420,3 +420,7 @@ def _assigned_text(item: int, account: str, action: str, decision: int | None) -
             "reclassify": "reclassified"}.get(action, action)
     number = f", decision #{decision}" if decision is not None else ""
     return f"item #{item} mapped to {account} ({what}{number})"
+
+
+BINDING_OWNERS: tuple[type, ...] = (MappingQueueScreen, AssignConfirmScreen, ItemDetailsScreen)
+"""Every class of this view whose BINDINGS a keymap file may name."""

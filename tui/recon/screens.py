@@ -42,3 +42,7 @@ class ReconciliationScreen(_ComingScreen):
         "`tbot recon resolve ID`."
     )
 
+
+
+BINDING_OWNERS: tuple[type, ...] = (ReconciliationScreen,)
+"""Every class of this view whose BINDINGS a keymap file may name."""
