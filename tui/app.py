@@ -154,10 +154,12 @@ class ConsoleApp(App[None]):
         )
         from tui.mapping.screens import BINDING_OWNERS as MAPPING_OWNERS
         from tui.recon.screens import BINDING_OWNERS as RECON_OWNERS
+        from tui.widgets.account_picker import AccountPickerScreen
         from tui.screens.orders import OrdersScreen
 
         ids = {binding.id for _, binding in self._bindings if binding.id}
-        dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen)
+        dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen,
+                   AccountPickerScreen)
         ledger_views = (JournalScreen, AccountScreen, EntryScreen)
         owners = (
             DashboardScreen, OrdersScreen, TrialBalanceScreen, *ledger_views,

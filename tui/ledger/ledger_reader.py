@@ -37,7 +37,7 @@ from tbot.ledger.amounts import (
     QUANTITY_PLACES,
     from_scaled,
 )
-from tbot.ledger.chart import STANDARD_CHART, AccountType, Chart
+from tbot.ledger.chart import STANDARD_CHART, Account, AccountType, Chart
 from tbot.ledger.coa_file import load_chart
 from tbot.ledger.database import open_reader_database
 from tbot.ledger.errors import LedgerError, LedgerFileError
@@ -241,6 +241,11 @@ class LedgerReader:
         """The account's type in the chart (None when the chart does not have it)."""
         account = self._chart.get(code)
         return account.type if account is not None else None
+
+    def postable_accounts(self) -> tuple[Account, ...]:
+        """The chart's accounts that take postings (leaves, not control), by code."""
+        return tuple(sorted((a for a in self._chart if self._chart.is_postable(a.code)),
+                            key=lambda account: account.code))
 
     def expense_codes(self) -> tuple[str, ...]:
         """Every expense account of the chart (a fill's fee is booked to one)."""
