@@ -39,6 +39,31 @@ def ledger_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bot.paths.ledger_db
 
 
+REVIEW_READS = (("recon.breaks", "viewer"), ("mapping.queue", "viewer"))
+"""The reads behind the dashboard's review line (open breaks, queued items)."""
+
+
+def review_answers() -> dict[str, object]:
+    """Three open breaks (two fills, one cash) and two queued items, as the engine counts."""
+    return {
+        "recon.breaks": {"breaks": [], "total": 3, "offset": 0, "limit": 1,
+                         "open_by_kind": {"fill": {"mismatch": 1, "broker-only": 1},
+                                          "cash": {"unmapped": 1}}},
+        "mapping.queue": {"items": [], "total": 2, "offset": 0, "limit": 1},
+    }
+
+
+def discover_with_reviews(role: str) -> dict[str, Any]:
+    """`rpc.discover` of console_fixtures plus the two review reads."""
+    record = fixtures.discover_record(role)
+    record["methods"] = [*record["methods"], *(
+        {"name": name, "summary": name, "min_role": minimum, "changes_state": False,
+         "allowed": True, "params": []}
+        for name, minimum in REVIEW_READS
+    )]
+    return record
+
+
 def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
             trading_state: str = "active", reason: str = "started",
             answers: dict[str, object] | None = None) -> ConsoleApp:
@@ -54,10 +79,10 @@ def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
             positions=fixtures.positions_records(), orders=fixtures.orders_records(),
             pnl=fixtures.pnl_record(), account=fixtures.account_record(),
             pnl_history=fixtures.pnl_history_record(),
-            discover=fixtures.discover_record(role),
+            discover=discover_with_reviews(role),
             fills=[fixtures.fill_event(1, "INTC", "buy", "21.917808219", "36.5073",
                                        "2026-11-20T14:53:00Z")],
-            online=online, answers=answers,
+            online=online, answers={**review_answers(), **(answers or {})},
         )
 
     app = ConsoleApp(settings, link, clock=clock)

@@ -169,6 +169,10 @@ class FixtureLink:
         self._records[method] = record
         self._notify(self._updater.apply_read(method, record))
 
+    def set_answer(self, method: str, answer: object | Exception) -> None:
+        """Answer `method` with this from now on (an exception is raised to the caller)."""
+        self._answers[method] = answer
+
     def push_event(self, topic: str, data: WireRecord, at: datetime) -> None:
         """Deliver one event as the engine would push it, and notify what changed."""
         topics = self._updater.apply_event(topic, data, at).topics

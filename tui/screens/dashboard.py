@@ -25,6 +25,13 @@ from textual.widgets import Static
 
 from tui.model.formatting import signed_money
 from tui.model.live_state import LinkState, LiveState, Topic
+from tui.model.review_counts import (
+    BREAKS_METHOD,
+    QUEUE_METHOD,
+    ReviewCounts,
+    read_from_engine,
+    read_from_ledger,
+)
 from tui.model.snapshot import FillRow
 from tui.screens.live_screen import LiveScreen
 from tui.widgets.activity_rows import (
@@ -39,6 +46,7 @@ from tui.widgets.filterable_grid import FilterableGrid
 from tui.widgets.grid_source import ListSource
 from tui.widgets.pnl_chart import PnlChart
 from tui.widgets.pnl_panel import PnlPanel
+from tui.widgets.review_line import ReviewLine, render_review
 from tui.widgets.strategy_panel import StrategyPanel, TradingStateBanner, stale_note
 
 RECENT_ACTIVITY_ROWS = 50
@@ -114,8 +122,9 @@ class DashboardScreen(LiveScreen):
         #dash-top {
             height: auto;
         }
-        #strategy-panel {
+        #dash-left {
             width: 38;
+            height: auto;
         }
         #pnl-panel {
             width: 1fr;
@@ -138,7 +147,7 @@ class DashboardScreen(LiveScreen):
             width: 1fr;
             border-left: vkey $panel;
         }
-        &.-wide #strategy-panel, &.-wide #dash-activity {
+        &.-wide #dash-left, &.-wide #dash-activity {
             width: 1fr;
         }
         &.-tall #dash-chart {
@@ -169,13 +178,16 @@ class DashboardScreen(LiveScreen):
         self._ledger_note = ""
         self._fills_from_ledger = 0
         self._link_state: LinkState | None = None
+        self._review: ReviewCounts | None = None
 
     # -- layout -----------------------------------------------------------------------------
 
     def body(self) -> ComposeResult:
         yield TradingStateBanner(id="trading-banner")
         with Horizontal(id="dash-top"):
-            yield StrategyPanel(id="strategy-panel")
+            with Vertical(id="dash-left"):
+                yield StrategyPanel(id="strategy-panel")
+                yield ReviewLine(render_review(None), id="review-line")
             yield PnlPanel(id="pnl-panel")
         with Vertical(id="dash-positions"):
             yield SectionTitle(id="positions-title")
@@ -233,6 +245,8 @@ class DashboardScreen(LiveScreen):
         if link_changed:
             # After the frame: opening the ledger must not delay the first paint.
             self.call_after_refresh(self._reload_ledger_fills)
+        if link_changed or topics & {Topic.RECON, Topic.MAPPING}:
+            self.call_after_refresh(self.load_review_counts)
         if link_changed or topics & {Topic.STATUS}:
             self.query_one(TradingStateBanner).show(live)
             self.query_one(StrategyPanel).show(live)
@@ -296,6 +310,49 @@ class DashboardScreen(LiveScreen):
         if self._fills_from_ledger:
             return Text(f"{self._fills_from_ledger} fills from the ledger", style="dim")
         return Text()
+
+    # -- review counts ----------------------------------------------------------------------
+
+    @property
+    def review_counts(self) -> ReviewCounts | None:
+        """The last counts read (None before the first read)."""
+        return self._review
+
+    def load_review_counts(self) -> None:
+        """Read the open breaks and queued items again, in a worker (a newer read replaces
+        one still running, so a burst of events costs one read)."""
+        live = self.live
+        if live.connection.state is LinkState.CONNECTING:
+            return
+        if live.connection.online:
+            self.run_worker(self._review_from_engine, name="review-counts",
+                            group="review-counts", exclusive=True, exit_on_error=False)
+        elif self.console.ledger is not None:
+            self.run_worker(self._review_from_ledger, name="review-counts",
+                            group="review-counts", exclusive=True, thread=True,
+                            exit_on_error=False)
+
+    async def _review_from_engine(self) -> None:
+        counts = await read_from_engine(
+            self.console.link, may_read_breaks=self.live.may_call(BREAKS_METHOD),
+            may_read_queue=self.live.may_call(QUEUE_METHOD))
+        self._show_review(counts)
+
+    def _review_from_ledger(self) -> None:
+        ledger = self.console.ledger
+        if ledger is None:
+            return
+        try:
+            counts = read_from_ledger(ledger.connection(), self.console.clock.now())
+        except Exception as error:  # the counts are a hint: never take the dashboard down
+            counts = ReviewCounts(None, None, source="ledger", problems=(str(error),))
+        finally:
+            ledger.release_thread_connection()
+        self.app.call_from_thread(self._show_review, counts)
+
+    def _show_review(self, counts: ReviewCounts) -> None:
+        self._review = counts
+        self.query_one(ReviewLine).show(counts)
 
     # -- ledger -----------------------------------------------------------------------------
 
