@@ -33,11 +33,15 @@ from tbot.admin.init_home import init_home
 from tbot.clock import Clock, SystemClock
 from tbot.config.atomic_write import atomic_write_bytes
 from tbot.config.paths import BotPaths
+from tbot.config.setting_types import SimFault
 from tbot.control.client import EngineUnavailableError, RpcCallError, call_once
 from tbot.control.socket_path import ControlSocketError, clear_stale
 from tbot.errors import TbotError
 
 DEFAULT_SPEED: Final = 60.0
+DEMO_FAULTS: Final = ",".join(fault.value for fault in SimFault)
+"""Every fault of the simulated broker: the demo day shows reconciliation breaks of each
+kind and a fee no rule maps, for the operator to clear in views 4 and 5."""
 READY_TIMEOUT_SECONDS: Final = 30.0
 STOP_TIMEOUT_SECONDS: Final = 10.0
 ENGINE_LOG_NAME: Final = "demo-engine.log"
@@ -118,8 +122,10 @@ class DemoSession:
         clock: Clock | None = None,
         ready_timeout: float = READY_TIMEOUT_SECONDS,
         stop_timeout: float = STOP_TIMEOUT_SECONDS,
+        faults: bool = True,
     ) -> None:
         self.speed = speed
+        self.faults = faults
         self._requested_home = home.expanduser().resolve() if home is not None else None
         self._home: Path | None = self._requested_home
         self._clock = clock or SystemClock()
@@ -235,6 +241,8 @@ class DemoSession:
         # Quitting the demo stops the engine; selling every open position first would make
         # the operator wait on a simulated market for nothing, so the positions stay.
         set_bot_setting(bot.paths, "CLOSE_POSITIONS_ON_SHUTDOWN", "false")
+        if self.faults:
+            set_bot_setting(bot.paths, "SIM_FAULTS", DEMO_FAULTS)
         self._paths = open_home(self._home).paths  # still a valid home after the edit
 
     def _engine_command(self) -> list[str]:

@@ -72,6 +72,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="make the demo home here and keep it afterwards (default: a temporary "
         "directory, removed when the demo ends)",
     )
+    demo.add_argument(
+        "--no-faults",
+        action="store_true",
+        help="a well-behaved simulated broker (by default every fault of SIM_FAULTS fires "
+        "once, so reconciliation breaks and an unmapped fee appear to be cleared in views 4 "
+        "and 5)",
+    )
     demo.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     demo.set_defaults(handler=run_demo_command)
 
@@ -104,7 +111,8 @@ def run_demo_command(args: argparse.Namespace, out: Output) -> int:
     from tui.demo import DemoInterrupted, DemoSession
     from tui.launch import run_console, settings_for_home
 
-    session = DemoSession(speed=args.speed, home=Path(args.home) if args.home else None)
+    session = DemoSession(speed=args.speed, home=Path(args.home) if args.home else None,
+                          faults=not args.no_faults)
     out.say(f"Starting a simulated trading day at ×{args.speed:g}…")
     try:
         with session:

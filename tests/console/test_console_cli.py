@@ -15,10 +15,11 @@ import pytest
 from tbot.admin.init_home import HomeExistsError
 from tbot.cli.main import main
 from tbot.config.problems import ConfigError
+from tbot.config.setting_types import SimFault
 from tbot.control.client import call_once
 from tests.console.terminal_screen import engine_processes, is_running
 from tests.engine.engine_process import REPO, tbot_command
-from tui.demo import DemoError, DemoSession
+from tui.demo import DEMO_FAULTS, DemoError, DemoSession
 from tui.launch import settings_for_home
 
 IDENTITY = "TBOT_US_SIM_BOT01"
@@ -168,11 +169,22 @@ def test_a_demo_session_runs_an_engine_and_stops_it_on_exit(tmp_path: Path) -> N
         assert status["bot"] == "DEMO_US_SIM_BOT01"
         # The demo engine keeps its positions on the way out: quitting is instant.
         assert "CLOSE_POSITIONS_ON_SHUTDOWN=false" in (home / ".env_bot").read_text()
+        # Fault mode on: the day brings breaks of every kind and an unmapped fee to clear.
+        assert f"SIM_FAULTS={DEMO_FAULTS}" in (home / ".env_bot").read_text().splitlines()
     assert not is_running(pid)
     assert demo.engine_returncode == 0
     assert engine_processes(home) == []
     assert not home.exists()  # a temporary home goes with the demo
     assert demo.farewell() == "The demo engine stopped. The demo home was removed."
+
+
+def test_every_fault_is_in_the_demos_fault_list() -> None:
+    assert set(DEMO_FAULTS.split(",")) == {fault.value for fault in SimFault}
+
+
+def test_a_demo_without_faults_keeps_the_broker_well_behaved(tmp_path: Path) -> None:
+    with DemoSession(speed=60, home=tmp_path / "calm", faults=False) as demo:
+        assert "SIM_FAULTS=none" in (demo.home / ".env_bot").read_text().splitlines()
 
 
 def test_a_demo_session_stops_the_engine_when_the_block_fails(tmp_path: Path) -> None:
