@@ -100,9 +100,26 @@ class MainView(LiveScreen):
 
 
 class OtherView(LiveScreen):
-    """A second view, to go to from the palette."""
+    """A second view, to go to from the palette, with keys of its own."""
 
     VIEW_TITLE = "Other"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "sync", "Sync now", id="other.sync"),
+        Binding("a", "accept", "Accept", id="other.accept"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.synced = 0
+
+    def action_sync(self) -> None:
+        self.synced += 1
+
+    def action_accept(self) -> None:
+        raise AssertionError("a disabled key must not run")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if action == "accept" else True
 
 
 class CommandsApp(App[None]):
@@ -600,6 +617,22 @@ async def test_the_palette_lists_every_command_and_view() -> None:
         await choose(by_text["Command log"])
         await pilot.pause()
         assert isinstance(app.screen, CommandLogScreen)
+
+
+async def test_the_palette_lists_the_views_own_keys() -> None:
+    app = CommandsApp(live_state("admin"), FakeLink())
+    async with app.run_test(size=SIZE) as pilot:
+        app.switch_mode("other")
+        await pilot.pause()
+        view = app.screen
+        assert isinstance(view, OtherView)
+        hits = {hit.text: hit async for hit in RegistryCommands(view).discover()}
+        assert hits["Other: Sync now"].help == "s · this view"
+        assert hits["Other: Accept"].help.startswith("a · ")
+        assert "this view" not in hits["Other: Accept"].help  # dimmed: says so
+        await choose(hits["Other: Sync now"])
+        await pilot.pause()
+        assert view.synced == 1
 
 
 async def choose(hit: DiscoveryHit | Hit) -> None:

@@ -63,6 +63,7 @@ class RegistryCommands(Provider):
                     run=partial(host.commands.start, command.id, choice),
                     disabled=not state.enabled,
                 )
+        yield from self._view_entries()
         for mode, screen in getattr(app, "MODES", {}).items():
             title = getattr(screen, "VIEW_TITLE", "") or mode.title()
             yield PaletteEntry(
@@ -80,6 +81,26 @@ class RegistryCommands(Provider):
             help="what was sent to the engine and what it answered",
             run=partial(app.run_action, "show_command_log"),
         )
+
+    def _view_entries(self) -> Iterator[PaletteEntry]:
+        """The keys of the view the palette was opened on (its own bindings, not the app's
+        or a table's): `Mapping: Accept`, with the key and, when dimmed, why."""
+        screen = self.screen
+        title = getattr(screen, "VIEW_TITLE", "") or type(screen).__name__
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if active.node is not screen or not binding.description or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            shown_key = binding.key_display or screen.app.get_key_display(binding)
+            why = active.tooltip or "not available now"
+            yield PaletteEntry(
+                text=f"{title}: {binding.description}",
+                help=f"{shown_key} · {'this view' if active.enabled else why}",
+                run=partial(screen.run_action, binding.action),
+                disabled=not active.enabled,
+            )
 
     async def discover(self) -> Hits:
         """Every entry, in registry order, before anything is typed."""
