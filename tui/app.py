@@ -154,8 +154,8 @@ class ConsoleApp(App[None]):
         )
         from tui.mapping.screens import BINDING_OWNERS as MAPPING_OWNERS
         from tui.recon.screens import BINDING_OWNERS as RECON_OWNERS
-        from tui.widgets.account_picker import AccountPickerScreen
         from tui.screens.orders import OrdersScreen
+        from tui.widgets.account_picker import AccountPickerScreen
 
         ids = {binding.id for _, binding in self._bindings if binding.id}
         dialogs = (ConfirmScreen, ReasonScreen, TypedConfirmScreen, ChoiceScreen,

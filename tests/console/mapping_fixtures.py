@@ -15,6 +15,16 @@ MAPPING_METHODS = (
     ("mapping.show", "viewer", False),
     ("mapping.assign", "admin", True),
     ("mapping.undo", "admin", True),
+    ("mapping.rules", "viewer", False),
+    ("mapping.preview_rule", "viewer", False),
+    ("mapping.set_rule", "admin", True),
+    ("mapping.versions", "viewer", False),
+    ("mapping.diff", "viewer", False),
+    ("mapping.replay", "viewer", False),
+    ("mapping.activate", "admin", True),
+    ("mapping.rollback", "admin", True),
+    ("mapping.export", "viewer", False),
+    ("mapping.import", "admin", True),
 )
 
 
@@ -136,6 +146,122 @@ def assign_record(number: int = 7, account: str = "5070", *, dry_run: bool = Tru
     return record
 
 
+def rule(rule_id: str, debit: str, credit: str, name: str, *, origin: str = "default",
+         enabled: bool = True, **criteria: str) -> dict[str, Any]:
+    """One rule as `mapping.rules` lists it (every field present, unset ones null)."""
+    fields: dict[str, Any] = {name: None for name in (
+        "broker", "activity_type", "subtype", "description", "symbol", "sign",
+        "amount_min", "amount_max")}
+    fields.update(criteria)
+    shown = " ".join(f"{k}={v}" for k, v in criteria.items())
+    return {"id": rule_id, "name": name, **fields, "debit": debit, "credit": credit,
+            "enabled": enabled, "origin": origin,
+            "summary": f"{rule_id} {shown} → Dr {debit} / Cr {credit} ({name})",
+            "specificity": len(criteria)}
+
+
+def version(number: int, action: str, author: str, reason: str, created: str, rules: int,
+            *, source: int | None = None) -> dict[str, Any]:
+    """One version as `mapping.versions` lists it."""
+    return {"version": number, "action": action, "active_on_creation": True,
+            "source_version": source, "author": author, "reason": reason,
+            "created_at": created, "content_hash": f"{number:x}" * 64, "rule_count": rules,
+            "source_identity": None}
+
+
+def versions_record() -> dict[str, Any]:
+    """Three versions, newest first: the defaults, an operator's rule, and a disable."""
+    return {"active": 3, "versions": [
+        version(3, "disable", CALLER, "R41 books treasury journals twice",
+                "2026-11-19T16:20:00.000000+00:00", 4),
+        version(2, "add", "control:alice(uid=1002)", "rule R41 saved with item #2: "
+                "treasury journals", "2026-11-12T10:05:00.000000+00:00", 4),
+        version(1, "create", "tbot", "the shipped defaults",
+                "2026-11-01T09:00:00.000000+00:00", 3),
+    ]}
+
+
+def rules_record() -> dict[str, Any]:
+    """The active version 3's rules."""
+    return {"version": versions_record()["versions"][0], "active": True, "rules": [
+        rule("R3", "1070", "3010", "Cash journal in: capital float", broker="SIM",
+             activity_type="JNLC", sign="+"),
+        rule("R9", "5080", "1070", "Dividend tax withheld (non-resident)",
+             activity_type="DIVNRA", sign="-"),
+        rule("R15", "5045", "1070", "Interest charged", activity_type="INT", sign="-"),
+        rule("R41", "1070", "3020", "treasury journals", origin="operator", enabled=False,
+             activity_type="JNLC", description="treasury"),
+    ]}
+
+
+def diff_record() -> dict[str, Any]:
+    """`mapping.diff` {a: 1, b: 3}: R41 added (disabled)."""
+    added = rules_record()["rules"][3]
+    after = {k: v for k, v in added.items() if k not in ("summary", "specificity")}
+    return {"from": 1, "to": 3, "changes": [
+        {"rule_id": "R41", "change": "added", "fields": [], "before": None, "after": after}]}
+
+
+def replay_record() -> dict[str, Any]:
+    """`mapping.replay` {version: 2}: two of nine decisions would change."""
+    return {"candidate": "version 2", "decisions": 9, "changed": 2, "changes": [
+        {"decision_id": 12, "broker_id": "SIM-ACT-0002", "activity_type": "JNLC",
+         "amount": "2500", "old_account": "3010", "old_layer": "operator",
+         "new_account": None, "new_layer": "queue",
+         "why": "rules tie at the same specificity: R3 → 3010, R41 → 3020"},
+        {"decision_id": 9, "broker_id": "SIM-ACT-0001", "activity_type": "FEE",
+         "amount": "-3.10", "old_account": "5070", "old_layer": "operator",
+         "new_account": "5045", "new_layer": "rule",
+         "why": "mapped by R44 (rule, version 0): Dr 5045 / Cr 1070"},
+    ]}
+
+
+def preview_record(queued: int = 3, past: int = 2) -> dict[str, Any]:
+    """`mapping.preview_rule` answer for a rule on OPRA fees."""
+    return {
+        "rule": {"id": "R42", "summary": "R42 type=FEE sign=- desc=/OPRA/ → Dr 5070 / Cr 1070"},
+        "queued": queued, "past": past, "conflicts": 1,
+        "examples": [
+            {"state": "queued", "id": 7, "decision_id": None, "broker_id": "SIM-ACT-0007",
+             "activity_type": "FEE", "amount": "-12.34",
+             "description": "OPRA market data fee November 2026", "account": None},
+            {"state": "decided", "id": None, "decision_id": 12, "broker_id": "SIM-ACT-0003",
+             "activity_type": "FEE", "amount": "-11.90",
+             "description": "OPRA market data fee October 2026", "account": "5070"},
+        ],
+        "conflict_examples": [],
+    }
+
+
+def rule_assign_record() -> dict[str, Any]:
+    """`mapping.assign` with `save_rule`: the posting and the rule it saves."""
+    record = assign_record()
+    record["new_version"] = 4
+    record["rule"] = {"id": "R42", "name": "saved from FEE -", "broker": "SIM",
+                      "activity_type": "FEE", "subtype": None, "description": None,
+                      "symbol": None, "sign": "-", "amount_min": None, "amount_max": None,
+                      "debit": "5070", "credit": "1070", "enabled": True,
+                      "origin": "operator"}
+    return record
+
+
+def export_record() -> dict[str, Any]:
+    """`mapping.export` of the active version."""
+    rules = [{k: v for k, v in r.items() if k not in ("summary", "specificity")}
+             for r in rules_record()["rules"]]
+    return {"schema": "tbot.coa-mapping", "schema_version": 1, "bot_identity": "BOT01",
+            "version": 3, "action": "disable", "author": CALLER,
+            "reason": "R41 books treasury journals twice",
+            "created_at": "2026-11-19T16:20:00.000000+00:00", "content_hash": "3" * 64,
+            "rules": rules}
+
+
+def import_record() -> dict[str, Any]:
+    """`mapping.import`: a candidate version 4."""
+    return {"version": 4, "active": False, "source_version": 3, "source_identity": "BOT02",
+            "content_hash": "4" * 64, "rules": 4}
+
+
 def answers(**overrides: object) -> dict[str, object]:
     """The `FixtureLink(answers=...)` of a mapping view test: the queue and a dry-run answer
     (an exception instance is raised instead). Built afresh on each call, so a test may
@@ -143,6 +269,15 @@ def answers(**overrides: object) -> dict[str, object]:
     base: dict[str, object] = {
         "mapping.queue": queue_record(),
         "mapping.assign": assign_record(),
+        "mapping.rules": rules_record(),
+        "mapping.versions": versions_record(),
+        "mapping.diff": diff_record(),
+        "mapping.replay": replay_record(),
+        "mapping.preview_rule": preview_record(),
+        "mapping.rollback": {"version": 4, "source_version": 2, "action": "rollback",
+                             "content_hash": "2" * 64, "rules": 4},
+        "mapping.export": export_record(),
+        "mapping.import": import_record(),
     }
     base.update(overrides)
     return base

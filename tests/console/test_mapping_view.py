@@ -109,14 +109,19 @@ def queue_read(app: ConsoleApp) -> bool:
         screen.page is not None or not app.live.connection.online)
 
 
+SETTLE_SECONDS = 15.0
+
+
 async def settle(pilot: Pilot[Any], check: Callable[[], bool] | None = None) -> None:
     """Let workers and screens catch up (until `check` holds); no blinking cursors."""
-    for _ in range(200):
+    # A deadline, not a number of pauses: a loaded CI machine pauses longer.
+    deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
+    while True:
         await pilot.pause(0.02)
         if check is None or check():
             break
-    else:
-        raise AssertionError("the screen never settled")
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the screen never settled")
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()

@@ -14,7 +14,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from tui.mapping.queue_items import AssignPreview, PreviewPosting, QueueItem, Suggestion
 from tui.mapping.rows import amount_text, confidence_bar
@@ -77,7 +77,8 @@ def preview_text(item: QueueItem, suggestion: Suggestion, preview: AssignPreview
 
 
 class AssignConfirmScreen(DialogScreen[bool]):
-    """Post this assignment? `y` answers True; `n` or `esc` False."""
+    """Post this assignment? `y` answers True; `n` or `esc` False. `rank` 0: an account
+    chosen from the chart (`o`), not a suggestion."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Map it", id="mapping_confirm.yes"),
@@ -95,8 +96,9 @@ class AssignConfirmScreen(DialogScreen[bool]):
     def compose(self) -> ComposeResult:
         suggestion = self.suggestion
         figure = "" if suggestion.confidence is None else f", {suggestion.confidence:.2f}"
-        title = (f"Map item #{self.item.id} to {suggestion.account}? "
-                 f"(suggestion {self.rank}, {suggestion.source_label}{figure})")
+        origin = (f"suggestion {self.rank}, {suggestion.source_label}{figure}" if self.rank
+                  else "chosen from the chart")
+        title = f"Map item #{self.item.id} to {suggestion.account}? ({origin})"
         with Vertical(id="dialog"):
             yield Label(title, classes="dialog-title")
             yield Static(preview_text(self.item, suggestion, self.preview),
@@ -206,3 +208,135 @@ def _mouse_only(button: Button) -> Button:
     # "press it".
     button.can_focus = False
     return button
+
+
+class ChangeConfirmScreen(DialogScreen[bool]):
+    """Send this change (a rule saved with an assignment, a rollback)? Only `y` (or the
+    button) answers True, as for an assignment; `n` or `esc` False."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="mapping_change.yes"),
+        Binding("n,escape", "answer(False)", "Cancel", id="mapping_change.no"),
+    ]
+
+    DEFAULT_CSS = """
+    ChangeConfirmScreen #change-scroll {
+        height: auto;
+        max-height: 60vh;
+        margin-bottom: 1;
+    }
+    """
+
+    def __init__(self, title: str, body: Text, yes_label: str, *, danger: bool = False) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.yes_label = yes_label
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="danger" if self.danger else ""):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(id="change-scroll"):
+                yield Static(self.body, classes="dialog-body")
+            yield Static(f"y: {self.yes_label}    n / esc: cancel", classes="dialog-keys")
+            with Horizontal(classes="dialog-buttons"):
+                yield _mouse_only(Button("Cancel (n)", id="no"))
+                yield _mouse_only(Button(f"{self.yes_label} (y)", id="yes", variant="warning"))
+
+    def action_answer(self, answer: bool) -> None:
+        """Close with the operator's answer."""
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class ResultScreen(DialogScreen[None]):
+    """A read's or a change's answer in full (a diff, a replay, an import's validation);
+    `esc`, `q` or `enter` closes, `j`/`k` scroll."""
+
+    DEFAULT_CSS = """
+    ResultScreen #dialog {
+        width: 100;
+    }
+    ResultScreen #result-scroll {
+        height: auto;
+        max-height: 70vh;
+        margin-bottom: 1;
+    }
+    ResultScreen #dialog.-refused {
+        border: thick $error;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,enter", "close", "Close", id="mapping_result.close"),
+        Binding("j,down", "scroll(1)", "Down", show=False, id="mapping_result.down"),
+        Binding("k,up", "scroll(-1)", "Up", show=False, id="mapping_result.up"),
+    ]
+
+    def __init__(self, title: str, body: Text, *, refused: bool = False) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.refused = refused
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="-refused" if self.refused else ""):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(id="result-scroll"):
+                yield Static(self.body, classes="dialog-body")
+            yield Static("j/k: scroll    esc: close", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#result-scroll", VerticalScroll).focus()
+
+    def action_scroll(self, lines: int) -> None:
+        """Scroll by `lines` (down when positive)."""
+        self.query_one("#result-scroll", VerticalScroll).scroll_relative(y=lines,
+                                                                         animate=False)
+
+    def action_close(self) -> None:
+        """Back to the view."""
+        self.dismiss(None)
+
+
+class PathPromptScreen(DialogScreen[str | None]):
+    """Ask for a file path: `enter` answers it (never empty), `esc` cancels with None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="mapping_path.cancel"),
+    ]
+
+    def __init__(self, title: str, body: str, *, default: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.body_text = body
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.body_text, classes="dialog-body", markup=False)
+            yield Label("File:")
+            yield Input(self.default, placeholder="a path; ~ is your home", id="path")
+            yield Static("", id="hint", classes="dialog-hint")
+            yield Static("enter: go on    esc: cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    @on(Input.Submitted, "#path")
+    def _submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        path = event.value.strip()
+        if not path:
+            self.query_one("#hint", Static).update("a path is required")
+            return
+        self.dismiss(path)
+
+    def action_cancel(self) -> None:
+        """Close without a path."""
+        self.dismiss(None)

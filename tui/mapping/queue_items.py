@@ -8,12 +8,19 @@ line and keeps the last good page instead of failing half-way through a list.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 
+from tui.mapping.fields import (
+    expect_decimal,
+    expect_int,
+    expect_list,
+    expect_object,
+    expect_text,
+    expect_whole,
+    optional_int,
+)
 from tui.model.snapshot import SnapshotError, parse_time
 
 QUEUE_METHOD = "mapping.queue"
@@ -128,150 +135,93 @@ class AssignPreview:
 
 def parse_queue(result: object) -> QueuePage:
     """A `mapping.queue` result."""
-    record = _object(result, QUEUE_METHOD)
-    items = _list(record, "items", QUEUE_METHOD)
+    record = expect_object(result, QUEUE_METHOD)
+    items = expect_list(record, "items", QUEUE_METHOD)
     parsed = tuple(_item(item, f"{QUEUE_METHOD} item {index}") for index, item in
                    enumerate(items))
-    return QueuePage(total=_int(record, "total", QUEUE_METHOD, default=len(parsed)),
+    return QueuePage(total=expect_int(record, "total", QUEUE_METHOD, default=len(parsed)),
                      items=parsed)
 
 
 def parse_assign(result: object) -> AssignPreview:
     """A `mapping.assign` result (a dry run's or a real one's)."""
     what = ASSIGN_METHOD
-    record = _object(result, what)
-    entries = tuple(_entry(entry, f"{what} entry {index}")
-                    for index, entry in enumerate(_list(record, "entries", what, optional=True)))
+    record = expect_object(result, what)
+    entries = tuple(_entry(entry, f"{what} entry {index}") for index, entry in
+                    enumerate(expect_list(record, "entries", what, optional=True)))
     return AssignPreview(
-        item=_int(record, "item", what),
-        account=_text(record, "account", what),
-        action=_text(record, "action", what, optional=True) or "post",
-        debit=_text(record, "debit", what, optional=True),
-        credit=_text(record, "credit", what, optional=True),
-        amount=_decimal(record, "amount", what),
-        rule_version=_optional_int(record, "rule_version", what),
+        item=expect_int(record, "item", what),
+        account=expect_text(record, "account", what),
+        action=expect_text(record, "action", what, optional=True) or "post",
+        debit=expect_text(record, "debit", what, optional=True),
+        credit=expect_text(record, "credit", what, optional=True),
+        amount=expect_decimal(record, "amount", what),
+        rule_version=optional_int(record, "rule_version", what),
         entries=entries,
         unchanged=record.get("unchanged") is True,
-        decision_id=_optional_int(record, "decision_id", what),
+        decision_id=optional_int(record, "decision_id", what),
     )
 
 
 def _item(value: object, what: str) -> QueueItem:
-    record = _object(value, what)
-    suggestions = _list(record, "suggestions", what, optional=True)
+    record = expect_object(value, what)
+    suggestions = expect_list(record, "suggestions", what, optional=True)
     return QueueItem(
-        id=_int(record, "id", what),
-        broker_id=_text(record, "broker_id", what),
-        state=_text(record, "state", what),
-        reason=_text(record, "reason", what, optional=True),
-        detail=_text(record, "detail", what, optional=True),
-        broker=_text(record, "broker", what, optional=True),
-        activity_type=_text(record, "activity_type", what),
-        subtype=_text(record, "subtype", what, optional=True),
-        description=_text(record, "description", what, optional=True),
-        symbol=_text(record, "symbol", what, optional=True),
-        amount=_decimal(record, "amount", what),
-        currency=_text(record, "currency", what, optional=True),
+        id=expect_int(record, "id", what),
+        broker_id=expect_text(record, "broker_id", what),
+        state=expect_text(record, "state", what),
+        reason=expect_text(record, "reason", what, optional=True),
+        detail=expect_text(record, "detail", what, optional=True),
+        broker=expect_text(record, "broker", what, optional=True),
+        activity_type=expect_text(record, "activity_type", what),
+        subtype=expect_text(record, "subtype", what, optional=True),
+        description=expect_text(record, "description", what, optional=True),
+        symbol=expect_text(record, "symbol", what, optional=True),
+        amount=expect_decimal(record, "amount", what),
+        currency=expect_text(record, "currency", what, optional=True),
         occurred_at=parse_time(record.get("occurred_at"), f"{what}.occurred_at"),
-        record_hash=_text(record, "record_hash", what, optional=True),
+        record_hash=expect_text(record, "record_hash", what, optional=True),
         suggestions=tuple(_suggestion(s, f"{what} suggestion {n}")
                           for n, s in enumerate(suggestions)),
-        decision_id=_optional_int(record, "decision_id", what),
-        entry_id=_optional_int(record, "entry_id", what),
+        decision_id=optional_int(record, "decision_id", what),
+        entry_id=optional_int(record, "entry_id", what),
         since=parse_time(record.get("since"), f"{what}.since"),
     )
 
 
 def _suggestion(value: object, what: str) -> Suggestion:
-    record = _object(value, what)
+    record = expect_object(value, what)
     confidence = record.get("confidence")
     if confidence is not None and (isinstance(confidence, bool)
                                    or not isinstance(confidence, int | float)):
         raise SnapshotError(f"{what}: field 'confidence' must be a number, got {confidence!r}")
     return Suggestion(
-        account=_text(record, "account", what),
-        name=_text(record, "name", what, optional=True),
+        account=expect_text(record, "account", what),
+        name=expect_text(record, "name", what, optional=True),
         confidence=None if confidence is None else float(confidence),
-        reasons=tuple(str(reason) for reason in _list(record, "reasons", what, optional=True)),
-        precedents=tuple(_whole(p, f"{what}.precedents")
-                         for p in _list(record, "precedents", what, optional=True)),
-        source=_text(record, "source", what, optional=True),
-        evidence=_text(record, "evidence", what, optional=True),
+        reasons=tuple(str(reason) for reason in
+                      expect_list(record, "reasons", what, optional=True)),
+        precedents=tuple(expect_whole(p, f"{what}.precedents")
+                         for p in expect_list(record, "precedents", what, optional=True)),
+        source=expect_text(record, "source", what, optional=True),
+        evidence=expect_text(record, "evidence", what, optional=True),
     )
 
 
 def _entry(value: object, what: str) -> PreviewEntry:
-    record = _object(value, what)
+    record = expect_object(value, what)
     postings = tuple(
-        PreviewPosting(account=_text(p, "account", f"{what} posting"),
-                       amount=_decimal(p, "amount", f"{what} posting"))
-        for p in (_object(item, f"{what} posting")
-                  for item in _list(record, "postings", what, optional=True))
+        PreviewPosting(account=expect_text(p, "account", f"{what} posting"),
+                       amount=expect_decimal(p, "amount", f"{what} posting"))
+        for p in (expect_object(item, f"{what} posting")
+                  for item in expect_list(record, "postings", what, optional=True))
     )
     reverses = record.get("reverses")
     return PreviewEntry(
-        fitid=_text(record, "fitid", what),
-        memo=_text(record, "memo", what, optional=True),
-        trntype=_text(record, "trntype", what, optional=True),
+        fitid=expect_text(record, "fitid", what),
+        memo=expect_text(record, "memo", what, optional=True),
+        trntype=expect_text(record, "trntype", what, optional=True),
         dtposted=parse_time(record.get("dtposted"), f"{what}.dtposted"),
         postings=postings,
         reverses=str(reverses) if reverses is not None else None,
     )
-
-
-# -- field helpers ------------------------------------------------------------------------------
-
-
-def _object(value: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise SnapshotError(f"{what}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(record: Mapping[str, Any], name: str, what: str, *,
-          optional: bool = False) -> Sequence[object]:
-    value = record.get(name)
-    if value is None and optional:
-        return ()
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        raise SnapshotError(f"{what}: field {name!r} must be a list, got {value!r}")
-    return value
-
-
-def _text(record: Mapping[str, Any], name: str, what: str, *, optional: bool = False) -> str:
-    value = record.get(name)
-    if value is None and optional:
-        return ""
-    if not isinstance(value, str):
-        raise SnapshotError(f"{what}: field {name!r} must be text, got {value!r}")
-    return value
-
-
-def _whole(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SnapshotError(f"{what}: expected a whole number, got {value!r}")
-    return value
-
-
-def _int(record: Mapping[str, Any], name: str, what: str, *, default: int | None = None) -> int:
-    if name not in record and default is not None:
-        return default
-    return _whole(record.get(name), f"{what}.{name}")
-
-
-def _optional_int(record: Mapping[str, Any], name: str, what: str) -> int | None:
-    value = record.get(name)
-    return None if value is None else _whole(value, f"{what}.{name}")
-
-
-def _decimal(record: Mapping[str, Any], name: str, what: str) -> Decimal:
-    value = record.get(name)
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise SnapshotError(f"{what}: field {name!r} must be a decimal string, got {value!r}")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise SnapshotError(f"{what}: field {name!r} is not a number: {value!r}") from None
-    if not number.is_finite():
-        raise SnapshotError(f"{what}: field {name!r} is not finite: {value!r}")
-    return number

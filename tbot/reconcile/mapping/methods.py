@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tbot.control.methods import Caller, MethodSpec, NoParams, RpcError
 from tbot.control.roles import Role
-from tbot.control.wire import REFUSED
+from tbot.control.wire import INVALID_PARAMS, REFUSED
 from tbot.ledger.errors import LedgerError
 from tbot.reconcile.mapping.service import MAX_PAGE, MappingError, MappingService
 
@@ -99,6 +99,12 @@ class RuleChangeParams(_Params):
     enabled: bool | None = None
 
 
+class PreviewRuleParams(_Params):
+    """`mapping.preview_rule`: a rule as `mapping.set_rule` takes it, not saved."""
+
+    rule: dict[str, Any]
+
+
 class ImportParams(_Params):
     """`mapping.import`: the document's text."""
 
@@ -128,6 +134,9 @@ class MappingMethods:
                        self.rules, VersionParams, viewer, False),
             MethodSpec("mapping.set_rule", "add, edit, enable or disable a rule (a new "
                        "version)", self.set_rule, RuleChangeParams, admin, True),
+            MethodSpec("mapping.preview_rule", "how many queued items and past decisions a "
+                       "rule would match (nothing is saved)", self.preview_rule,
+                       PreviewRuleParams, viewer, False),
             MethodSpec("mapping.versions", "every rule-set version, newest first",
                        self.versions, NoParams, viewer, False),
             MethodSpec("mapping.diff", "how version b differs from version a",
@@ -176,6 +185,15 @@ class MappingMethods:
         return await self._call(self.service.change_rule(
             actor=f"control:{caller.name}", reason=params.reason, rule=params.rule,
             rule_id=params.rule_id, enabled=params.enabled))
+
+    async def preview_rule(self, params: PreviewRuleParams, caller: Caller) -> dict[str, Any]:
+        try:
+            return await self._call(self.service.preview_rule(params.rule))
+        except RpcError as error:
+            # An invalid rule is a fault of the parameters, not a refusal of the ledger.
+            if isinstance(error.data, dict) and error.data.get("code") == "invalid":
+                raise RpcError(INVALID_PARAMS, error.message, error.data) from None
+            raise
 
     async def versions(self, _: NoParams, caller: Caller) -> dict[str, Any]:
         return await self._call(self.service.versions())

@@ -66,6 +66,8 @@ Publish = Callable[[str, dict[str, Any]], None]
 
 MAPPING_TOPIC = "mapping"
 MAX_PAGE = 500
+PREVIEW_EXAMPLES = 5
+"""Examples a rule preview names (of the queue first, then of the past decisions)."""
 SYSTEM_AUTHOR = "tbot"
 
 
@@ -519,6 +521,48 @@ class MappingService:
 
         return await self._read(read)
 
+    async def preview_rule(self, rule: Mapping[str, Any]) -> dict[str, Any]:
+        """What a candidate rule (`mapping.set_rule`'s rule object, not saved) would match:
+        the queued items and the past decisions (those `replay` runs over) it matches, a
+        few examples, and the past decisions it matches that were booked to another
+        account. MappingError ``invalid`` naming the problem when the rule is not valid."""
+        def read(connection: sqlite3.Connection) -> dict[str, Any]:
+            _, rules = self._active(connection)
+            raw = dict(rule)
+            raw.setdefault("id", rules.next_id())
+            raw["origin"] = "operator"
+            try:
+                candidate = rule_from_dict(raw, self.chart)
+            except RuleError as error:
+                raise MappingError("invalid", str(error)) from None
+            account = (candidate.credit if candidate.debit == self.settings.cash_account
+                       else candidate.debit)
+            queued = [item for item in store.queue_states(connection).values()
+                      if item.state == "queued" and candidate.matches(record_of(item))]
+            queued.sort(key=lambda i: (i.occurred_at, i.id), reverse=True)
+            past = [decision for decision in _replayable(connection)
+                    if candidate.matches(decision.record(self.settings.currency))]
+            past.reverse()  # newest first, like the queue
+            firsts = _first_ids(connection, [i.broker_id for i in queued[:PREVIEW_EXAMPLES]])
+            examples = [_example(i.broker_id, i.activity_type, i.amount, i.description,
+                                 state="queued", item=firsts.get(i.broker_id))
+                        for i in queued[:PREVIEW_EXAMPLES]]
+            examples += [_example(d.broker_id, d.activity_type, d.amount, d.description,
+                                  state="decided", decision=d.id, account=d.account)
+                         for d in past[:PREVIEW_EXAMPLES - len(examples)]]
+            conflicts = [d for d in past if d.account != account]
+            return {
+                "rule": {**candidate.as_dict(), "summary": candidate.summary()},
+                "queued": len(queued), "past": len(past), "examples": examples,
+                "conflicts": len(conflicts),
+                "conflict_examples": [
+                    _example(d.broker_id, d.activity_type, d.amount, d.description,
+                             state="decided", decision=d.id, account=d.account)
+                    for d in conflicts[:PREVIEW_EXAMPLES]],
+            }
+
+        return await self._read(read)
+
     async def activate(self, number: int, *, actor: str, reason: str) -> dict[str, Any]:
         """Make version `number` active: a new version, a copy of it, written active."""
         return await self._copy(number, "activate", actor, reason)
@@ -715,6 +759,15 @@ def _open_unmapped_break(connection: sqlite3.Connection, broker_id: str
     if row is None or row["status"] != "unmapped":
         return None
     return dict(row)
+
+
+def _example(broker_id: str, activity_type: str, amount: Any, description: str, *,
+             state: str, item: int | None = None, decision: int | None = None,
+             account: str | None = None) -> dict[str, Any]:
+    """One record a rule preview names."""
+    return {"state": state, "id": item, "decision_id": decision, "broker_id": broker_id,
+            "activity_type": activity_type, "amount": plain(amount),
+            "description": description, "account": account}
 
 
 def _replayable(connection: sqlite3.Connection) -> list[store.DecisionRow]:
