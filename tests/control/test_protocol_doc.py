@@ -42,6 +42,7 @@ ENGINE_METHODS = [
     "mapping.undo",
     "mapping.rules",
     "mapping.set_rule",
+    "mapping.preview_rule",
     "mapping.versions",
     "mapping.diff",
     "mapping.replay",
