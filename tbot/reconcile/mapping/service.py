@@ -208,20 +208,13 @@ class MappingService:
                     offset: int = 0) -> dict[str, Any]:
         """A page of queue items (newest first) with their current suggestions."""
         def read(connection: sqlite3.Connection) -> dict[str, Any]:
-            items = store.queue_states(connection).values()
-            chosen = [item for item in items if state == "all" or item.state == state]
-            if activity_type:
-                chosen = [i for i in chosen if i.activity_type.upper() == activity_type.upper()]
-            if search:
-                needle = search.lower()
-                chosen = [i for i in chosen if needle in " ".join(
-                    (i.broker_id, i.activity_type, i.description, i.symbol or "")).lower()]
-            chosen.sort(key=lambda i: (i.occurred_at, i.id), reverse=True)
-            page = chosen[offset:offset + limit]
+            total, page = store.queue_page(connection, state=state, search=search,
+                                           activity_type=activity_type, limit=limit,
+                                           offset=offset)
             firsts = _first_ids(connection, [i.broker_id for i in page])
             mapper = self._mapper(connection) if any(i.state == "queued" for i in page) else None
             return {
-                "total": len(chosen), "limit": limit, "offset": offset,
+                "total": total, "limit": limit, "offset": offset,
                 "items": [self._item(i, firsts[i.broker_id], mapper) for i in page],
             }
 
@@ -257,7 +250,8 @@ class MappingService:
             "reason": item.reason,
             "detail": item.detail,
             **{k: v for k, v in record.fields().items() if k != "broker_id"},
-            "suggestions": mapper.suggest(record) if mapper is not None else item.suggestions,
+            "suggestions": (mapper.suggest(record) if mapper is not None
+                            else stored_suggestions(item.suggestions)),
             "decision_id": item.decision_id,
             "entry_id": item.entry_id,
             "since": utc_text(item.created_at),
@@ -712,6 +706,31 @@ class MappingService:
 
 
 # -- module helpers ----------------------------------------------------------------------------
+
+
+_SCORES = ("confidence", "posterior")
+"""Suggestion fields that are numbers on the wire; the ledger keeps them as exact text."""
+
+
+def stored_suggestions(suggestions: Sequence[object]) -> list[object]:
+    """The suggestions kept with a queue row, with their scores numbers again (as a live
+    suggestion has them), so an answer never mixes `0.6667` and `"0.6667"`."""
+    restored: list[object] = []
+    for suggestion in suggestions:
+        if isinstance(suggestion, Mapping):
+            suggestion = {key: (float(value) if key in _SCORES and isinstance(value, str)
+                                and _is_number(value) else value)
+                          for key, value in suggestion.items()}
+        restored.append(suggestion)
+    return restored
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _first_ids(connection: sqlite3.Connection, broker_ids: Sequence[str]) -> dict[str, int]:

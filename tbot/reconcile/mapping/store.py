@@ -305,6 +305,40 @@ def queue_states(connection: sqlite3.Connection,
     return {item.broker_id: item for item in map(_queue, rows)}
 
 
+def queue_page(connection: sqlite3.Connection, *, state: str = "queued",
+               search: str | None = None, activity_type: str | None = None, limit: int = 100,
+               offset: int = 0) -> tuple[int, list[QueueRow]]:
+    """(how many items match, one page of them newest first): items whose newest row is in
+    `state` (`all`: any), of `activity_type` (any case), whose broker id, type, description
+    or symbol contains `search` (any case). Filtered, counted and paged in SQL, so a page of
+    a 10,000-item queue does not read the other 9,900."""
+    clauses = [LATEST_QUEUE_ROW]
+    parameters: list[object] = []
+    if state != "all":
+        clauses.append("q.state = ?")
+        parameters.append(state)
+    if activity_type:
+        clauses.append("upper(q.activity_type) = upper(?)")
+        parameters.append(activity_type)
+    if search:
+        clauses.append(
+            "instr(lower(q.broker_id || ' ' || q.activity_type || ' ' || q.description || ' '"
+            " || coalesce(q.symbol, '')), lower(?)) > 0")
+        parameters.append(search)
+    where = " AND ".join(clauses)
+    (total,) = connection.execute(
+        f"SELECT COUNT(*) FROM mapping_queue q WHERE {where}", parameters).fetchone()  # noqa: S608 (fixed clauses)
+    # The page's ids first: sorting whole rows (suggestions and all) costs three times more.
+    ids = [row_id for (row_id,) in connection.execute(
+        f"SELECT q.id FROM mapping_queue q WHERE {where} "  # noqa: S608 (fixed clauses)
+        "ORDER BY q.occurred_at_utc DESC, q.id DESC LIMIT ? OFFSET ?",
+        (*parameters, max(1, int(limit)), max(0, int(offset))))]
+    rows = {row[0]: _queue(row) for row in connection.execute(
+        f"SELECT {_QUEUE_COLUMNS} FROM mapping_queue "  # noqa: S608 (fixed column lists)
+        "WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
+    return int(total), [rows[row_id] for row_id in ids]
+
+
 def queue_item(connection: sqlite3.Connection, item_id: int) -> QueueRow | None:
     """Queue row `item_id` (any row of an item names it), or None."""
     row = connection.execute(
