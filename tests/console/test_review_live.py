@@ -21,7 +21,7 @@ from tbot.admin.bot_home import open_home
 from tbot.clock import FrozenClock
 from tests.cli.cli_support import replace_setting
 from tests.console.test_console_live import live_console, on_top, online, wait_until
-from tests.engine.engine_process import EngineProcess, ledger_rows
+from tests.engine.engine_process import EngineProcess, ledger_rows, set_env_key
 from tests.reconcile.conftest import DAY_START, SimSession
 from tests.reconcile.mapping.conftest import trading_day
 from tui.app import ConsoleApp
@@ -178,3 +178,45 @@ async def test_the_bookkeeper_maps_a_fee_saves_a_rule_and_rolls_it_back(
     newest = (await ask(engine, "mapping.versions"))["versions"][0]
     assert newest["reason"] == "rule too broad"
     assert newest["author"].startswith("control:")
+
+
+async def test_a_viewer_reads_the_queue_and_every_change_is_refused_with_why(
+        faulty_home: Path, start_engine: Callable[..., EngineProcess]) -> None:
+    set_env_key(faulty_home, "CONTROL_ROLES", "@owner=viewer")
+    engine = await start_reviewed_engine(start_engine, faulty_home)
+    app = live_console(faulty_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await online(pilot, app, "viewer")
+        await pilot.press("5")
+        view = await on_top(pilot, app, MappingQueueScreen)
+        await wait_until(pilot, lambda: view.page is not None and view.page.total == 2,
+                         "the queue read as a viewer")
+        view.grid.focus()
+        for key in ("enter", "o", "r"):
+            await pilot.press(key)
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, MappingQueueScreen), f"{key} opened a dialog"
+        refusals = [entry.outcome for entry in app.live.commands]
+        assert refusals and all(outcome.startswith("not sent:") and "admin" in outcome
+                                for outcome in refusals)
+    assert len(await queued(engine)) == 2  # nothing reached the engine
+
+
+async def test_with_the_engine_stopped_the_queue_is_read_from_the_ledger(
+        faulty_home: Path, start_engine: Callable[..., EngineProcess]) -> None:
+    engine = await start_reviewed_engine(start_engine, faulty_home)
+    app = live_console(faulty_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await online(pilot, app, "admin")
+        await pilot.press("5")
+        view = await on_top(pilot, app, MappingQueueScreen)
+        await wait_until(pilot, lambda: view.page is not None and view.page.total == 2,
+                         "the queue from the engine")
+        assert await asyncio.to_thread(engine.terminate) == 0
+        await wait_until(pilot, lambda: view.from_ledger and view.page is not None
+                         and view.page.total == 2, "the queue read from the ledger")
+        view.grid.focus()
+        await pilot.press("o")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, MappingQueueScreen)
+        assert app.live.commands[-1].outcome.startswith("not sent:")
