@@ -41,9 +41,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from textual.pilot import Pilot  # noqa: E402
 
 from benchmarks.big_ledger import build_big_ledger  # noqa: E402
+from benchmarks.frame_clock import FrameClock, timed  # noqa: E402
 from tbot.clock import FrozenClock  # noqa: E402
 from tests.console import console_fixtures as fixtures  # noqa: E402
 from tui.app import ConsoleApp  # noqa: E402
@@ -138,40 +138,6 @@ def _settings(ledger: Path | None) -> ConsoleSettings:
                            socket_path=Path("/nonexistent/engine.sock"), ledger_path=ledger)
 
 
-class _FrameClock:
-    """Timestamps every frame the app sends to its (headless) terminal."""
-
-    def __init__(self, app: ConsoleApp) -> None:
-        self.frames: list[float] = []
-        original = app._display
-
-        def display(screen: Any, renderable: Any) -> None:
-            original(screen, renderable)
-            self.frames.append(time.perf_counter())
-            for check in list(self._waiting):
-                if check():
-                    self._waiting.pop(check).set_result(time.perf_counter())
-
-        app._display = display  # type: ignore[method-assign]
-        self._waiting: dict[Callable[[], bool], asyncio.Future[float]] = {}
-
-    def expect(self, check: Callable[[], bool]) -> asyncio.Future[float]:
-        """A future for the time of the first frame painted once `check()` holds; set it up
-        before pressing the key, so a frame painted during the press is not missed."""
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._waiting[check] = future
-        return future
-
-
-async def _timed(pilot: Pilot[Any], frames: _FrameClock, key: str,
-                 check: Callable[[], bool], timeout: float = 30.0) -> float:
-    """Seconds from pressing `key` to the first frame where `check()` holds."""
-    shown = frames.expect(check)
-    started = time.perf_counter()
-    await pilot.press(key)
-    return await asyncio.wait_for(shown, timeout) - started
-
-
 def _screen_grid(app: ConsoleApp, screen_type: type) -> DataGrid | None:
     """The first grid of the active screen when it is a `screen_type`."""
     if not isinstance(app.screen, screen_type):
@@ -196,7 +162,7 @@ async def _key_latency_ms(positions: int, presses: int) -> list[float]:
     app = ConsoleApp(_settings(None), factory, clock=clock)
     latencies: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
-        frames = _FrameClock(app)
+        frames = FrameClock(app)
         await pilot.pause(0.5)
         grid = app.screen.query(DataGrid).first()
         grid.focus()
@@ -215,7 +181,7 @@ async def _key_latency_ms(positions: int, presses: int) -> list[float]:
             for press in range(presses):
                 key = "j" if (press // 20) % 2 == 0 else "k"
                 before = grid.cursor_index
-                seconds = await _timed(pilot, frames, key,
+                seconds = await timed(pilot, frames, key,
                                        lambda b=before: grid.cursor_index != b)
                 latencies.append(seconds * 1000)
                 await asyncio.sleep(0.03)
@@ -233,7 +199,7 @@ async def _ledger_figures(ledger: Path) -> dict[str, float]:
     app = ConsoleApp(_settings(ledger), factory, clock=clock)
     figures: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
-        frames = _FrameClock(app)
+        frames = FrameClock(app)
         await pilot.pause(0.3)
 
         def shown(screen_type: type, check: Callable[[DataGrid], bool]) -> Callable[[], bool]:
@@ -248,16 +214,16 @@ async def _ledger_figures(ledger: Path) -> dict[str, float]:
         def at_end(grid: DataGrid) -> bool:
             return grid.row_count > 0 and grid.cursor_index == grid.row_count - 1
 
-        figures["trial_balance_s"] = await _timed(
+        figures["trial_balance_s"] = await timed(
             pilot, frames, "3", shown(TrialBalanceScreen, has_rows), timeout=300)
-        seconds = await _timed(pilot, frames, "a", shown(JournalScreen, has_rows))
+        seconds = await timed(pilot, frames, "a", shown(JournalScreen, has_rows))
         figures["journal_first_page_ms"] = seconds * 1000
         journal = _screen_grid(app, JournalScreen)
         assert journal is not None
         figures["journal_rows"] = journal.row_count
         journal.focus()
         await pilot.pause(0.2)
-        seconds = await _timed(pilot, frames, "end", shown(JournalScreen, at_end))
+        seconds = await timed(pilot, frames, "end", shown(JournalScreen, at_end))
         figures["journal_end_ms"] = seconds * 1000
 
         await pilot.press("escape")
@@ -268,14 +234,14 @@ async def _ledger_figures(ledger: Path) -> dict[str, float]:
         busiest = max(reader.trial_balance(), key=lambda row: row.postings)
         balance.focus()
         balance.move_cursor_to_key(f"{busiest.code} {busiest.currency}")
-        seconds = await _timed(pilot, frames, "enter", shown(AccountScreen, has_rows))
+        seconds = await timed(pilot, frames, "enter", shown(AccountScreen, has_rows))
         figures["account_first_page_ms"] = seconds * 1000
         account = _screen_grid(app, AccountScreen)
         assert account is not None
         figures["account_rows"] = account.row_count
         account.focus()
         await pilot.pause(0.2)
-        seconds = await _timed(pilot, frames, "end", shown(AccountScreen, at_end))
+        seconds = await timed(pilot, frames, "end", shown(AccountScreen, at_end))
         figures["account_end_ms"] = seconds * 1000
     return figures
 
