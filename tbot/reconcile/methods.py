@@ -57,6 +57,8 @@ class BreaksParams(PageParams):
     status: STATUSES | None = None
     kind: KINDS | None = None
     symbol: str | None = Field(default=None, min_length=1, max_length=32)
+    search: str | None = Field(default=None, min_length=1, max_length=queries.MAX_SEARCH)
+    """Case-insensitive text in the symbol, trade id, detail, kind or status."""
 
 
 class ShowParams(_Params):
@@ -167,7 +169,7 @@ class ReconMethods:
         now = self.clock.now()
         return await self._read(lambda c: queries.list_breaks(
             c, now, status=params.status, kind=params.kind, symbol=params.symbol,
-            limit=params.limit, offset=params.offset))
+            search=params.search, limit=params.limit, offset=params.offset))
 
     async def show(self, params: ShowParams, caller: Caller) -> dict[str, Any]:
         now = self.clock.now()

@@ -21,6 +21,10 @@ from tbot.reconcile.resolution import ResolutionError
 from tbot.reconcile.statuses import BreakKind, RecordStatus
 
 MAX_PAGE = 500
+MAX_SEARCH = 64
+"""Characters of a `search` text (`recon.breaks`)."""
+SEARCHED_COLUMNS = ("symbol", "trade_id", "detail", "kind", "status")
+"""What a `search` looks in, case-insensitively."""
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -35,6 +39,11 @@ def _json(text: object, default: object) -> object:
         return json.loads(str(text))
     except ValueError:
         return default
+
+
+def like_escaped(text: str) -> str:
+    """`text` as a LIKE pattern matching itself (ESCAPE '\\'): its wildcards are plain."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _age_seconds(stamp: object, now: datetime) -> int | None:
@@ -71,10 +80,13 @@ def break_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def list_breaks(connection: sqlite3.Connection, now: datetime, *, status: str | None = None,
-                kind: str | None = None, symbol: str | None = None, limit: int = 100,
+                kind: str | None = None, symbol: str | None = None,
+                search: str | None = None, limit: int = 100,
                 offset: int = 0) -> dict[str, Any]:
     """Open breaks (or, with `status`, the latest rows in that status), newest first,
-    paged; with the count of open breaks by kind and status."""
+    paged; with the count of open breaks by kind and status. `search` keeps the rows whose
+    symbol, trade id, detail, kind or status contains it (case-insensitive; `%` and `_`
+    are plain characters): the console's `/` filter, run here so it pages like the rest."""
     if status is not None:
         RecordStatus(status)  # ValueError for an unknown status
     if kind is not None:
@@ -93,6 +105,13 @@ def list_breaks(connection: sqlite3.Connection, now: datetime, *, status: str | 
     if symbol is not None:
         clauses.append("l.symbol = ?")
         parameters.append(symbol)
+    if search is not None and search.strip():
+        pattern = f"%{like_escaped(search.strip()[:MAX_SEARCH])}%"
+        # SQLite's LIKE ignores the case of ASCII letters (symbols, ids, statuses are ASCII).
+        matches = " OR ".join(f"coalesce(l.{column}, '') LIKE ? ESCAPE '\\'"
+                              for column in SEARCHED_COLUMNS)
+        clauses.append(f"({matches})")
+        parameters.extend(pattern for _ in SEARCHED_COLUMNS)
     clauses.append(LATEST_ROW)
     where = " AND ".join(clauses)
     limit = max(1, min(int(limit), MAX_PAGE))

@@ -179,12 +179,6 @@ def test_ledger_journal(snap_compare: Any, size: tuple[int, int], ledger_path: P
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_reconciliation_placeholder(snap_compare: Any, size: tuple[int, int],
-                                    ledger_path: Path) -> None:
-    assert snap_compare(console(ledger_path), terminal_size=size, run_before=steps("4"))
-
-
-@pytest.mark.parametrize("size", SIZES)
 def test_help(snap_compare: Any, size: tuple[int, int], ledger_path: Path) -> None:
     app = console(ledger_path, role="viewer")
     assert snap_compare(app, terminal_size=size, run_before=steps("question_mark"))
