@@ -20,6 +20,7 @@ from tbot.control.roles import Role
 from tbot.control.wire import INVALID_PARAMS, REFUSED
 from tbot.ledger.errors import LedgerError
 from tbot.reconcile import queries
+from tbot.reconcile.open_breaks import OpenBreakCounts
 from tbot.reconcile.ports import LedgerPort
 from tbot.reconcile.resolution import ResolutionError, ResolveRequest, parse_postings
 from tbot.reconcile.service import ReconService, SyncBusyError
@@ -120,6 +121,8 @@ class ReconMethods:
         self.ledger = ledger
         self.clock = clock
         self.lookback_days = lookback_days
+        self.open_counts = OpenBreakCounts()
+        """Follows the open breaks as the log grows: a page's totals without a recount."""
 
     def specs(self) -> list[MethodSpec]:
         """The method table entries."""
@@ -169,7 +172,8 @@ class ReconMethods:
         now = self.clock.now()
         return await self._read(lambda c: queries.list_breaks(
             c, now, status=params.status, kind=params.kind, symbol=params.symbol,
-            search=params.search, limit=params.limit, offset=params.offset))
+            search=params.search, limit=params.limit, offset=params.offset,
+            counts=self.open_counts))
 
     async def show(self, params: ShowParams, caller: Caller) -> dict[str, Any]:
         now = self.clock.now()

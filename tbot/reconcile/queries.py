@@ -17,6 +17,7 @@ from tbot.ledger.amounts import MONEY_PLACES, PRICE_PLACES, QUANTITY_PLACES, fro
 from tbot.ledger.timestamps import parse_utc
 from tbot.reconcile.compare import plain
 from tbot.reconcile.ledger_view import BREAK_STATUSES, LATEST_ROW
+from tbot.reconcile.open_breaks import OpenBreakCounts
 from tbot.reconcile.resolution import ResolutionError
 from tbot.reconcile.statuses import BreakKind, RecordStatus
 
@@ -82,11 +83,15 @@ def break_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 def list_breaks(connection: sqlite3.Connection, now: datetime, *, status: str | None = None,
                 kind: str | None = None, symbol: str | None = None,
                 search: str | None = None, limit: int = 100,
-                offset: int = 0) -> dict[str, Any]:
+                offset: int = 0, counts: OpenBreakCounts | None = None) -> dict[str, Any]:
     """Open breaks (or, with `status`, the latest rows in that status), newest first,
     paged; with the count of open breaks by kind and status. `search` keeps the rows whose
     symbol, trade id, detail, kind or status contains it (case-insensitive; `%` and `_`
-    are plain characters): the console's `/` filter, run here so it pages like the rest."""
+    are plain characters): the console's `/` filter, run here so it pages like the rest.
+
+    `counts` (one per ledger, kept by the caller) follows the open breaks as the log grows,
+    so the totals of an unfiltered or status/kind-filtered page cost nothing after the
+    first call; without it they are counted from scratch."""
     if status is not None:
         RecordStatus(status)  # ValueError for an unknown status
     if kind is not None:
@@ -120,17 +125,17 @@ def list_breaks(connection: sqlite3.Connection, now: datetime, *, status: str | 
         "ORDER BY l.id DESC LIMIT ? OFFSET ?",
         (*parameters, limit, max(0, int(offset))),
     ))
-    (total,) = connection.execute(
-        f"SELECT COUNT(*) FROM reconciliation_log l WHERE {where}", parameters  # noqa: S608
-    ).fetchone()
-    open_counts: dict[str, dict[str, int]] = {}
-    marks = ",".join("?" for _ in BREAK_STATUSES)
-    for row_kind, row_status, count in connection.execute(
-        f"SELECT l.kind, l.status, COUNT(*) FROM reconciliation_log l "  # noqa: S608
-        f"WHERE l.status IN ({marks}) AND {LATEST_ROW} GROUP BY l.kind, l.status",
-        BREAK_STATUSES,
-    ):
-        open_counts.setdefault(row_kind, {})[row_status] = count
+    open_counts = (counts or OpenBreakCounts()).current(connection)
+    if symbol is None and not (search and search.strip()) and (
+            status is None or status in BREAK_STATUSES):
+        total = sum(number for row_kind, statuses in open_counts.items()
+                    if kind is None or row_kind == kind
+                    for row_status, number in statuses.items()
+                    if status is None or row_status == status)
+    else:
+        (total,) = connection.execute(
+            f"SELECT COUNT(*) FROM reconciliation_log l WHERE {where}", parameters  # noqa: S608
+        ).fetchone()
     return {
         "breaks": [break_view(row, now) for row in rows],
         "total": total,

@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 from tbot.admin.init_home import init_home
 from tbot.clock import FrozenClock
 from tbot.ledger.recon_models import RECON_STATUSES
+from tbot.reconcile import queries
+from tbot.reconcile.ledger_view import LATEST_ROW
 from tbot.reconcile.open_breaks import OpenBreakCounts
 from tests.reconcile.conftest import IDENTITY
 
 KINDS = ("fill", "cash", "position", "balance")
+NOW = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +83,32 @@ def test_a_shorter_log_is_counted_again(ledger: Path, tmp_path: Path) -> None:
             assert counts.current(connection) == {"cash": {"unmapped": expected}}
         finally:
             connection.close()
+
+
+def test_page_totals_from_followed_counts_equal_counting_the_rows(ledger: Path,
+                                                                  tmp_path: Path) -> None:
+    copy = tmp_path / "ledger.db"
+    shutil.copyfile(ledger, copy)
+    with sqlite3.connect(copy) as connection:
+        for number, (kind, status) in enumerate((
+                ("fill", "mismatch"), ("fill", "broker-only"), ("cash", "unmapped"),
+                ("fill", "resolved"), ("position", "broker-only"), ("fill", "ok"))):
+            append(connection, kind, number, status)
+        append(connection, "fill", 0, "ok")  # the first mismatch fixed by a later sync
+    connection = sqlite3.connect(copy)
+    followed = OpenBreakCounts()
+    try:
+        for status in (None, "mismatch", "broker-only", "unmapped", "resolved", "ok"):
+            for kind in (None, "fill", "cash", "position"):
+                kept = queries.list_breaks(connection, NOW, status=status, kind=kind,
+                                           counts=followed)
+                where = ["l.status IN ('mismatch','local-only','broker-only','pending',"
+                         "'unmapped')" if status is None else f"l.status = '{status}'", LATEST_ROW]
+                if kind:
+                    where.append(f"l.kind = '{kind}'")
+                (counted,) = connection.execute(
+                    f"SELECT COUNT(*) FROM reconciliation_log l WHERE {' AND '.join(where)}"
+                ).fetchone()
+                assert kept["total"] == counted == len(kept["breaks"]), (status, kind)
+    finally:
+        connection.close()

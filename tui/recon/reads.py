@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tbot.reconcile import queries
+from tbot.reconcile.open_breaks import OpenBreakCounts
 from tui.recon.breaks import (
     BREAKS_METHOD,
     POSITIONS_METHOD,
@@ -80,6 +81,7 @@ class LedgerReads:
     def __init__(self, reader: LedgerReader, now: Callable[[], datetime]) -> None:
         self.reader = reader
         self.now = now
+        self.open_counts = OpenBreakCounts()
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def in_thread() -> T:
@@ -99,7 +101,8 @@ class LedgerReads:
             c, now, status=str(status) if status else None,
             search=str(search) if search else None,
             limit=int(limit) if isinstance(limit, int) else 100,
-            offset=int(offset) if isinstance(offset, int) else 0))
+            offset=int(offset) if isinstance(offset, int) else 0,
+            counts=self.open_counts))
 
     async def show(self, break_id: int) -> object:
         """`recon.show` from the ledger."""
