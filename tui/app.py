@@ -8,6 +8,7 @@ which also feeds the palette (ctrl+p) and the help screen (?).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -122,6 +123,9 @@ class ConsoleApp(App[None]):
 
     def on_mount(self) -> None:
         self._apply_keymap()
+        # Everything made to draw the first frame lives as long as the console: leave it
+        # out of the collector's full passes, which otherwise stall keys by 40-70 ms.
+        self.call_after_refresh(gc.freeze)
         self.run_worker(self.link.run(), name="engine-link", exit_on_error=False)
         # Countdowns and "offline since" move with the console's clock even when the engine
         # says nothing.
@@ -220,6 +224,9 @@ class ConsoleApp(App[None]):
         """What was sent to the engine and what it answered."""
         if not isinstance(self.screen, CommandLogScreen):
             self.push_screen(CommandLogScreen())
+
+    def _on_mode_ready(self) -> None:
+        gc.freeze()
 
     async def action_run_command(self, command_id: str) -> None:
         """Run one registry command (from a hotkey or the palette)."""

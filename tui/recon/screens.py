@@ -17,6 +17,7 @@ ledger file read-only (`tui.recon.reads.LedgerReads`) and changes are disabled.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -63,6 +64,9 @@ POLL_SECONDS = 1.0
 """How often `recon.status` is read while a sync runs."""
 
 WINDOW_BEFORE = 50
+LIVE_READ_INTERVAL = 0.25
+"""While `recon` events stream in, read again at most this often: four fresh pages a second
+are as live as a person can follow, and keys stay quick between them."""
 """Rows read above the cursor when the list is read again (new breaks push it down)."""
 
 OFFLINE_NOTE = ("offline: reconciliation is read from the engine, or from the ledger file "
@@ -131,6 +135,8 @@ class ReconciliationScreen(LiveScreen):
         self._positions_wanted = False
         self._reading = False
         self._pending = False
+        self._urgent = False
+        """The pending read was asked for by the operator (not an event): no waiting."""
         self._fetching: set[tuple[int, int, int]] = set()
         """(generation, epoch, first index) of the blocks asked for: read once each."""
         self._error: str | None = None
@@ -235,18 +241,20 @@ class ReconciliationScreen(LiveScreen):
         self._link_state = state
         if Topic.RECON in topics or (link_changed and state in (LinkState.ONLINE,
                                                                 LinkState.OFFLINE)):
-            self.request_read()
+            self.request_read(live=Topic.RECON in topics and not link_changed)
         elif link_changed:
             self._show_header()
         if link_changed:
             self.refresh_bindings()
 
-    def request_read(self) -> None:
+    def request_read(self, *, live: bool = False) -> None:
         """Read the breaks around the cursor, the status (and the checks once their tab
         was shown) again: now, or right after the read under way (one in flight, one
-        pending at most)."""
+        pending at most). A `live` request (an event) waits LIVE_READ_INTERVAL after the
+        last read; one the operator asked for does not wait."""
         if self._reading:
             self._pending = True
+            self._urgent = self._urgent or not live
             return
         self._reading = True
         self._show_header()
@@ -256,8 +264,12 @@ class ReconciliationScreen(LiveScreen):
     async def _read_loop(self) -> None:
         try:
             while True:
-                self._pending = False
+                self._pending = self._urgent = False
                 await self._read_once()
+                waited = 0.0
+                while self._pending and not self._urgent and waited < LIVE_READ_INTERVAL:
+                    await asyncio.sleep(0.02)
+                    waited += 0.02
                 if not self._pending:
                     break
         finally:
