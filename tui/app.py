@@ -225,9 +225,6 @@ class ConsoleApp(App[None]):
         if not isinstance(self.screen, CommandLogScreen):
             self.push_screen(CommandLogScreen())
 
-    def _on_mode_ready(self) -> None:
-        gc.freeze()
-
     async def action_run_command(self, command_id: str) -> None:
         """Run one registry command (from a hotkey or the palette)."""
         self.commands.start(command_id)

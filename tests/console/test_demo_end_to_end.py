@@ -80,3 +80,68 @@ def test_the_trading_check_needs_fills_and_a_pnl_that_moved() -> None:
     assert today_pnl("PnL today USD\nx today  +1.00  -2.00  0.10  -1.10") == [
         "+1.00", "-2.00", "-1.10"
     ]
+
+
+OPEN_BREAKS = re.compile(r"breaks (\d+) \(4\)")
+
+
+def open_breaks_counted(screen: str) -> bool:
+    """The dashboard's review line counts at least one open break."""
+    found = OPEN_BREAKS.search(screen)
+    return found is not None and int(found.group(1)) > 0
+
+
+def test_the_demo_day_brings_breaks_and_a_fee_that_clear_from_the_keyboard(
+        tmp_path: Path) -> None:
+    """The newcomer's path: the faults show on the dashboard, view 4 lists the breaks and
+    keeps the ledger on one (reason, then `y`), a sync brings the unmapped fee, view 5
+    shows it waiting."""
+    home = tmp_path / "demo"
+    terminal = TerminalScreen(
+        tbot_command("demo", "--speed", "300", "--home", home), columns=80, lines=24, cwd=REPO
+    )
+    try:
+        terminal.wait_for("online as admin", timeout=45)
+        # At x300 the cash faults fire 6 s into the session; the engine's checks see them.
+        terminal.wait_for(open_breaks_counted, timeout=60)
+
+        terminal.press("4")
+        terminal.wait_for("Reconciliation", timeout=15)
+        # A sync reads the day's activity: the fee no rule maps. The engine refuses one
+        # within SYNC_MIN_INTERVAL_SECONDS of the last (the start-up sync): ask again.
+        for _ in range(12):
+            terminal.press("s")
+            try:
+                terminal.wait_for("MISCFEE", timeout=5)
+                break
+            except AssertionError:
+                continue
+        terminal.wait_for("MISCFEE", timeout=30)
+
+        terminal.press("x")  # mismatches: the cash assertion that fails
+        terminal.wait_for(lambda text: "balance" in text and "mismatch" in text, timeout=15)
+        for _ in range(10):  # the filtered page may still be on its way
+            terminal.press("enter")
+            try:
+                terminal.wait_for("Keep ledger", timeout=2)
+                break
+            except AssertionError:
+                continue
+        terminal.wait_for("Keep ledger", timeout=5)
+        terminal.press("k")
+        terminal.wait_for("Keep the ledger for break", timeout=15)
+        terminal.press(*"cash drift known to the broker desk", "enter")
+        terminal.wait_for("y: Keep ledger", timeout=15)
+        terminal.press("y")
+        terminal.wait_for("resolved (keep-ledger)", timeout=15)
+
+        terminal.wait_for("not open", timeout=15)  # the break screen reads it again
+        terminal.press("escape")
+        terminal.wait_for("s Sync now", timeout=15)
+        terminal.press("5")
+        terminal.wait_for(lambda text: "Mapping queue" in text and "MISCFEE" in text,
+                          timeout=30)
+        terminal.press("q")
+        assert terminal.wait_exit(timeout=20) == 0
+    finally:
+        terminal.close()
