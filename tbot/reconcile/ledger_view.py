@@ -274,8 +274,10 @@ def stored_records(
     return {
         (kind, broker_id, record_hash): row_id
         for row_id, broker_id, record_hash in connection.execute(
+            # CROSS JOIN keeps the ids outside: SQLite otherwise scans every record of
+            # `kind` once per id (nine seconds for 1,000 ids among 100,000 records).
             "SELECT b.id, b.broker_id, b.record_hash FROM json_each(?) j "
-            "JOIN broker_records b ON b.kind = ? AND b.broker_id = j.value",
+            "CROSS JOIN broker_records b ON b.kind = ? AND b.broker_id = j.value",
             (wanted, kind),
         )
     }
