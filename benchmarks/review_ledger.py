@@ -33,6 +33,7 @@ from tbot.config.setting_types import BrokerName
 from tbot.ledger.posting import LedgerWriter
 from tbot.reconcile.offline import OfflineReconciliation
 from tbot.reconcile.statuses import SyncTrigger
+from tbot.version import current_tag
 
 IDENTITY = BotIdentity(ENTITY_CODE="BENCH", JURISDICTION_CODE="US", BROKER_CODE="SIM",
                        BOT_ID="B02")
@@ -86,8 +87,8 @@ def build_review_home(root: Path, fills: int, queued: int) -> tuple[BotHome, Fro
 
 def cached_review_home(cache: Path, fills: int, queued: int) -> Path:
     """The review home for these sizes under `cache`, built once (about 40 s at 100,000
-    and 10,000) and reused by later runs."""
-    root = cache / f"review-{fills}-{queued}"
+    and 10,000) and reused by later runs of the same tbot version (a home names it)."""
+    root = cache / f"review-{current_tag()}-{fills}-{queued}"
     home = root / "home"
     done = root / "built"
     if not done.exists():
