@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tbot.admin.bot_home import open_home
 from tbot.clock import FrozenClock
@@ -28,6 +30,9 @@ from tui.app import ConsoleApp
 from tui.mapping.dialogs import AssignConfirmScreen, ChangeConfirmScreen
 from tui.mapping.rule_editor import RuleEditorScreen
 from tui.mapping.screens import MappingQueueScreen
+from tui.recon.detail import BreakScreen
+from tui.recon.dialogs import ManualEntryScreen, ResolveConfirmScreen
+from tui.recon.screens import ReconciliationScreen
 from tui.screens.confirm import ReasonScreen
 from tui.widgets.account_picker import AccountPickerScreen
 
@@ -35,6 +40,7 @@ SIZE = (80, 24)
 FAULTS = "phantom_fill,drop_fill,restate_price,dividend,deposit,unknown_fee,cash_drift"
 ENGINE_START = "2026-11-23T14:25:00Z"
 """The Monday after the two faulty days: the engine's start-up sync reads them."""
+AFTER_CLOSE = "2026-11-23T22:00:00Z"
 FEE_ACCOUNT = "5045"
 
 
@@ -54,9 +60,10 @@ def faulty_home(home: Path) -> Path:
 
 
 async def start_reviewed_engine(start_engine: Callable[..., EngineProcess],
-                                home: Path) -> EngineProcess:
+                                home: Path, *, after_close: bool = False) -> EngineProcess:
     """The engine on `home`, ready, its start-up sync done."""
-    engine = start_engine(home, "--sim", "--speed", "1", "--start", ENGINE_START)
+    start = AFTER_CLOSE if after_close else ENGINE_START
+    engine = start_engine(home, "--sim", "--speed", "1", "--start", start)
     await asyncio.to_thread(engine.wait_ready)
 
     for _ in range(300):
@@ -220,3 +227,134 @@ async def test_with_the_engine_stopped_the_queue_is_read_from_the_ledger(
         await pilot.pause(0.2)
         assert isinstance(app.screen, MappingQueueScreen)
         assert app.live.commands[-1].outcome.startswith("not sent:")
+
+
+# -- view 4 ----------------------------------------------------------------------------------
+
+
+async def open_breaks(engine: EngineProcess) -> list[dict[str, Any]]:
+    breaks: list[dict[str, Any]] = (await ask(engine, "recon.breaks", {"limit": 100}))["breaks"]
+    return breaks
+
+
+def recon_view(app: ConsoleApp) -> ReconciliationScreen:
+    screen = app.screen
+    assert isinstance(screen, ReconciliationScreen)
+    return screen
+
+
+async def open_break(pilot: Pilot[Any], app: ConsoleApp, break_id: int) -> BreakScreen:
+    """Put the cursor on break `break_id` in view 4 and open it with enter."""
+    view = recon_view(app)
+    await wait_until(pilot, lambda: view.grid.move_cursor_to_key(str(break_id))
+                     and view.selected is not None, f"break #{break_id} in the list")
+    view.grid.focus()
+    await pilot.press("enter")
+    screen: BreakScreen = await on_top(pilot, app, BreakScreen)
+    return screen
+
+
+async def cleared(pilot: Pilot[Any], engine: EngineProcess, break_id: int) -> None:
+    async def gone() -> bool:
+        return all(b["id"] != break_id for b in await open_breaks(engine))
+    await eventually(pilot, gone, f"break #{break_id} cleared")
+
+
+def the(breaks: list[dict[str, Any]], kind: str, status: str,
+        trade_id: str | None = None) -> dict[str, Any]:
+    found = [b for b in breaks if b["kind"] == kind and b["status"] == status
+             and (trade_id is None or b["trade_id"] == trade_id)]
+    assert found, f"no open {kind} {status} break in {breaks}"
+    return found[0]
+
+
+async def test_the_bookkeeper_clears_breaks_of_every_kind_with_every_action(
+        faulty_home: Path, start_engine: Callable[..., EngineProcess]) -> None:
+    # After the close: the engine's checks run during sessions only, so the breaks on
+    # screen stay the ones the start-up sync and check found.
+    engine = await start_reviewed_engine(start_engine, faulty_home, after_close=True)
+    breaks = await open_breaks(engine)
+    restated = the(breaks, "fill", "mismatch")
+    fee = the(breaks, "cash", "unmapped")
+    phantom = the(breaks, "fill", "broker-only")
+    app = live_console(faulty_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await online(pilot, app, "admin")
+        await pilot.press("4")
+        await on_top(pilot, app, ReconciliationScreen)
+
+        # A fill the broker restated: accept the broker's record (reason prefilled).
+        await open_break(pilot, app, restated["id"])
+        await pilot.press("a")
+        await on_top(pilot, app, ReasonScreen)
+        await pilot.press("enter")
+        await on_top(pilot, app, ResolveConfirmScreen)
+        await pilot.press("y")
+        await cleared(pilot, engine, restated["id"])
+        await pilot.press("escape")
+
+        # The unmapped fee: accept it to an account picked from the chart.
+        await on_top(pilot, app, ReconciliationScreen)
+        await open_break(pilot, app, fee["id"])
+        await pilot.press("a")
+        picker = await on_top(pilot, app, AccountPickerScreen)
+        await pilot.press(*FEE_ACCOUNT)
+        await wait_until(pilot, lambda: [c.code for c in picker.shown] == [FEE_ACCOUNT],
+                         "the fee account")
+        await pilot.press("enter")
+        await on_top(pilot, app, ReasonScreen)
+        await pilot.press("enter")
+        await on_top(pilot, app, ResolveConfirmScreen)
+        await pilot.press("y")
+        await cleared(pilot, engine, fee["id"])
+        assert postings(faulty_home, fee["trade_id"]) == [("1070", -1234), (FEE_ACCOUNT, 1234)]
+        await pilot.press("escape")
+
+        # The phantom fill: keep the ledger (a reason is required), nothing posted.
+        await on_top(pilot, app, ReconciliationScreen)
+        await open_break(pilot, app, phantom["id"])
+        await pilot.press("k")
+        await on_top(pilot, app, ReasonScreen)
+        await pilot.press(*"not ours: the broker desk reverses it", "enter")
+        await on_top(pilot, app, ResolveConfirmScreen)
+        await pilot.press("y")
+        await cleared(pilot, engine, phantom["id"])
+        await pilot.press("escape")
+
+        # The cash that drifted: book it by hand (the form balances before it can be sent).
+        await on_top(pilot, app, ReconciliationScreen)
+        balance = the(await open_breaks(engine), "balance", "mismatch")
+        await pilot.press("g")
+        await open_break(pilot, app, balance["id"])
+        await pilot.press("m")
+        form = await on_top(pilot, app, ManualEntryScreen)
+        accounts = list(form.query(".entry-account").results(Input))
+        amounts = list(form.query(".entry-amount").results(Input))
+        assert len(accounts) == 2 and sum(Decimal(a.value) for a in amounts) == 0
+        cash_line = 0 if Decimal(amounts[0].value) < 0 else 1
+        accounts[cash_line].focus()
+        await pilot.press(*"1070")
+        accounts[1 - cash_line].focus()
+        await pilot.press(*FEE_ACCOUNT)
+        form.query_one("#entry-reason", Input).focus()
+        await pilot.press(*"bank charge the broker never itemised")
+        await pilot.press("ctrl+s")
+        await on_top(pilot, app, ResolveConfirmScreen)
+        await pilot.press("y")
+        await cleared(pilot, engine, balance["id"])
+        await pilot.press("escape")
+
+        # A position the broker holds and the ledger does not: only the ledger's side can
+        # be kept (accepting is refused: it clears with the records that explain it).
+        await on_top(pilot, app, ReconciliationScreen)
+        position = the(await open_breaks(engine), "position", "broker-only")
+        await pilot.press("g")
+        await open_break(pilot, app, position["id"])
+        await pilot.press("k")
+        await on_top(pilot, app, ReasonScreen)
+        await pilot.press(*"transfer in from the old account, booked by the desk", "enter")
+        await on_top(pilot, app, ResolveConfirmScreen)
+        await pilot.press("y")
+        await cleared(pilot, engine, position["id"])
+    log = [entry.outcome for entry in app.live.commands if entry.method == "recon.resolve"]
+    assert len(log) == 5 and all("resolved" in outcome for outcome in log), log
