@@ -207,7 +207,35 @@ async def test_the_queue_shows_every_column_newest_first(size: tuple[int, int]) 
         header = next(line for line in text.splitlines() if "Date" in line)
         for title in ("Date", "Type", "Amount", "Description", "Acct", "Confidence", "Why"):
             assert title in header
-        assert app.fixture_link.attempts.count((QUEUE, {"limit": 500})) >= 1
+        assert app.fixture_link.attempts.count((QUEUE, {"limit": 100})) >= 1
+
+
+async def test_a_long_queue_shows_its_first_hundred_then_reads_the_rest() -> None:
+    items = [mapping.item(n, "MISCFEE", "-1.00", f"fee {n}", "2026-11-19T15:00:00Z", [])
+             for n in range(250, 0, -1)]
+
+    class PagedLink(RecordingLink):
+        async def call(self, method: str, params: Mapping[str, Any] | None = None, *,
+                       timeout: float = 30.0) -> object:
+            if method != QUEUE:
+                return await super().call(method, params, timeout=timeout)
+            self.attempts.append((method, params))
+            given = dict(params or {})
+            start = int(given.get("offset", 0))
+            return {"total": len(items), "limit": given["limit"], "offset": start,
+                    "items": items[start:start + int(given["limit"])]}
+
+    app = console()
+    app.link = PagedLink(app.live, app.live_changed, app.clock,
+                         status=fixtures.status_record(), discover=mapping.discover_record())
+    async with app.run_test(size=SMALL) as pilot:
+        await open_queue(pilot)
+        await settle(pilot, lambda: view(app).page is not None
+                     and len(view(app).page.items) == 250)  # type: ignore[union-attr]
+        reads = [params for method, params in app.fixture_link.attempts
+                 if method == QUEUE and params != {"limit": 1}]  # not the dashboard's count
+        assert reads[:2] == [{"limit": 100}, {"limit": 400, "offset": 100}]
+        assert view(app).grid.row_count == 250
 
 
 async def test_an_empty_queue_says_so() -> None:

@@ -74,6 +74,8 @@ from tui.widgets.filterable_grid import FilterableGrid
 from tui.widgets.grid_source import ListSource
 
 QUEUE_LIMIT = 500
+FIRST_READ = 100
+"""Items of the first read: the screen fills at once; the rest (to QUEUE_LIMIT) follows."""
 """Items read per refresh: the engine's largest page."""
 
 READ_TIMEOUT = 15.0
@@ -349,13 +351,24 @@ class MappingQueueScreen(LiveScreen):
     async def _read_engine(self) -> None:
         link = self.console.link
         try:
-            page = parse_queue(await link.call(QUEUE_METHOD, {"limit": QUEUE_LIMIT},
+            page = parse_queue(await link.call(QUEUE_METHOD, {"limit": FIRST_READ},
                                                timeout=READ_TIMEOUT))
             rules = versions = None
             if self._rule_sets_wanted:
                 rules = parse_rules(await link.call(RULES_METHOD, {}, timeout=READ_TIMEOUT))
                 versions = parse_versions(await link.call(VERSIONS_METHOD, {},
                                                           timeout=READ_TIMEOUT))
+            if page.total > len(page.items) >= FIRST_READ:
+                # The first page on screen now; the rest of the newest QUEUE_LIMIT after.
+                self._from_ledger = False
+                self._show(page, rules, versions)
+                rules = versions = None
+                rest = parse_queue(await link.call(
+                    QUEUE_METHOD, {"limit": QUEUE_LIMIT - FIRST_READ, "offset": FIRST_READ},
+                    timeout=READ_TIMEOUT))
+                seen = {item.id for item in page.items}
+                page = QueuePage(total=rest.total, items=page.items + tuple(
+                    item for item in rest.items if item.id not in seen))
         except EngineUnavailableError as error:
             self._read_failed(f"cannot read the mapping queue: {error}")
         except RpcCallError as error:
