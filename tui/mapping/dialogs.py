@@ -19,7 +19,7 @@ from textual.widgets import Button, Input, Label, Static
 from tui.mapping.queue_items import AssignPreview, PreviewPosting, QueueItem, Suggestion
 from tui.mapping.rows import amount_text, confidence_bar
 from tui.model.formatting import stamp
-from tui.screens.confirm import DialogScreen
+from tui.screens.confirm import DialogScreen, SendConfirmScreen, mouse_only
 
 
 def item_summary(item: QueueItem) -> str:
@@ -105,8 +105,8 @@ class AssignConfirmScreen(DialogScreen[bool]):
                          classes="dialog-body")
             yield Static("y: map it    n / esc: cancel", classes="dialog-keys")
             with Horizontal(classes="dialog-buttons"):
-                yield _mouse_only(Button("Cancel (n)", id="no"))
-                yield _mouse_only(Button("Map it (y)", id="yes", variant="warning"))
+                yield mouse_only(Button("Cancel (n)", id="no"))
+                yield mouse_only(Button("Map it (y)", id="yes", variant="warning"))
 
     def action_answer(self, answer: bool) -> None:
         """Close with the operator's answer."""
@@ -203,14 +203,9 @@ class ItemDetailsScreen(DialogScreen[None]):
         self.dismiss(None)
 
 
-def _mouse_only(button: Button) -> Button:
-    # The keyboard answers through the bindings; a focused button would make `enter` mean
-    # "press it".
-    button.can_focus = False
-    return button
 
 
-class ChangeConfirmScreen(DialogScreen[bool]):
+class ChangeConfirmScreen(SendConfirmScreen):
     """Send this change (a rule saved with an assignment, a rollback)? Only `y` (or the
     button) answers True, as for an assignment; `n` or `esc` False."""
 
@@ -227,30 +222,7 @@ class ChangeConfirmScreen(DialogScreen[bool]):
     }
     """
 
-    def __init__(self, title: str, body: Text, yes_label: str, *, danger: bool = False) -> None:
-        super().__init__()
-        self.title_text = title
-        self.body = body
-        self.yes_label = yes_label
-        self.danger = danger
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes="danger" if self.danger else ""):
-            yield Label(self.title_text, classes="dialog-title")
-            with VerticalScroll(id="change-scroll"):
-                yield Static(self.body, classes="dialog-body")
-            yield Static(f"y: {self.yes_label}    n / esc: cancel", classes="dialog-keys")
-            with Horizontal(classes="dialog-buttons"):
-                yield _mouse_only(Button("Cancel (n)", id="no"))
-                yield _mouse_only(Button(f"{self.yes_label} (y)", id="yes", variant="warning"))
-
-    def action_answer(self, answer: bool) -> None:
-        """Close with the operator's answer."""
-        self.dismiss(answer)
-
-    @on(Button.Pressed)
-    def _button(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+    SCROLL_ID: ClassVar[str] = "change-scroll"
 
 
 class ResultScreen(DialogScreen[None]):

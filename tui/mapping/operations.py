@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from tbot.control.client import EngineUnavailableError, RpcCallError, RpcTimeoutError
-from tui.link.event_handling import describe_rpc_error
+from tbot.control.client import RpcCallError
+from tui.commands.outcomes import error_text, failure_text
 from tui.mapping.dialogs import (
     AssignConfirmScreen,
     ChangeConfirmScreen,
@@ -188,7 +188,7 @@ class MappingOperations:
             raw = await self._link.call(ASSIGN_METHOD, params, timeout=CHANGE_TIMEOUT)
             result = parse_assign(raw)
         except Exception as error:  # the command log must show every assignment's fate
-            outcome = failure_text(error)
+            outcome = failure_text(error, then="check the queue")
             self.log(ASSIGN_METHOD, params, outcome, ok=False)
             self.screen.notify(outcome, title=title, severity="error")
             self.screen.load_all()
@@ -242,7 +242,7 @@ class MappingOperations:
         try:
             result = await self._link.call(ROLLBACK_METHOD, params, timeout=CHANGE_TIMEOUT)
         except Exception as error:  # the command log must show every change's fate
-            outcome = failure_text(error)
+            outcome = failure_text(error, then="check the queue")
             self.log(ROLLBACK_METHOD, params, outcome, ok=False)
             self.screen.notify(outcome, title=title, severity="error")
             return
@@ -319,12 +319,12 @@ class MappingOperations:
         try:
             result = await self._link.call(IMPORT_METHOD, params, timeout=CHANGE_TIMEOUT)
         except RpcCallError as error:
-            self.log(IMPORT_METHOD, logged, failure_text(error), ok=False)
+            self.log(IMPORT_METHOD, logged, failure_text(error, then="check the queue"), ok=False)
             await self.screen.app.push_screen_wait(ResultScreen(
                 f"{title}: refused", refused_text(typed, error.message), refused=True))
             return
         except Exception as error:  # offline, timeout: say so, and whether it may have run
-            outcome = failure_text(error)
+            outcome = failure_text(error, then="check the queue")
             self.log(IMPORT_METHOD, logged, outcome, ok=False)
             self.screen.notify(outcome, title=title, severity="error")
             return
@@ -345,26 +345,6 @@ class MappingOperations:
             params=dict(params), outcome=outcome, ok=ok,
         ))
         screen.console.live_changed(frozenset({Topic.COMMANDS}))
-
-
-def error_text(error: Exception) -> str:
-    """An error in the operator's words."""
-    if isinstance(error, RpcCallError):
-        return describe_rpc_error(error)
-    return str(error) or type(error).__name__
-
-
-def failure_text(error: Exception) -> str:
-    """What a failed change means for the operator: was anything written?"""
-    if isinstance(error, RpcCallError):
-        return f"refused: {describe_rpc_error(error)}"
-    if isinstance(error, RpcTimeoutError):
-        return f"no answer: {error} (it may have been applied)"
-    if isinstance(error, EngineUnavailableError):
-        return "not sent: engine offline"
-    if isinstance(error, SnapshotError):
-        return f"sent, but the answer is malformed ({error}): check the queue"
-    return f"failed: {type(error).__name__}: {error}"
 
 
 def assigned_text(item: int, account: str, action: str, decision: int | None) -> str:

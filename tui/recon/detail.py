@@ -18,11 +18,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
+from tui.commands.outcomes import error_text
 from tui.commands.registry import method_availability
 from tui.model.formatting import stamp
 from tui.model.live_state import LinkState, Topic
 from tui.recon.breaks import RESOLVE_METHOD, Break, BreakDetail, SyncRun, parse_show
-from tui.recon.operations import ReconOperations, error_text
+from tui.recon.operations import ReconOperations
 from tui.recon.rows import age_text, difference_text, exact, status_text
 from tui.screens.dashboard import SectionTitle
 from tui.screens.live_screen import LiveScreen

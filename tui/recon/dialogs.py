@@ -17,12 +17,12 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
 from tui.recon.breaks import Break, ResolutionPreview
 from tui.recon.rows import exact
-from tui.screens.confirm import DialogScreen
+from tui.screens.confirm import DialogScreen, SendConfirmScreen, mouse_only
 
 ACTION_TITLES = {"accept-broker": "Accept the broker's record",
                  "keep-ledger": "Keep the ledger as it is",
@@ -68,13 +68,9 @@ def resolution_text(brk: Break, preview: ResolutionPreview, reason: str) -> Text
     return text
 
 
-def _mouse_only(button: Button) -> Button:
-    # The keyboard answers through the bindings; a focused button would make `enter` press it.
-    button.can_focus = False
-    return button
 
 
-class ResolveConfirmScreen(DialogScreen[bool]):
+class ResolveConfirmScreen(SendConfirmScreen):
     """Send this resolution? `y` (or the button) answers True; `n` or `esc` False."""
 
     DEFAULT_CSS = """
@@ -90,29 +86,7 @@ class ResolveConfirmScreen(DialogScreen[bool]):
         Binding("n,escape", "answer(False)", "Cancel", id="recon_confirm.no"),
     ]
 
-    def __init__(self, title: str, body: Text, yes_label: str) -> None:
-        super().__init__()
-        self.title_text = title
-        self.body = body
-        self.yes_label = yes_label
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            with VerticalScroll(id="confirm-scroll"):
-                yield Static(self.body, classes="dialog-body")
-            yield Static(f"y: {self.yes_label}    n / esc: cancel", classes="dialog-keys")
-            with Horizontal(classes="dialog-buttons"):
-                yield _mouse_only(Button("Cancel (n)", id="no"))
-                yield _mouse_only(Button(f"{self.yes_label} (y)", id="yes", variant="warning"))
-
-    def action_answer(self, answer: bool) -> None:
-        """Close with the operator's answer."""
-        self.dismiss(answer)
-
-    @on(Button.Pressed)
-    def _button(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+    SCROLL_ID: ClassVar[str] = "confirm-scroll"
 
 
 @dataclass(frozen=True)
@@ -267,8 +241,8 @@ class ManualEntryScreen(DialogScreen["ManualEntry | None"]):
             yield Static("ctrl+n: add line  ctrl+r: remove line  ctrl+s: dry run  "
                          "esc: cancel", classes="dialog-keys")
             with Horizontal(classes="dialog-buttons"):
-                yield _mouse_only(Button("Cancel", id="cancel"))
-                yield _mouse_only(Button("Dry run (ctrl+s)", id="send", variant="warning",
+                yield mouse_only(Button("Cancel", id="cancel"))
+                yield mouse_only(Button("Dry run (ctrl+s)", id="send", variant="warning",
                                          disabled=True))
 
     def on_mount(self) -> None:

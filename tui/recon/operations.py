@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tbot.control.client import EngineUnavailableError, RpcCallError, RpcTimeoutError
-from tui.link.event_handling import describe_rpc_error
+from tbot.control.client import RpcCallError
+from tui.commands.outcomes import error_text, failure_text
 from tui.model.live_state import CommandLogEntry, Topic
-from tui.model.snapshot import SnapshotError
 from tui.recon.breaks import (
     RESOLVE_METHOD,
     SYNC_METHOD,
@@ -40,26 +39,6 @@ if TYPE_CHECKING:
 
 CHANGE_TIMEOUT = 30.0
 ACCEPT_REASON = "the broker's record is right"
-
-
-def error_text(error: Exception) -> str:
-    """An error in the operator's words."""
-    if isinstance(error, RpcCallError):
-        return describe_rpc_error(error)
-    return str(error) or type(error).__name__
-
-
-def failure_text(error: Exception) -> str:
-    """What a failed change means for the operator: was anything written?"""
-    if isinstance(error, RpcCallError):
-        return f"refused: {describe_rpc_error(error)}"
-    if isinstance(error, RpcTimeoutError):
-        return f"no answer: {error} (it may have been applied)"
-    if isinstance(error, EngineUnavailableError):
-        return "not sent: engine offline"
-    if isinstance(error, SnapshotError):
-        return f"sent, but the answer is malformed ({error}): read the break again"
-    return f"failed: {type(error).__name__}: {error}"
 
 
 def resolved_text(preview: ResolutionPreview) -> str:
@@ -148,7 +127,7 @@ class ReconOperations:
             result = parse_resolution(await self.app.link.call(
                 RESOLVE_METHOD, params, timeout=CHANGE_TIMEOUT))
         except Exception as error:  # the command log must show every resolution's fate
-            outcome = failure_text(error)
+            outcome = failure_text(error, then="read the break again")
             self.log(params, outcome, ok=False)
             self.app.notify(outcome, title=title, severity="error")
             self.changed()
@@ -165,7 +144,7 @@ class ReconOperations:
         try:
             await self.app.link.call(SYNC_METHOD, {}, timeout=CHANGE_TIMEOUT)
         except Exception as error:  # a refusal (busy, too soon) is the common case
-            outcome = failure_text(error)
+            outcome = failure_text(error, then="read the break again")
             data = error.data if isinstance(error, RpcCallError) else None
             retry = data.get("retry_after") if isinstance(data, Mapping) else None
             if isinstance(retry, int | float):

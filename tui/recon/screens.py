@@ -28,6 +28,7 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Input, Static
 
+from tui.commands.outcomes import error_text
 from tui.commands.registry import method_availability
 from tui.model.formatting import clock_time, stamp
 from tui.model.live_state import LinkState, Topic
@@ -44,7 +45,7 @@ from tui.recon.breaks import (
 )
 from tui.recon.detail import BreakScreen
 from tui.recon.dialogs import ManualEntryScreen, ResolveConfirmScreen
-from tui.recon.operations import ReconOperations, error_text
+from tui.recon.operations import ReconOperations
 from tui.recon.reads import EngineReads, LedgerReads, ReconReads
 from tui.recon.rows import (
     BALANCE_COLUMNS,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import ClassVar, TypeVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -232,3 +233,44 @@ class TypedConfirmScreen(DialogScreen[str | None]):
     def action_cancel(self) -> None:
         """Close without sending."""
         self.dismiss(None)
+
+
+def mouse_only(button: Button) -> Button:
+    """A button for the mouse alone (see `_unfocusable`)."""
+    return _unfocusable(button)
+
+
+class SendConfirmScreen(DialogScreen[bool]):
+    """What a change will write (the engine's dry run, scrollable), then `y` sends and `n`
+    or `esc` cancels. Not `ConfirmScreen`: there `enter` answers yes, and `enter` is often
+    the key that opened the question, so a double press would send the change.
+
+    Subclasses give their BINDINGS (`y` → `answer(True)`, `n,escape` → `answer(False)`,
+    with their own ids for the keymap) and the id of the scrolling body."""
+
+    SCROLL_ID: ClassVar[str] = "confirm-scroll"
+
+    def __init__(self, title: str, body: Text, yes_label: str, *, danger: bool = False) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.yes_label = yes_label
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="danger" if self.danger else ""):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(id=self.SCROLL_ID):
+                yield Static(self.body, classes="dialog-body")
+            yield Static(f"y: {self.yes_label}    n / esc: cancel", classes="dialog-keys")
+            with Horizontal(classes="dialog-buttons"):
+                yield mouse_only(Button("Cancel (n)", id="no"))
+                yield mouse_only(Button(f"{self.yes_label} (y)", id="yes", variant="warning"))
+
+    def action_answer(self, answer: bool) -> None:
+        """Close with the operator's answer."""
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
