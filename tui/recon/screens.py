@@ -18,6 +18,7 @@ ledger file read-only (`tui.recon.reads.LedgerReads`) and changes are disabled.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -312,8 +313,10 @@ class ReconciliationScreen(LiveScreen):
             return
         self._fetching.add(key)
         # Called while the grid paints: the read starts after the paint.
-        self.call_later(self.run_worker, self._read_block(key), name=f"recon-page {start}",
-                        group="recon-page", exit_on_error=False)
+        # A callable, not a coroutine: a read dropped before it started (the view left)
+        # leaves nothing un-awaited behind.
+        self.call_later(self.run_worker, partial(self._read_block, key),
+                        name=f"recon-page {start}", group="recon-page", exit_on_error=False)
 
     async def _read_block(self, key: tuple[int, int, int]) -> None:
         generation, epoch, start = key
