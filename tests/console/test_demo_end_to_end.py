@@ -93,9 +93,9 @@ def open_breaks_counted(screen: str) -> bool:
 
 def test_the_demo_day_brings_breaks_and_a_fee_that_clear_from_the_keyboard(
         tmp_path: Path) -> None:
-    """The newcomer's path: the faults show on the dashboard, view 4 lists the breaks and
-    keeps the ledger on one (reason, then `y`), a sync brings the unmapped fee, view 5
-    shows it waiting."""
+    """The newcomer's path: the faults show on the dashboard, a sync from view 4 brings the
+    day's breaks and the unmapped fee, the phantom fill is found with `/` and its ledger
+    kept (reason, then `y`), view 5 shows the fee waiting."""
     home = tmp_path / "demo"
     terminal = TerminalScreen(
         tbot_command("demo", "--speed", "300", "--home", home), columns=80, lines=24, cwd=REPO
@@ -118,19 +118,30 @@ def test_the_demo_day_brings_breaks_and_a_fee_that_clear_from_the_keyboard(
                 continue
         terminal.wait_for("MISCFEE", timeout=30)
 
-        terminal.press("x")  # mismatches: the cash assertion that fails
-        terminal.wait_for(lambda text: "balance" in text and "mismatch" in text, timeout=15)
-        for _ in range(10):  # the filtered page may still be on its way
-            terminal.press("enter")
+        # The fill the engine never placed (fault mode's phantom fill), found with `/` (the
+        # engine searches). Not the cash assertion: every check during the session may
+        # re-state it under a new id.
+        terminal.press("/")
+        # Type once the filter line has the focus: letters before it are the view's keys.
+        terminal.wait_for("enter keeps it", timeout=10)
+        terminal.press(*"phantom", "enter")
+        terminal.wait_for(lambda text: "match /phantom" in text or "/phantom" in text,
+                          timeout=15)
+        terminal.wait_for(lambda text: "fill" in text and "broker-only" in text
+                          and "s Sync now" in text, timeout=15)
+        for _ in range(10):  # the searched page may still be on its way
+            if "Keep ledger" in terminal.display():
+                break
+            if "s Sync now" in terminal.display():  # still the list: open the break
+                terminal.press("enter")
             try:
                 terminal.wait_for("Keep ledger", timeout=2)
-                break
             except AssertionError:
                 continue
         terminal.wait_for("Keep ledger", timeout=5)
         terminal.press("k")
         terminal.wait_for("Keep the ledger for break", timeout=15)
-        terminal.press(*"cash drift known to the broker desk", "enter")
+        terminal.press(*"not ours: the broker desk reverses it", "enter")
         terminal.wait_for("y: Keep ledger", timeout=15)
         terminal.press("y")
         terminal.wait_for("resolved (keep-ledger)", timeout=15)
