@@ -14,7 +14,7 @@ from typing import Any
 
 from tbot.clock import FrozenClock
 from tests.console import console_fixtures as fixtures
-from tui.app import ConsoleApp
+from tests.console.pilot_support import ToastingConsole
 from tui.link.fixture_link import FixtureLink
 from tui.settings import ConsoleSettings
 
@@ -296,16 +296,8 @@ class ReconLink(FixtureLink):
         return [params for called, params in self.attempts if called == method]
 
 
-class ReconConsole(ConsoleApp):
-    """The console app, remembering the toasts it showed."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.toasts: list[tuple[str, str]] = []
-
-    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        self.toasts.append((message, str(kwargs.get("severity", "information"))))
-        super().notify(message, *args, **kwargs)
+class ReconConsole(ToastingConsole):
+    """The console app, remembering its toasts, with its fixture engine."""
 
     @property
     def recon_link(self) -> ReconLink:

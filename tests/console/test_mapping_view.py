@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
 
 from tbot.clock import FrozenClock
 from tbot.control.client import RpcCallError
 from tbot.control.wire import REFUSED
 from tests.console import console_fixtures as fixtures
 from tests.console import mapping_fixtures as mapping
+from tests.console.pilot_support import ToastingConsole, settle
 from tests.console.test_dashboard import grid_rows, screen_text
 from tui.app import ConsoleApp
 from tui.link.event_handling import StateUpdater
@@ -59,16 +59,8 @@ class RecordingLink(FixtureLink):
         return await super().call(method, params, timeout=timeout)
 
 
-class MappingConsole(ConsoleApp):
-    """The console app, remembering the toasts it showed."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.toasts: list[tuple[str, str]] = []
-
-    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        self.toasts.append((message, str(kwargs.get("severity", "information"))))
-        super().notify(message, *args, **kwargs)
+class MappingConsole(ToastingConsole):
+    """The console app, remembering its toasts, with its fixture engine."""
 
     @property
     def fixture_link(self) -> RecordingLink:
@@ -109,22 +101,6 @@ def queue_read(app: ConsoleApp) -> bool:
         screen.page is not None or not app.live.connection.online)
 
 
-SETTLE_SECONDS = 15.0
-
-
-async def settle(pilot: Pilot[Any], check: Callable[[], bool] | None = None) -> None:
-    """Let workers and screens catch up (until `check` holds); no blinking cursors."""
-    # A deadline, not a number of pauses: a loaded CI machine pauses longer.
-    deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
-    while True:
-        await pilot.pause(0.02)
-        if check is None or check():
-            break
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the screen never settled")
-    for field in pilot.app.screen.query(Input):
-        field.cursor_blink = False
-    await pilot.pause()
 
 
 async def open_queue(pilot: Pilot[Any]) -> None:

@@ -24,6 +24,7 @@ from tbot.control.client import RpcCallError
 from tbot.control.wire import REFUSED
 from tests.console import console_fixtures as fixtures
 from tests.console import recon_fixtures as recon
+from tests.console.pilot_support import settle
 from tests.console.recon_fixtures import ReconConsole
 from tests.console.test_dashboard import grid_rows, screen_text
 from tests.reconcile.conftest import clock, make_home, recon_of, session_of  # noqa: F401
@@ -38,24 +39,11 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"
 SMALL = (80, 24)
 RESOLVE = "recon.resolve"
 BREAKS = "recon.breaks"
-SETTLE_SECONDS = 15.0
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
 
-async def settle(pilot: Pilot[Any], check: Callable[[], bool] | None = None) -> None:
-    """Let workers and screens catch up (until `check` holds); no blinking cursors."""
-    deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
-    while True:
-        await pilot.pause(0.02)
-        if check is None or check():
-            break
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the screen never settled")
-    for field in pilot.app.screen.query(Input):
-        field.cursor_blink = False
-    await pilot.pause()
 
 
 def view(app: Any) -> ReconciliationScreen:
