@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from tbot.admin.bot_home import BotHome
 from tbot.admin.sim_account import sim_broker_settings
-from tbot.broker.alpaca.adapter import AlpacaBroker
+from tbot.broker.alpaca.adapter import AlpacaBroker, BrokerAuthError
 from tbot.broker.alpaca.credentials import (
     AlpacaCredentials,
     AlpacaCredentialsError,
     check_live_allowed,
 )
+from tbot.broker.errors import BrokerError
 from tbot.broker.protocol import BrokerAdapter
 from tbot.broker.sim.sim_broker import SimBroker
 from tbot.clock import Clock
@@ -62,3 +63,25 @@ def open_broker(home: BotHome, clock: Clock) -> BrokerAdapter:
                             max_requests_per_minute=int(bot.ALPACA_MAX_REQUESTS_PER_MINUTE))
     raise BrokerConnectionError(
         f"BROKER_NAME={bot.BROKER_NAME}: the {bot.BROKER_NAME} adapter is not built yet")
+
+
+def preflight(broker: BrokerAdapter) -> None:
+    """Before an engine trades through a real account: the key is accepted and the account
+    is ACTIVE and not blocked. Each refusal is its own `BrokerConnectionError` (exit 2)."""
+    if not isinstance(broker, AlpacaBroker):
+        return
+    try:
+        record = broker.account_record()
+    except BrokerAuthError as error:
+        raise BrokerConnectionError(error.message) from None
+    except BrokerError as error:
+        raise BrokerConnectionError(
+            f"Alpaca cannot be reached to start trading: {error.message}") from None
+    status = str(record.get("status") or "unknown")
+    if status != "ACTIVE":
+        raise BrokerConnectionError(
+            f"the Alpaca account is {status}, not ACTIVE: it cannot trade (see `tbot broker "
+            "check`)")
+    if record.get("trading_blocked") or record.get("account_blocked"):
+        raise BrokerConnectionError(
+            "Alpaca has blocked trading on this account (see `tbot broker check`)")

@@ -8,8 +8,9 @@ thread reads nothing of theirs directly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tbot.broker.models import (
     AccountSnapshot,
@@ -20,7 +21,10 @@ from tbot.broker.models import (
     OrderRequest,
     Page,
 )
+from tbot.broker.order_updates import OrderUpdateStream
 from tbot.broker.reports import CashReport, FillReport, RefusedReport
+from tbot.market.bars import LiveBarFeed
+from tbot.market.calendar import TradingCalendar
 
 
 class BrokerAdapter(Protocol):
@@ -106,4 +110,24 @@ class BrokerAdapter(Protocol):
 
     def close(self) -> None:
         """Release connections and files."""
+        ...
+
+
+@runtime_checkable
+class StreamingBroker(Protocol):
+    """A broker that pushes order updates (a real one); the simulated broker instead
+    executes against the engine's bars."""
+
+    def order_update_stream(self) -> OrderUpdateStream:
+        """A new, unstarted stream of this account's order updates."""
+        ...
+
+
+@runtime_checkable
+class MarketDataBroker(Protocol):
+    """A broker that also sells the market's minute bars."""
+
+    def market_feed(self, symbols: Sequence[str], calendar: TradingCalendar, *,
+                    stale_seconds: float) -> LiveBarFeed:
+        """A new, unstarted live feed of `symbols`' minute bars."""
         ...

@@ -99,6 +99,7 @@ class BotSettings(BaseModel):
     # Alpaca
     ALPACA_MAX_REQUESTS_PER_MINUTE: PositiveInt
     LIVE_TRADING: Flag
+    DATA_STALE_SECONDS: Seconds
 
     # Simulated Broker
     SIM_STARTING_CASH: PositiveNumber

@@ -25,12 +25,13 @@ import logging
 import time as monotonic_time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
 from tbot.admin.bot_home import BotHome
+from tbot.admin.broker_connection import open_broker, preflight
 from tbot.admin.sim_account import sim_broker_settings
 from tbot.booking.broker_accounts import BrokerAccounts, accounts_for
 from tbot.booking.daily_summary import SessionStats, write_daily_summary
@@ -43,6 +44,8 @@ from tbot.broker.models import (
     AccountSnapshot,
     BrokerFill,
 )
+from tbot.broker.order_updates import OrderUpdateStream
+from tbot.broker.protocol import BrokerAdapter, MarketDataBroker, StreamingBroker
 from tbot.broker.sim.sim_broker import SimBroker, SimBrokerSettings
 from tbot.clock import Clock, FrozenClock, SwitchableClock, SystemClock
 from tbot.config.bot_settings import BotSettings
@@ -57,6 +60,7 @@ from tbot.engine.order_intents import (
     OrderIntents,
     Purpose,
 )
+from tbot.engine.order_updates import OrderUpdateHooks, OrderUpdates
 from tbot.engine.pnl_curve import PnlCurve
 from tbot.engine.position_book import PositionBook
 from tbot.engine.reconciliation import BLOCK_PREFIX as RECON_BLOCK_PREFIX
@@ -66,8 +70,9 @@ from tbot.engine.sim_clock import SimClock
 from tbot.engine.status_report import StatusReport
 from tbot.errors import TbotError
 from tbot.ledger.errors import LedgerError
-from tbot.market.bars import Bar, BarFeed
+from tbot.market.bars import Bar, BarFeed, LiveBarFeed
 from tbot.market.calendar import TradingCalendar
+from tbot.market.feed_health import FeedHealth
 from tbot.market.generated_feed import GeneratedFeed
 from tbot.market.replay_feed import ReplayFeed
 from tbot.market.universe import LIQUID_UNIVERSE
@@ -88,6 +93,12 @@ it, so a console subscribed to both shows it once."""
 
 # How long a graceful stop waits for flattening orders to fill, in market minutes.
 SHUTDOWN_FLATTEN_MINUTES = 5
+# ...and, with a broker that fills on its own (not on the engine's bars), in real seconds.
+SHUTDOWN_FLATTEN_SECONDS = 30.0
+ZERO = timedelta(0)
+# How far before start-up the order stream's fill catch-up reads (start-up recovery ran
+# moments before; fills are idempotent, so reading some twice costs only a request).
+FILL_CATCH_UP_MARGIN = timedelta(minutes=30)
 
 
 class EngineStartError(TbotError):
@@ -140,8 +151,12 @@ class LiveStrategy:
 class Engine:
     """One bot's engine. Build it, `await start()`, `await run()`; `request_stop()` ends it."""
 
-    def __init__(self, home: BotHome, options: EngineOptions) -> None:
+    def __init__(self, home: BotHome, options: EngineOptions,
+                 market_clock: Clock | None = None) -> None:
+        """`market_clock` replaces the wall clock of a real broker's session (tests run one
+        fast against a local fake); the simulated broker keeps its own simulated clock."""
         self.home = home
+        self._injected_clock = market_clock
         self.options = options
         self.paths = home.paths
         self.bot: BotSettings = home.config.bot
@@ -179,7 +194,14 @@ class Engine:
         self._alerted: set[str] = set()
         self.restored_entries: list[tuple[StrategyName, str, str]] = []
         self.stop_reason = ""
-        self._broker_to_close: SimBroker | None = None
+        self._broker_to_close: BrokerAdapter | None = None
+        # Held while a minute is processed and while a pushed order update is applied:
+        # one never lands in the middle of the other.
+        self.trading_lock = asyncio.Lock()
+        self.order_updates: OrderUpdates | None = None
+        self._order_stream: OrderUpdateStream | None = None
+        self._live_feed: LiveBarFeed | None = None
+        self._feed_was_healthy = True
         self.accounts: BrokerAccounts = accounts_for(self.broker_name())
         self.desk = LedgerDesk(self.paths, self.real_clock, home.backup_policy)
         self.feed: BarFeed | None = None
@@ -204,44 +226,25 @@ class Engine:
     def start_blocking(self) -> None:
         """The synchronous part of start-up: key recovery, the writer lock, the broker and
         the market feed. Raises a TbotError with a clear message on any problem."""
-        if self.broker_name() is not BrokerName.SIM:
-            built = (" (`tbot broker check` and `tbot recon sync` work with it; its order "
-                     "stream and market data come next)"
-                     if self.broker_name() is BrokerName.ALPACA else "")
+        name = self.broker_name()
+        if name not in (BrokerName.SIM, BrokerName.ALPACA):
             raise EngineStartError(
                 f"BROKER_NAME={self.bot.BROKER_NAME}: the engine cannot trade through "
-                f"{self.bot.BROKER_NAME} yet{built}; run the simulated broker with --sim or "
+                f"{self.bot.BROKER_NAME} yet; run the simulated broker with --sim or "
                 "BROKER_NAME=SIM"
+            )
+        if name is not BrokerName.SIM and self.options.bars_file is not None:
+            raise EngineStartError(
+                f"--bars replays a file for the simulated broker; BROKER_NAME={name} trades "
+                "on its own market data (add --sim to replay the file on the simulated broker)"
             )
         recover_interrupted_rotation(self.paths)
         self.desk.open_blocking()  # the writer lock: a second engine stops here
-        # The broker stamps its records with the engine's clock, which in simulation
-        # resumes from the broker's own saved time: hence the switchable clock. (On any
-        # failure the runner's close_blocking releases the lock.)
-        # A new account's funding is dated at the simulated start, not the wall clock.
-        provisional = self.options.start
-        if self.options.sim and provisional is None:
-            provisional = self.scheduler.default_sim_start(self.real_clock.now())
-        broker_clock = SwitchableClock(
-            FrozenClock(provisional) if provisional is not None else self.real_clock
-        )
-        broker = SimBroker.open(self.paths.sim_broker_file, self._sim_settings(), broker_clock)
-        self._broker_to_close = broker
-        resumed_at = broker.sim_time
-        if (
-            self.options.start is not None
-            and resumed_at is not None
-            and self.options.start < resumed_at
-        ):
-            raise EngineStartError(
-                f"--start {self.options.start.isoformat()} is before the simulated broker's own "
-                f"time {resumed_at.isoformat()}: a broker cannot go back in time. Start later, "
-                f"or remove {self.paths.sim_broker_file} (and use a fresh home) to begin again"
-            )
-        self.feed = self._open_feed()
-        self.clock = self._make_clock(broker)
+        if name is BrokerName.SIM:
+            broker: BrokerAdapter = self._open_sim_broker()
+        else:
+            broker = self._open_real_broker()
         self._market_clock.target = self.clock
-        broker_clock.target = self.clock
         self.gateway = BrokerGateway(
             broker,
             self.clock,
@@ -270,6 +273,53 @@ class Engine:
             publish=self.publish,  # the `recon` topic, on the engine's bus
         )
 
+    def _open_sim_broker(self) -> SimBroker:
+        """The simulated broker, its feed and clock. The broker stamps its records with the
+        engine's clock, which in simulation resumes from the broker's own saved time:
+        hence the switchable clock. (On any failure the runner's close_blocking releases
+        the lock.) A new account's funding is dated at the simulated start."""
+        provisional = self.options.start
+        if self.options.sim and provisional is None:
+            provisional = self.scheduler.default_sim_start(self.real_clock.now())
+        broker_clock = SwitchableClock(
+            FrozenClock(provisional) if provisional is not None else self.real_clock
+        )
+        broker = SimBroker.open(self.paths.sim_broker_file, self._sim_settings(), broker_clock)
+        self._broker_to_close = broker
+        resumed_at = broker.sim_time
+        if (
+            self.options.start is not None
+            and resumed_at is not None
+            and self.options.start < resumed_at
+        ):
+            raise EngineStartError(
+                f"--start {self.options.start.isoformat()} is before the simulated broker's own "
+                f"time {resumed_at.isoformat()}: a broker cannot go back in time. Start later, "
+                f"or remove {self.paths.sim_broker_file} (and use a fresh home) to begin again"
+            )
+        self.feed = self._open_feed()
+        self.clock = self._make_clock(broker)
+        broker_clock.target = self.clock
+        return broker
+
+    def _open_real_broker(self) -> BrokerAdapter:
+        """A real broker account (checked before anything trades: the key, the account's
+        status), its order-update stream and its live market data, backfilled to now."""
+        self.clock = self._injected_clock or self.real_clock
+        broker = open_broker(self.home, self.clock)
+        self._broker_to_close = broker
+        preflight(broker)
+        if isinstance(broker, StreamingBroker):
+            self._order_stream = broker.order_update_stream()
+        if not isinstance(broker, MarketDataBroker):
+            raise EngineStartError(f"{broker.name} sells no market data the engine can read")
+        feed = broker.market_feed(list(LIQUID_UNIVERSE), self.calendar,
+                                  stale_seconds=float(self.bot.DATA_STALE_SECONDS))
+        self._live_feed = feed
+        self.feed = feed
+        feed.start()
+        return broker
+
     def _sim_settings(self) -> SimBrokerSettings:
         return sim_broker_settings(self.bot, self.identity.bot_identity)
 
@@ -280,7 +330,7 @@ class Engine:
 
     def _make_clock(self, broker: SimBroker) -> Clock:
         if not self.options.sim:
-            return self.real_clock
+            return self._injected_clock or self.real_clock
         start = self.options.start or broker.sim_time
         if start is None:
             start = self.scheduler.default_sim_start(self.real_clock.now())
@@ -299,6 +349,7 @@ class Engine:
         await recovery.restore_day(self, self.current_day)
         await recovery.adopt_broker_positions(self)
         await self.require_reconciliation().after_adoption(startup)
+        self._start_order_updates()
         self._cursor = floor_minute(self.clock.now())
         log.info(
             "engine started: bot %s, broker %s, clock %s, trading %s",
@@ -307,6 +358,35 @@ class Engine:
             self._clock_description(),
             self.state.state,
         )
+
+    def _start_order_updates(self) -> None:
+        """Start the broker's order-update stream (a real broker's fills arrive there)."""
+        stream = self._order_stream
+        if stream is None:
+            return
+        gateway, _ = self.require_started()
+        self.order_updates = OrderUpdates(
+            stream,
+            gateway,
+            OrderUpdateHooks(
+                intents=self.intents,
+                book_fill=self.book_fill,
+                order_changed=lambda order: self.publish("orders", self.report.order_row(order)),
+                alert=self.alert_once,
+                unresolved=self.logs.unresolved,
+            ),
+            self.clock,
+            self.trading_lock,
+            # Start-up recovery booked what came before; a margin covers its gaps.
+            fills_since=self.clock.now() - FILL_CATCH_UP_MARGIN,
+        )
+        self.order_updates.start()
+
+    async def stop_streams(self) -> None:
+        """Stop the order-update stream (after shutdown: flattening needs its fills)."""
+        if self.order_updates is not None:
+            await self.order_updates.close()
+            self.order_updates = None
 
     # == the market loop ===================================================================
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -332,13 +412,16 @@ class Engine:
             self._heartbeat = monotonic_time.monotonic()
             now = self.clock.now()
             cursor = self._require_cursor()
-            if now >= cursor + MINUTE:
-                await self._process_minute(cursor)
+            # A live feed's bars arrive a little after their minute ends.
+            due = cursor + MINUTE + (self._live_feed.publish_lag if self._live_feed else ZERO)
+            if now >= due:
+                async with self.trading_lock:
+                    await self._process_minute(cursor)
                 self._cursor = cursor + MINUTE
                 continue
             if await self._idle_until_next_window(now):
                 continue
-            await self._sleep_until(cursor + MINUTE)
+            await self._sleep_until(due)
 
     def _require_cursor(self) -> datetime:
         if self._cursor is None:
@@ -434,7 +517,31 @@ class Engine:
             self.publish("pnl", pnl)
             await self._check_daily_loss()
             await self.require_reconciliation().on_minute(at)
+        self._check_feed_health()
         self.publish(MINUTE_TOPIC, {"at": at})
+
+    def feed_health(self) -> FeedHealth | None:
+        """The live market data's health; None for generated or replayed bars."""
+        return self._live_feed.health() if self._live_feed is not None else None
+
+    def _check_feed_health(self) -> None:
+        """A live feed that falls silent (or recovers) is said once per change."""
+        feed = self._live_feed
+        if feed is None:
+            return
+        health = feed.health()
+        if health.healthy == self._feed_was_healthy:
+            return
+        self._feed_was_healthy = health.healthy
+        if health.healthy:
+            log.warning("market data %s is flowing again", health.feed, extra=ALERTED)
+            self.publish("alerts", {"level": "info",
+                                    "message": f"market data {health.feed} is flowing again"})
+        else:
+            message = f"market data {health.feed} unhealthy: {health.reason}"
+            self.counters.errors += 1
+            log.error(message, extra=ALERTED)
+            self.publish("alerts", {"level": "error", "message": message})
 
     async def _new_day(self, day: date) -> None:
         if self.current_day is not None and self.current_day not in self.summarized_days:
@@ -696,6 +803,9 @@ class Engine:
 
     async def _drain_flatten(self) -> None:
         """Give flattening orders a few market minutes to fill."""
+        if self._live_feed is not None and not isinstance(self.clock, SimClock):
+            await self._await_flat()
+            return
         deadline = monotonic_time.monotonic() + 30.0
         for _ in range(SHUTDOWN_FLATTEN_MINUTES):
             if not self.book.positions or monotonic_time.monotonic() > deadline:
@@ -710,8 +820,26 @@ class Engine:
             self.logs.unresolved("positions_left_at_shutdown", symbols=symbols)
             log.warning("positions still open at shutdown: %s", symbols)
 
+    async def _await_flat(self) -> None:
+        """A broker that fills on its own: wait (real time) for the book to go flat."""
+        deadline = monotonic_time.monotonic() + SHUTDOWN_FLATTEN_SECONDS
+        while self.book.positions and monotonic_time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+        if self.book.positions:
+            symbols = ", ".join(sorted(self.book.positions))
+            self.logs.unresolved("positions_left_at_shutdown", symbols=symbols)
+            log.warning("positions still open at shutdown: %s", symbols)
+
     def close_blocking(self) -> None:
-        """Release the broker, the ledger and the writer lock (whatever got opened)."""
+        """Release the streams, the broker, the ledger and the writer lock (whatever got
+        opened)."""
+        try:
+            if self._order_stream is not None:
+                self._order_stream.close()
+            if self._live_feed is not None:
+                self._live_feed.close()
+        except Exception:  # closing must go on to the ledger and the lock
+            log.exception("closing the broker's streams failed")
         try:
             if self.gateway is not None:
                 self.gateway.close()

@@ -44,6 +44,11 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
             f"({fill.side} {fill.quantity} {fill.symbol}); left for reconciliation",
         )
         return
+    # Idempotent for every caller (a stream's catch-up re-reads fills it may have booked):
+    # drafting a fill already in the ledger against today's lots would look like an oversell.
+    if await engine.desk.run(engine.desk.booked_fitids, [fill.fill_id]):
+        log.info("fill %s is already in the ledger", fill.fill_id)
+        return
     strategy = intent.strategy if intent else parsed.strategy  # type: ignore[union-attr]
     purpose = intent.purpose if intent else parsed.purpose  # type: ignore[union-attr]
     held = engine.book.positions.get(fill.symbol)

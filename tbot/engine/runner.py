@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tbot.admin.bot_home import BotHome
+from tbot.clock import Clock
 from tbot.control.roles import RoleMap
 from tbot.control.server import ControlServer
 from tbot.control.socket_path import socket_override
@@ -87,9 +88,11 @@ class LogEvents(logging.Handler):
             self.handleError(record)
 
 
-async def run_engine(home: BotHome, options: EngineOptions) -> int:
-    """Run the engine until it is stopped; returns the process exit status."""
-    engine = Engine(home, options)
+async def run_engine(home: BotHome, options: EngineOptions,
+                     market_clock: Clock | None = None) -> int:
+    """Run the engine until it is stopped; returns the process exit status.
+    (`market_clock`: see `Engine`; tests run a real broker's session fast with it.)"""
+    engine = Engine(home, options, market_clock)
     server: ControlServer | None = None
     notifier = SystemdNotifier.from_environment()
     log_events: LogEvents | None = None
@@ -137,6 +140,8 @@ async def run_engine(home: BotHome, options: EngineOptions) -> int:
             forwarding.cancel()  # nothing is published to a stopping server
         if server is not None:
             await server.stop()
+        with contextlib.suppress(Exception):  # closing goes on to the ledger and lock
+            await engine.stop_streams()
         await asyncio.to_thread(engine.close_blocking)
 
 

@@ -86,12 +86,29 @@ class StatusReport:
             },
             "strategy": {**self._schedule_of_minute(now), "enabled": dict(self.engine.enabled)},
             "broker": gateway.health.as_dict() if gateway else None,
+            "market_data": self._market_data(),
+            "order_stream": self._order_stream(),
             "counters": self.engine.counters.as_dict(self.engine.retries()),
             "config": {
                 "loaded_at": utc_text(self.engine.config_loaded_at),
                 "changed_on_disk": False,
             },
         }
+
+    def _market_data(self) -> dict[str, object] | None:
+        """A live feed's health; None for generated or replayed bars."""
+        health = self.engine.feed_health()
+        return health.as_dict() if health is not None else None
+
+    def _order_stream(self) -> dict[str, object] | None:
+        """The broker's order-update stream; None when the broker pushes none (SIM)."""
+        updates = self.engine.order_updates
+        if updates is None:
+            return None
+        block = updates.status()
+        last = block.get("last_catch_up")
+        block["last_catch_up"] = utc_text(last) if isinstance(last, datetime) else None
+        return block
 
     def _schedule_of_minute(self, now: datetime) -> dict[str, object]:
         """The `strategy` block of `now`'s minute (phases change on whole minutes)."""

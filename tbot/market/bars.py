@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
+
+from tbot.market.feed_health import FeedHealth
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,4 +46,24 @@ class BarFeed(Protocol):
 
     def has_day(self, day: date) -> bool:
         """True when the feed has (or can generate) bars for `day`."""
+        ...
+
+
+class LiveBarFeed(BarFeed, Protocol):
+    """A feed of today's market as it happens (a broker's data stream): bars arrive a
+    little after their minute ends, and the feed can fall silent."""
+
+    publish_lag: timedelta
+    """How long after a minute ends its bars are expected; the engine waits that long."""
+
+    def start(self) -> None:
+        """Read today's minutes so far and start receiving new ones (blocking)."""
+        ...
+
+    def health(self) -> FeedHealth:
+        """How the feed is doing now (thread-safe)."""
+        ...
+
+    def close(self) -> None:
+        """Stop receiving and release connections (idempotent)."""
         ...
