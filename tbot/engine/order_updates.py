@@ -143,7 +143,14 @@ class OrderUpdates:
         if loop is None or loop.is_closed():
             raise RuntimeError("the engine's loop is not running")
         future = asyncio.run_coroutine_threadsafe(self.handle(update), loop)
-        future.result(timeout=DELIVERY_TIMEOUT_SECONDS)
+        try:
+            future.result(timeout=DELIVERY_TIMEOUT_SECONDS)
+        except BaseException as error:
+            # What the update said is recovered from REST instead.
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(
+                    self._spawn_catch_up, f"an order update was not handled ({error!r})")
+            raise
 
     def _connected_from_stream(self) -> None:
         """Runs on the stream's thread after each (re)connection: catch up on what the
