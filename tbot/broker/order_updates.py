@@ -74,6 +74,15 @@ class OrderUpdateStream(Protocol):
         """True while the stream is connected and subscribed."""
         ...
 
+    @property
+    def needs_catch_up(self) -> bool:
+        """True once an update was lost to the stream (`deliver` or `on_connected` raised);
+        the engine sets it back to False before it catches up."""
+        ...
+
+    @needs_catch_up.setter
+    def needs_catch_up(self, value: bool) -> None: ...
+
     def close(self) -> None:
         """Stop the stream and its thread (idempotent)."""
         ...

@@ -516,6 +516,10 @@ class Engine:
             self.pnl_curve.record_summary(at, pnl, self.account.equity if self.account else None)
             self.publish("pnl", pnl)
             await self._check_daily_loss()
+            if self.order_updates is not None and self.intents.working():
+                # Fills pushed while this minute held the lock wait behind it: read them
+                # first, or the check below sees shares the ledger has not booked yet.
+                await self.order_updates.catch_up_holding_lock("before the positions check")
             await self.require_reconciliation().on_minute(at)
         self._check_feed_health()
         self.publish(MINUTE_TOPIC, {"at": at})

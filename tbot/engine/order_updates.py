@@ -51,6 +51,8 @@ FILL_RETRY_DELAYS: Final = (0.5, 1.0, 2.0, 4.0)
 FILL_LOOKBACK: Final = timedelta(minutes=2)
 """The fill read starts this long before the newest fill booked: records created in the
 same millisecond sort by a random suffix, so an exclusive id cursor could pass one by."""
+STREAM_CHECK_SECONDS: Final = 1.0
+"""How often the stream's own word (an update it lost) is looked at."""
 DELIVERY_TIMEOUT_SECONDS: Final = 300.0
 """A stream waits at most this long for the engine to handle one update."""
 REJECTED_EVENTS: Final = frozenset({"rejected"})
@@ -186,12 +188,17 @@ class OrderUpdates:
     async def catch_up(self, reason: str) -> None:
         """Open orders, the final state of ours that stopped being open, and every fill
         record since the last booked, through REST."""
+        async with self._lock:
+            await self.catch_up_holding_lock(reason)
+
+    async def catch_up_holding_lock(self, reason: str) -> None:
+        """`catch_up` for a caller that already holds the trading lock (the engine, before
+        it compares its book with the broker's positions)."""
         self.catch_ups += 1
         log.info("order catch-up: %s", reason)
         try:
-            async with self._lock:
-                await self._catch_up_orders()
-                await self._book_new_fills()
+            await self._catch_up_orders()
+            await self._book_new_fills()
         except BrokerError as error:
             self.last_catch_up_error = error.message
             self._hooks.alert(
@@ -203,9 +210,19 @@ class OrderUpdates:
         self.last_catch_up_error = None
 
     async def _every_few_minutes(self) -> None:
+        """The periodic catch-up, sooner when the stream says it lost an update."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._catch_up_seconds
         while True:
-            await asyncio.sleep(self._catch_up_seconds)
-            await self.catch_up("periodic")
+            await asyncio.sleep(min(STREAM_CHECK_SECONDS, max(due - loop.time(), 0.0)))
+            if self.stream.needs_catch_up:
+                self.stream.needs_catch_up = False  # before: a failure now is not forgotten
+                await self.catch_up("the order stream lost an update")
+            elif loop.time() >= due:
+                await self.catch_up("periodic")
+            else:
+                continue
+            due = loop.time() + self._catch_up_seconds
 
     async def _catch_up_orders(self) -> None:
         broker = self._gateway.broker

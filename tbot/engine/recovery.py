@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from tbot.broker.models import BrokerOrder, BrokerPosition, OrderSide
-from tbot.config.setting_types import StrategyName
+from tbot.config.setting_types import BrokerName, StrategyName
 from tbot.engine.ledger_desk import ENGINE_ACTOR
 from tbot.engine.order_intents import parse_client_order_id
 from tbot.engine.position_book import HeldPosition
@@ -27,7 +27,11 @@ log = logging.getLogger("tbot.engine")
 
 async def book_cash_activity(engine: Engine) -> None:
     """Book the account's initial funding once. Every other cash activity (a dividend, a
-    deposit, an unknown fee) is reconciliation's: it records it as unmapped, never guessed."""
+    deposit, an unknown fee) is reconciliation's: it records it as unmapped, never guessed.
+    Only the simulated broker marks a funding; a real account's deposits are ordinary cash
+    activities, booked by the start-up sync's mapping (Alpaca's CSD → 3010 by default)."""
+    if engine.broker_name() is not BrokerName.SIM:
+        return
     gateway, booker = engine.require_started()
     page_token: str | None = None
     epoch = datetime(1970, 1, 1, tzinfo=UTC)

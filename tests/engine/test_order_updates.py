@@ -38,6 +38,7 @@ class ScriptedStream:
         self.deliver: Deliver | None = None
         self.on_connected: Callable[[], None] | None = None
         self.closed = False
+        self.needs_catch_up = False
 
     def start(self, deliver: Deliver, on_connected: Callable[[], None]) -> None:
         self.deliver, self.on_connected = deliver, on_connected
@@ -245,6 +246,20 @@ async def test_fill_records_that_never_arrive_are_said_not_guessed(room):
     await room.updates.handle(update)
     assert room.booked == []
     assert any("fill records show 0" in message for _, _, message in room.alerts)
+
+
+@in_a_loop
+async def test_an_update_the_stream_lost_is_recovered_by_a_catch_up_soon(room):
+    await started(room)
+    order = room.place()
+    room.fake.fill(order["id"], "10", "100.00")
+    room.stream.needs_catch_up = True  # a delivery failed on the stream's side
+    for _ in range(60):
+        if room.booked:
+            break
+        await asyncio.sleep(0.05)
+    assert len(room.booked) == 1 and room.stream.needs_catch_up is False
+    await room.updates.close()
 
 
 @in_a_loop

@@ -42,16 +42,35 @@ The traps are reproduced on purpose, because they are what a client must survive
   the client sees an error), a hang (so a client timeout fires), a truncated or non-JSON
   body.
 
-What it does not fake: the trade-updates websocket, market data, assets, calendars,
-watchlists, order replacement (PATCH), bracket/OCO/OTO orders, notional orders, margin,
-buying-power checks, holidays (`GET /clock` only knows weekdays 09:30-16:00 New York),
-order matching (fills only happen when a test calls `FakeAlpaca.fill`), and the
-asynchronous states of a real cancel (``DELETE`` goes straight to ``canceled``).
+Order events (for the trade-updates websocket, `fake_trade_stream.FakeTradeStream`):
+every function in `listeners` is called as ``listener(event, order_copy, extra)`` under
+`lock`, in the order things happen: ``pending_new`` then ``new`` when an order is created
+(their copies say status ``pending_new`` / ``new``, while REST keeps `new_order_status`);
+``partial_fill`` / ``fill`` from `fill` (`extra`: ``execution_id``, ``price``, ``qty``,
+``position_qty``, ``timestamp``; the FILL activity's id ends in the same uuid,
+``...::<execution_id>``); ``canceled`` from a cancel; and from `update_order`, an event
+named after a new status such as ``rejected`` or ``expired``. `extra` always has
+``timestamp``. `bulk_fills` announces nothing. A listener that raises is recorded in
+`errors`.
+
+Auto-fill (`auto_fill = True`, off by default): a market order POSTed is filled at once at
+``prices[symbol]`` (no price: it stays working), in `auto_fill_parts` whole-share fills when
+its quantity allows (``partial_fill`` ... then ``fill``); the POST still answers with the
+order as created.
+
+What it does not fake: market data, assets, calendars, watchlists, order replacement
+(PATCH), bracket/OCO/OTO orders, notional orders, margin, buying-power checks, holidays
+(`GET /clock` only knows weekdays 09:30-16:00 New York), order matching beyond auto-fill
+(fills otherwise only happen when a test calls `FakeAlpaca.fill`), and the asynchronous
+states of a real cancel (``DELETE`` goes straight to ``canceled``).
 
 Time: the fake has its own clock in integer nanoseconds (`now`, `set_now`, `advance`). It
 stands still except that every stamped event (an order created, a fill, an activity booked
 without an explicit time) moves it on by `tick_ns` (1 ms by default) afterwards, so
 consecutive orders get distinct ``submitted_at`` unless a test sets ``tick_ns = 0``.
+`follow_clock(clock.now)` makes the fake's time follow another clock instead (an engine's
+simulated clock): its time is then that clock's, or just after the fake's last stamped
+event if that is later (so stamps still never go backwards).
 
 Rate-limit header formats: ``X-Ratelimit-Reset`` is epoch seconds and ``Retry-After`` is
 whole seconds (at least 1), as Alpaca sends them, while ``window_seconds >= 10``; when a test
@@ -80,11 +99,11 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from operator import itemgetter
 from typing import Any
@@ -98,6 +117,11 @@ DEFAULT_START = "2026-11-20T14:31:05.123456789Z"
 
 FINAL_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
 """Order statuses after which nothing changes (``status=closed``); all others are open."""
+ANNOUNCED_STATUSES = frozenset({"new", "pending_new", "canceled", "expired", "rejected",
+                                "replaced", "done_for_day", "pending_cancel", "suspended",
+                                "stopped", "calculated"})
+"""Statuses `update_order` announces as the event of the same name (fills are announced
+by `fill`, with their execution)."""
 TIME_IN_FORCE = frozenset({"day", "gtc", "opg", "cls", "ioc", "fok"})
 ORDER_LIMIT_DEFAULT, ORDER_LIMIT_MAX = 50, 500
 ACTIVITY_PAGE_DEFAULT, ACTIVITY_PAGE_MAX = 100, 100
@@ -113,6 +137,9 @@ _TIME = re.compile(
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9})\d*)?)?)?"
     r"\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?$")
 _by_id = itemgetter("id")
+
+OrderListener = Callable[[str, dict[str, Any], dict[str, Any]], None]
+"""``listener(event, order_copy, extra)``: see the module docstring."""
 
 
 # -- times -----------------------------------------------------------------------------------
@@ -253,6 +280,15 @@ def _next_holding(held: Decimal, average: Decimal, signed: Decimal, price: Decim
     elif (held > 0) != (new > 0):
         average = price
     return new, average
+
+
+def _parts(qty: Decimal, parts: int) -> list[Decimal]:
+    """`qty` in `parts` whole-share fills (the rest in the last), or in one when it is too
+    small for that."""
+    each = (qty / max(parts, 1)).to_integral_value(rounding=ROUND_FLOOR)
+    if parts <= 1 or each < 1:
+        return [qty]
+    return [each] * (parts - 1) + [qty - each * (parts - 1)]
 
 
 def _sub_penny(price: Decimal) -> bool:
@@ -405,8 +441,16 @@ class FakeAlpaca:
         """The status of an order created by POST /orders ("accepted" or "new")."""
         self.activities_default_direction = "desc"
         """Alpaca's default when a request gives no ``direction``."""
+        self.auto_fill = False
+        """Fill a POSTed market order at once at ``prices[symbol]`` (see the module
+        docstring)."""
+        self.auto_fill_parts = 1
+        """In how many whole-share fills auto-fill executes an order (when its qty allows)."""
+        self.listeners: list[OrderListener] = []
+        """Called with every order event (see the module docstring)."""
 
         self.lock = threading.RLock()
+        self._follow: Callable[[], datetime] | None = None
         self._now_ns = to_ns(now)
         created = self._stamp()
         self.account: dict[str, Any] = {
@@ -507,6 +551,27 @@ class FakeAlpaca:
             self._connections.discard(connection)
 
     # -- the clock ---------------------------------------------------------------------------
+    @property
+    def _now_ns(self) -> int:
+        """The clock in ns: the own clock, or the followed one (never before the floor
+        the last stamped event left)."""
+        if self._follow is None:
+            return self._clock_ns
+        return max(to_ns(self._follow()), self._clock_ns)
+
+    @_now_ns.setter
+    def _now_ns(self, ns: int) -> None:
+        self._clock_ns = ns
+
+    def follow_clock(self, now: Callable[[], datetime] | None) -> None:
+        """Take the time from `now` (returning aware datetimes) from here on; None goes
+        back to the fake's own clock, starting where the followed one was."""
+        with self.lock:
+            self._clock_ns = self._now_ns
+            self._follow = now
+            if now is not None:
+                self._clock_ns = to_ns(now())
+
     def now(self) -> datetime:
         """The fake's time (aware UTC, microseconds; see `now_ns` for all of it)."""
         with self.lock:
@@ -524,6 +589,7 @@ class FakeAlpaca:
     def set_now(self, moment: datetime | str | int) -> None:
         """Set the clock: an aware datetime, RFC 3339 text (nanoseconds kept) or ns."""
         with self.lock:
+            self._own_clock("set_now")
             self._now_ns = to_ns(moment)
 
     def advance(self, seconds: float | timedelta) -> None:
@@ -531,7 +597,13 @@ class FakeAlpaca:
         if isinstance(seconds, timedelta):
             seconds = seconds.total_seconds()
         with self.lock:
+            self._own_clock("advance")
             self._now_ns += round(seconds * NS_PER_SECOND)
+
+    def _own_clock(self, what: str) -> None:
+        if self._follow is not None:
+            raise RuntimeError(f"{what}: the fake follows another clock; move that one "
+                               "(or follow_clock(None) first)")
 
     def _stamp(self) -> str:
         """The current time as text, then the clock moves on by `tick_ns`."""
@@ -856,6 +928,9 @@ class FakeAlpaca:
         order = self._order_record(order_id, client_order_id, stamp, symbol, qty, side,
                                    order_type, time_in_force, limit_price, status, ns)
         self._index_order(order, ns)
+        if status not in FINAL_STATUSES:
+            self._announce("pending_new", {**order, "status": "pending_new"}, timestamp=stamp)
+            self._announce("new", {**order, "status": "new"}, timestamp=stamp)
         return order
 
     def _order_record(self, order_id: str, client_order_id: str, stamp: str, symbol: str,
@@ -907,6 +982,14 @@ class FakeAlpaca:
         self._by_client_id[order["client_order_id"]] = order["id"]
         bisect.insort(self._order_index, (ns, self._order_seq, order["id"]))
 
+    def _announce(self, event: str, order: Mapping[str, Any], **extra: Any) -> None:
+        """Tell every listener about an order event (a copy of the order; under `lock`)."""
+        for listener in list(self.listeners):
+            try:
+                listener(event, dict(order), dict(extra))
+            except Exception as error:  # a listener's bug must not break the REST fake
+                self.errors.append(f"listener {listener!r} on {event}: {error!r}")
+
     def _order(self, order_id: str) -> dict[str, Any]:
         order = self.orders.get(order_id)
         if order is None:
@@ -944,8 +1027,11 @@ class FakeAlpaca:
             raise ValueError("submitted_at is indexed: give it to add_order")
         with self.lock:
             order = self.orders[order_id]
+            before = order["status"]
             fields.setdefault("updated_at", self._stamp())
             order.update(fields)
+            if order["status"] != before and order["status"] in ANNOUNCED_STATUSES:
+                self._announce(order["status"], order, timestamp=order["updated_at"])
             return dict(order)
 
     def _submit(self, body: bytes) -> dict[str, Any]:
@@ -1007,7 +1093,12 @@ class FakeAlpaca:
                 time_in_force=time_in_force, limit_price=limit_price,
                 client_order_id=client_order_id, status=self.new_order_status,
                 ns=self._tick())
-            return dict(order)
+            placed = dict(order)
+            if self.auto_fill and order_type == "market" and symbol in self.prices:
+                price = self.prices[symbol]
+                for part in _parts(qty, self.auto_fill_parts):
+                    self.fill(order["id"], part, price)
+            return placed
 
     def _list_orders(self, query: dict[str, str]) -> list[dict[str, Any]]:
         status = query.get("status") or "open"
@@ -1069,6 +1160,7 @@ class FakeAlpaca:
                 raise _invalid(f'order is already in "{order["status"]}" state')
             stamp = self._stamp()
             order.update(status="canceled", canceled_at=stamp, updated_at=stamp)
+            self._announce("canceled", order, timestamp=stamp)
             return dict(order)
 
     # -- fills ---------------------------------------------------------------------------------
@@ -1102,8 +1194,9 @@ class FakeAlpaca:
                          status=status, updated_at=stamp)
             if status == "filled":
                 order["filled_at"] = stamp
+            execution_id = str(uuid.uuid4())
             activity = {
-                "id": activity_id(ns),
+                "id": activity_id(ns, execution_id),
                 "activity_type": "FILL",
                 "transaction_time": stamp,
                 "type": "fill" if status == "filled" else "partial_fill",
@@ -1119,6 +1212,10 @@ class FakeAlpaca:
             self._insert_activity(activity, ns)
             self._book(order["symbol"], order["side"], quantity, fill_price)
             self._refresh_positions_and_account()
+            self._announce(activity["type"], order, execution_id=execution_id,
+                           price=activity["price"], qty=activity["qty"],
+                           position_qty=_text(self._holding(order["symbol"])[0]),
+                           timestamp=stamp)
             return dict(activity)
 
     # -- activities ----------------------------------------------------------------------------
