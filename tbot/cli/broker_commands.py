@@ -1,8 +1,9 @@
 """`tbot broker check`: reach the configured broker account and say what it reports.
 
 Exit status: 0 the account answers and may trade, 1 a problem was found (the account is
-not ACTIVE, trading is blocked, the broker does not answer), 2 bad configuration (no or a
-malformed broker secret, a refused key, a live account without LIVE_TRADING).
+not ACTIVE, trading is blocked, the broker does not answer, Alpaca's market data does not
+answer the key), 2 bad configuration (no or a malformed broker secret, a refused key, a live
+account without LIVE_TRADING).
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from typing import Any
 from tbot.admin.bot_home import open_home
 from tbot.admin.broker_connection import BrokerConnectionError, open_broker
 from tbot.broker.alpaca.adapter import AlpacaBroker, BrokerAuthError
+from tbot.broker.alpaca.data_check import check_data_feed
 from tbot.broker.errors import BrokerError
 from tbot.cli.output import Output
 from tbot.clock import SystemClock, utc_text
 from tbot.config.paths import resolve_home
 from tbot.errors import EXIT_FINDING, EXIT_OK
-
-MARKET_DATA_NOTE = "not checked: Alpaca market data is not built yet (the next release)"
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -94,8 +94,11 @@ def _check(broker: Any, problems: list[str]) -> dict[str, Any]:
         "server_limit": headroom.server_limit,
         "server_remaining": headroom.server_remaining,
     }
-    result["data_feed"] = {"feed": broker.credentials.data_feed, "answers": None,
-                           "note": MARKET_DATA_NOTE}
+    data = check_data_feed(broker.credentials, budget=broker.budget,
+                           timeout_seconds=broker.timeout_seconds)
+    result["market_data"] = data.as_dict()
+    if not data.ok:
+        problems.append(f"market data ({data.feed}): {data.detail}")
     result["checked_at"] = utc_text(SystemClock().now())
     return result
 
@@ -118,9 +121,10 @@ def _print(result: dict[str, Any], out: Output) -> None:
         out.say(f"requests: {limit['used_in_window']} of our {limit['budget_per_minute']} a "
                 f"minute used; the server says {limit['server_remaining']} of "
                 f"{limit['server_limit']} left")
-    feed = result.get("data_feed")
-    if feed:
-        out.say(f"data feed {feed['feed']}: {feed['note']}")
+    data = result.get("market_data")
+    if data:
+        state = "answers" if data["ok"] else "[red]does not answer[/]"
+        out.say(f"market data {data['feed']} {state}: {data['detail']}")
     for problem in result["problems"]:
         out.say(f"[red]problem[/]: {problem}")
     if result["ok"]:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from alpaca.common.exceptions import APIError
@@ -64,6 +64,11 @@ from tbot.broker.models import (
 )
 from tbot.broker.reports import CashReport, FillReport, RefusedReport, ReportKind
 from tbot.clock import Clock
+from tbot.market.calendar import TradingCalendar
+
+if TYPE_CHECKING:
+    from tbot.broker.alpaca.live_feed import AlpacaBarFeed
+    from tbot.broker.alpaca.trade_updates import AlpacaTradeUpdates
 
 T = TypeVar("T")
 
@@ -278,6 +283,23 @@ class AlpacaBroker:
         if self._account_id is None:
             self.account()
         return self.credentials.fingerprint(self._account_id or "")
+
+    def order_update_stream(self) -> AlpacaTradeUpdates:
+        """A new, unstarted trade-updates stream of this account (the engine's fast path
+        for order states; its fills are read from the activities, see tbot.engine)."""
+        from tbot.broker.alpaca.trade_updates import AlpacaTradeUpdates
+
+        return AlpacaTradeUpdates(self.credentials)
+
+    def market_feed(self, symbols: Sequence[str], calendar: TradingCalendar, *,
+                    stale_seconds: float) -> AlpacaBarFeed:
+        """A new, unstarted live feed of `symbols`' minute bars from the credentials' data
+        feed, under this account's one request budget."""
+        from tbot.broker.alpaca.live_feed import AlpacaBarFeed  # it imports this module
+
+        return AlpacaBarFeed(self.credentials, symbols, self._clock, calendar,
+                             budget=self.budget, timeout_seconds=self.timeout_seconds,
+                             stale_seconds=stale_seconds)
 
     def headroom(self) -> Headroom:
         """The request budget's count and the server's last rate-limit figures."""

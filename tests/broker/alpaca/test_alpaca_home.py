@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,9 @@ from tbot.admin.init_home import init_home
 from tbot.clock import FrozenClock
 from tbot.config.secret_store import SecretStore
 from tbot.engine.order_intents import Purpose, client_order_id
+from tbot.market.bars import Bar
 from tests.broker.alpaca.conftest import NOW
+from tests.broker.alpaca.fake_alpaca_data import FakeAlpacaData
 from tests.cli.cli_support import replace_setting
 from tests.reconcile.conftest import IDENTITY
 
@@ -36,13 +40,23 @@ def tbot(*args: str | Path) -> tuple[int, Any, str]:
 
 
 @pytest.fixture
-def alpaca_home(tmp_path, fake) -> Path:
+def data_fake() -> Iterator[FakeAlpacaData]:
+    """Alpaca's market data, faked (`tbot broker check` asks it for a bar)."""
+    with FakeAlpacaData() as server:
+        server.add_bars([Bar("SPY", NOW - timedelta(minutes=1), Decimal("600.01"),
+                             Decimal("600.5"), Decimal("599.9"), Decimal("600.2"), 1000)])
+        yield server
+
+
+@pytest.fixture
+def alpaca_home(tmp_path, fake, data_fake) -> Path:
     root = tmp_path / "home"
     home = init_home(root, IDENTITY, FrozenClock(NOW - timedelta(days=1)), actor="test")
     replace_setting(root, "BROKER_NAME", "ALPACA")
     SecretStore(home.paths).set("broker", {"alpaca": {
         "api_key_id": fake.key_id, "secret_key": fake.secret_key, "paper": True,
-        "trading_url": fake.url}})
+        "trading_url": fake.url, "data_url": data_fake.url,
+        "data_stream_url": data_fake.stream_url}})
     return root
 
 
@@ -111,12 +125,3 @@ def test_recon_sync_accounts_for_every_fill_and_cash_activity_exactly_once(alpac
     assert {"1030", "1111", "4010", "3010", "5010"} <= set(accounts)  # Alpaca's accounts
     # Cash: the deposit, the round trip (10 × 101 − 4 × 100 − 6 × 100.10) and the fee, once.
     assert accounts["1030"]["balance"].rstrip("0") == "100009.37"
-
-
-def test_the_engine_says_plainly_it_cannot_trade_through_alpaca_yet(alpaca_home):
-    result = subprocess.run([sys.executable, "-m", "tbot.cli.main", "engine", "--home",
-                             str(alpaca_home)], cwd=REPO, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 2
-    assert "cannot trade through ALPACA yet" in result.stderr
-    assert "Traceback" not in result.stderr
