@@ -39,3 +39,8 @@ class UnknownOrderError(BrokerError):
 
 class MalformedBrokerRecordError(BrokerError):
     """The broker returned a record missing fields we need; it is refused, not guessed."""
+
+
+class BrokerAuthError(BrokerError):
+    """The broker refused the credential (Alpaca's 401/403): a wrong key, or a key for the
+    other environment (paper vs live). Never retried."""

@@ -26,13 +26,14 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 
 from tbot.broker.alpaca.credentials import AlpacaCredentials
+from tbot.broker.alpaca.live_feed import AlpacaBarFeed
 from tbot.broker.alpaca.payloads import (
     MARKET_ZONE,
     cash_report,
@@ -43,8 +44,10 @@ from tbot.broker.alpaca.payloads import (
     read_position,
 )
 from tbot.broker.alpaca.request_budget import Headroom, RequestBudget, retry_after_seconds
+from tbot.broker.alpaca.trade_updates import AlpacaTradeUpdates
 from tbot.broker.alpaca.transport import BudgetedSession, disarm
 from tbot.broker.errors import (
+    BrokerAuthError,
     BrokerError,
     BrokerUnavailableError,
     MalformedBrokerRecordError,
@@ -66,10 +69,6 @@ from tbot.broker.reports import CashReport, FillReport, RefusedReport, ReportKin
 from tbot.clock import Clock
 from tbot.market.calendar import TradingCalendar
 
-if TYPE_CHECKING:
-    from tbot.broker.alpaca.live_feed import AlpacaBarFeed
-    from tbot.broker.alpaca.trade_updates import AlpacaTradeUpdates
-
 T = TypeVar("T")
 
 ACTIVITY_PAGE = 100
@@ -77,11 +76,6 @@ ACTIVITY_PAGE = 100
 ORDER_PAGE = 500
 """Alpaca's largest page of orders."""
 DUPLICATE_CLIENT_ID = "client_order_id must be unique"
-
-
-class BrokerAuthError(BrokerError):
-    """Alpaca refused the credential (401/403): wrong key, or a key for the other
-    environment (paper vs live). Never retried."""
 
 
 class AlpacaBroker:
@@ -287,16 +281,12 @@ class AlpacaBroker:
     def order_update_stream(self) -> AlpacaTradeUpdates:
         """A new, unstarted trade-updates stream of this account (the engine's fast path
         for order states; its fills are read from the activities, see tbot.engine)."""
-        from tbot.broker.alpaca.trade_updates import AlpacaTradeUpdates
-
         return AlpacaTradeUpdates(self.credentials)
 
     def market_feed(self, symbols: Sequence[str], calendar: TradingCalendar, *,
                     stale_seconds: float) -> AlpacaBarFeed:
         """A new, unstarted live feed of `symbols`' minute bars from the credentials' data
         feed, under this account's one request budget."""
-        from tbot.broker.alpaca.live_feed import AlpacaBarFeed  # it imports this module
-
         return AlpacaBarFeed(self.credentials, symbols, self._clock, calendar,
                              budget=self.budget, timeout_seconds=self.timeout_seconds,
                              stale_seconds=stale_seconds)

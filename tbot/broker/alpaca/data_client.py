@@ -20,11 +20,15 @@ from alpaca.common.exceptions import APIError
 from alpaca.data.enums import DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
 
-from tbot.broker.alpaca.adapter import BrokerAuthError
 from tbot.broker.alpaca.credentials import AlpacaCredentials
 from tbot.broker.alpaca.request_budget import RequestBudget, retry_after_seconds
 from tbot.broker.alpaca.transport import BudgetedSession, disarm
-from tbot.broker.errors import BrokerError, BrokerUnavailableError, RateLimitedError
+from tbot.broker.errors import (
+    BrokerAuthError,
+    BrokerError,
+    BrokerUnavailableError,
+    RateLimitedError,
+)
 
 T = TypeVar("T")
 
