@@ -51,6 +51,7 @@ from tui.widgets.data_grid import DataGrid
 from tui.widgets.event_log import EventLog
 from tui.widgets.grid_source import ListSource, cell_plain_text
 from tui.widgets.pnl_chart import PnlChart, chart_series
+from tui.widgets.strategy_panel import render_strategy
 
 SMALL = (80, 24)
 LARGE = (120, 40)
@@ -272,6 +273,30 @@ async def test_broker_trouble_and_errors_stand_out() -> None:
         text = screen_text(app)
         assert "broker ALPACA ✖ unhealthy: timeout" in text
         assert "err 2" in text
+
+
+async def test_a_real_brokers_stalled_data_and_dropped_order_stream_lead_its_line() -> None:
+    live = fixture_live()
+    record = status_record()
+    record["broker"]["name"] = "ALPACA"
+    record["market_data"] = {"feed": "alpaca:iex", "healthy": False,
+                             "reason": "no bar for 150 s", "connected": True,
+                             "last_bar_at": None, "gaps_today": 3, "reconnects": 0,
+                             "backfilled_minutes": 0}
+    record["order_stream"] = {"connected": False, "updates": 4, "duplicates": 0,
+                              "catch_ups": 2, "last_catch_up": None,
+                              "last_catch_up_error": None}
+    live.status = EngineStatus.from_wire(record)
+    app = FixtureConsoleApp(live, DashboardScreen)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        assert "broker ALPACA ✖ order stream down ✖" in screen_text(app)  # then cut
+    assert ("broker ALPACA ✖ order stream down ✖ data no bar for 150 s ● healthy"
+            in render_strategy(live).plain)
+    record["market_data"]["healthy"] = True
+    record["order_stream"]["connected"] = True
+    live.status = EngineStatus.from_wire(record)
+    assert "broker ALPACA ● healthy · data alpaca:iex (3 gaps)" in render_strategy(live).plain
 
 
 # -- positions update in place ---------------------------------------------------------------

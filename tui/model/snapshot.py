@@ -154,6 +154,16 @@ class BrokerView:
 
 
 @dataclass(frozen=True)
+class FeedView:
+    """A real broker's live market data, as the engine last saw it."""
+
+    feed: str
+    healthy: bool
+    reason: str | None
+    gaps_today: int
+
+
+@dataclass(frozen=True)
 class EngineStatus:
     """One `engine.status` answer."""
 
@@ -167,6 +177,10 @@ class EngineStatus:
     broker: BrokerView
     counters: Mapping[str, int]
     config_changed_on_disk: bool
+    market_data: FeedView | None = None
+    """None for the simulated broker's generated or replayed bars."""
+    order_stream_connected: bool | None = None
+    """None when the broker pushes no order updates (the simulated one)."""
 
     @classmethod
     @_wire_parser
@@ -213,7 +227,26 @@ class EngineStatus:
             ),
             counters={str(k): int(v) for k, v in dict(counters).items()},
             config_changed_on_disk=bool(config.get("changed_on_disk", False)),
+            market_data=_feed_view(record.get("market_data"), f"{what}.market_data"),
+            order_stream_connected=_stream_connected(record.get("order_stream")),
         )
+
+
+def _feed_view(block: object, what: str) -> FeedView | None:
+    if block is None:
+        return None
+    if not isinstance(block, Mapping):
+        raise SnapshotError(f"{what}: expected an object, got {block!r}")
+    return FeedView(feed=_text(block, "feed", what),
+                    healthy=bool(_field(block, "healthy", what)),
+                    reason=_text(block, "reason", what, optional=True) or None,
+                    gaps_today=int(block.get("gaps_today") or 0))
+
+
+def _stream_connected(block: object) -> bool | None:
+    if not isinstance(block, Mapping):
+        return None
+    return bool(block.get("connected"))
 
 
 # -- positions, orders, fills ---------------------------------------------------------------

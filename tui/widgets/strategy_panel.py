@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from tui.model.formatting import TRADING_STATE_STYLES, clock_time, countdown
 from tui.model.live_state import LiveState
-from tui.model.snapshot import BrokerView, EngineStatus, StrategyView
+from tui.model.snapshot import EngineStatus, StrategyView
 
 STRATEGY_ORDER = ("open", "mid", "close")
 """The day's windows in the order they trade; other names follow alphabetically."""
@@ -71,15 +71,27 @@ def _enabled_line(enabled: Mapping[str, bool]) -> Text:
     return line
 
 
-def _broker_line(broker: BrokerView) -> Text:
+def _broker_line(status: EngineStatus) -> Text:
+    """The broker's health, then (a real broker's) its order stream and market data; a
+    problem reads before the rest of the line, which may be cut at narrow widths."""
+    broker = status.broker
     line = Text("broker ", style="dim")
     line.append(broker.name, style="bold")
+    if status.order_stream_connected is False:
+        line.append(" ✖ order stream down", style="bold red")
+    feed = status.market_data
+    if feed is not None and not feed.healthy:
+        line.append(f" ✖ data {feed.reason or 'unhealthy'}", style="bold red")
     if broker.healthy:
         line.append(" ● healthy", style="green")
     else:
         line.append(" ✖ unhealthy", style="bold red")
         if broker.last_error:
             line.append(f": {broker.last_error}", style="red")
+    if feed is not None and feed.healthy:
+        line.append(f" · data {feed.feed}", style="dim")
+        if feed.gaps_today:
+            line.append(f" ({feed.gaps_today} gaps)", style="yellow")
     return line
 
 
@@ -110,7 +122,7 @@ def render_strategy(live: LiveState) -> Text:
             title,
             *_phase_lines(status.strategy, status.clock.now),
             _enabled_line(status.strategy.enabled),
-            _broker_line(status.broker),
+            _broker_line(status),
             _counters_line(status.counters),
         ]
     panel = Text("\n").join(lines)
