@@ -78,12 +78,14 @@ class Session:
     data: FakeAlpacaData
     stream: FakeTradeStream
     warnings: list[str] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
     exit_code: int | None = None
     error: BaseException | None = None
 
 
 @pytest.fixture
 def session(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Session]:
+    caplog.set_level(logging.INFO, logger="tbot")
     # Time runs SPEED times faster than real: so do the request limits (ours and the fake's).
     with FakeAlpaca(now=OPENING, rate_limit=1_000_000) as broker, FakeAlpacaData() as data, \
             FakeTradeStream(broker) as stream:
@@ -122,9 +124,16 @@ def session(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Sessio
         stream.lose_next(3)  # the first order's first events never arrive
         thread = threading.Thread(target=engine, name="engine", daemon=True)
         thread.start()
+        # In the open window's trading (about 10:15 in New York), the network drops both
+        # streams; they reconnect by themselves, and catch up through REST.
+        network_drop = threading.Timer(
+            (75 * 60) / SPEED + 1.0, lambda: (stream.drop_connections(), data.drop_connections()))
+        network_drop.start()
         thread.join(timeout=150)
+        network_drop.cancel()
         made.warnings = [r.getMessage() for r in caplog.records
                          if r.levelno >= logging.WARNING and r.name.startswith("tbot")]
+        made.infos = [r.getMessage() for r in caplog.records if r.name.startswith("tbot")]
         data.stop_publishing()
         assert not thread.is_alive(), "the engine did not stop at the close"
         yield made
@@ -142,6 +151,12 @@ def test_a_session_through_alpaca_trades_books_and_reconciles_cleanly(session):
     assert len(fills) == 2 * len(ours)  # each in two parts
     assert session.stream.events_lost  # the stream really lost some
     assert not any("break" in line for line in session.warnings), session.warnings
+    assert any("bar stream reconnected" in line for line in session.infos)
+    # The silence while the data stream was away was said, and its end too.
+    assert any("market data alpaca:iex unhealthy" in line for line in session.warnings)
+    assert any("market data alpaca:iex is flowing again" in line for line in session.infos)
+    assert sum("order catch-up: the order stream connected" in line
+               for line in session.infos) >= 2
 
     code, verified, output = tbot("ledger", "verify", "--home", session.home)
     assert code == 0 and verified["ok"] is True, output
