@@ -40,7 +40,7 @@ class OrderStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """A market order the engine asks for.
+    """An order the engine asks for: market, or limit when `limit_price` is set.
 
     `client_order_id` is chosen by the engine and unique per bot; it carries the strategy
     (``open-20261120-0001``) so a fill can be attributed after a restart.
@@ -50,6 +50,9 @@ class OrderRequest:
     symbol: str
     side: OrderSide
     quantity: Decimal
+    limit_price: Decimal | None = None
+    """A limit order's price (None: a market order). Adapters round it to their broker's
+    increments, never in the trader's disfavour."""
 
 
 @dataclass(frozen=True, slots=True)

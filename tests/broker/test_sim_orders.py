@@ -375,3 +375,10 @@ def test_concurrent_submits_get_distinct_orders(market: Market, broker: SimBroke
 
     order_ids = [order.order_id for order in broker.orders()]
     assert order_ids == [f"SIM-TBOT_US_SIM_BOT01-O{n:06d}" for n in range(1, 161)]
+
+
+def test_a_limit_order_is_refused_rather_than_filled_at_market(broker: SimBroker) -> None:
+    with pytest.raises(ValueError, match="market orders only"):
+        broker.submit(OrderRequest("open-20261120T1431-AAPL-entry", "AAPL", OrderSide.BUY,
+                                   Decimal(1), limit_price=Decimal("10")))
+    assert broker.orders() == []

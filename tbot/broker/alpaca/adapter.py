@@ -25,7 +25,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
 
 import requests
@@ -62,6 +62,7 @@ from tbot.broker.models import (
     BrokerPosition,
     CashActivity,
     OrderRequest,
+    OrderSide,
     OrderStatus,
     Page,
 )
@@ -159,9 +160,10 @@ class AlpacaBroker:
         return self._remember(read_order(record))
 
     def submit(self, request: OrderRequest) -> BrokerOrder:
-        """A DAY market order under our client order id; see the module docstring for why
+        """A DAY market order (a limit order when the request has a price, rounded to
+        Alpaca's increments) under our client order id; see the module docstring for why
         it is never resubmitted blind."""
-        body = {
+        body: dict[str, Any] = {
             "symbol": request.symbol,
             "qty": format(request.quantity.normalize(), "f"),
             "side": request.side.value,
@@ -169,6 +171,10 @@ class AlpacaBroker:
             "time_in_force": "day",  # fractional quantities are DAY-only at Alpaca
             "client_order_id": request.client_order_id,
         }
+        if request.limit_price is not None:
+            body["type"] = "limit"
+            body["limit_price"] = format(
+                price_increment(request.limit_price, request.side), "f")
         try:
             record = self._call(f"submit {request.client_order_id}", self._client.post,
                                 "/orders", body, submitting=True)
@@ -347,6 +353,18 @@ class AlpacaBroker:
         except (ValueError, json.JSONDecodeError) as error:
             raise BrokerUnavailableError(
                 f"{what}: Alpaca's answer is not JSON ({_short(error)})") from None
+
+
+def price_increment(price: Decimal, side: OrderSide) -> Decimal:
+    """`price` on Alpaca's grid (0.01 at or above $1, 0.0001 below; a sub-penny price is
+    refused), rounded never in the trader's disfavour: a buy's limit down, a sell's up."""
+    if not price.is_finite() or price <= 0:
+        raise ValueError(f"a limit price must be above zero, not {price}")
+    rounding = ROUND_FLOOR if side is OrderSide.BUY else ROUND_CEILING
+    step = Decimal("0.01") if price >= 1 else Decimal("0.0001")
+    rounded = price.quantize(step, rounding=rounding)
+    # A sell just under a dollar may round up to it: written on the dollar grid then.
+    return rounded.quantize(Decimal("0.01")) if rounded >= 1 else rounded
 
 
 def _translate(what: str, error: APIError, *, submitting: bool) -> BrokerError:

@@ -702,6 +702,9 @@ def _check_request(request: OrderRequest) -> None:
         raise ValueError(f"quantity {quantity!r} must be a Decimal above zero")
     if not has_at_most_nine_places(quantity):
         raise ValueError(f"quantity {quantity} has more than nine decimal places")
+    if request.limit_price is not None:
+        # Filling it as a market order would be silently wrong.
+        raise ValueError("the simulated broker executes market orders only (limit_price set)")
 
 
 def _check_bars(bars: Mapping[str, Bar]) -> None:

@@ -53,6 +53,21 @@ def test_a_submission_is_an_order_under_our_client_id(fake, make_broker):
     assert fake.order_by_client_order_id("open-20261120-0001")["qty"] == "3"
 
 
+@pytest.mark.parametrize(("side", "asked", "sent"), [
+    (OrderSide.BUY, "187.2345", "187.23"),  # a buy's limit rounds down
+    (OrderSide.SELL, "187.2345", "187.24"),  # a sell's up
+    (OrderSide.BUY, "0.123456", "0.1234"),  # sub-dollar prices take four places
+    (OrderSide.SELL, "0.99999", "1.00"),
+])
+def test_a_limit_order_is_priced_on_alpacas_grid_never_against_us(
+        fake, make_broker, side, asked, sent):
+    limit = OrderRequest("open-20261120-0002", "AAPL", side, Decimal(1), Decimal(asked))
+    order = make_broker().submit(limit)
+    assert order.status is OrderStatus.NEW  # the fake refuses sub-penny prices (422)
+    placed = fake.order_by_client_order_id("open-20261120-0002")
+    assert placed["type"] == "limit" and Decimal(placed["limit_price"]) == Decimal(sent)
+
+
 def test_a_504_on_submission_is_looked_up_and_one_order_results(fake, make_broker):
     fake.fail_next("POST /orders", status=504)  # the order exists; the client sees 504
     broker = make_broker()
