@@ -32,6 +32,7 @@ import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 
+from tbot.broker.alpaca.api_errors import api_message, short
 from tbot.broker.alpaca.credentials import AlpacaCredentials
 from tbot.broker.alpaca.live_feed import AlpacaBarFeed
 from tbot.broker.alpaca.payloads import (
@@ -347,12 +348,12 @@ class AlpacaBroker:
             raise BrokerUnavailableError(
                 f"{what}: Alpaca did not answer within {self.timeout_seconds:g} s") from None
         except requests.ConnectionError as error:
-            raise BrokerUnavailableError(f"{what}: cannot reach Alpaca ({_short(error)})") from None
+            raise BrokerUnavailableError(f"{what}: cannot reach Alpaca ({short(error)})") from None
         except APIError as error:
             raise _translate(what, error, submitting=submitting) from None
         except (ValueError, json.JSONDecodeError) as error:
             raise BrokerUnavailableError(
-                f"{what}: Alpaca's answer is not JSON ({_short(error)})") from None
+                f"{what}: Alpaca's answer is not JSON ({short(error)})") from None
 
 
 def price_increment(price: Decimal, side: OrderSide) -> Decimal:
@@ -369,7 +370,7 @@ def price_increment(price: Decimal, side: OrderSide) -> Decimal:
 
 def _translate(what: str, error: APIError, *, submitting: bool) -> BrokerError:
     status = error.status_code or 0
-    message = _api_message(error)
+    message = api_message(error)
     if submitting and status in (403, 422):
         return OrderRejectedError(f"{what}: {message}")
     if status in (401, 403):
@@ -387,23 +388,6 @@ def _translate(what: str, error: APIError, *, submitting: bool) -> BrokerError:
     if status >= 500:
         return BrokerUnavailableError(f"{what}: Alpaca answered {status} ({message})")
     return BrokerError(f"{what}: Alpaca answered {status} ({message})")
-
-
-def _api_message(error: APIError) -> str:
-    """The error's message, whether or not its body is the JSON Alpaca documents."""
-    text = str(error)
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return _short(text)
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    return _short(text)
-
-
-def _short(value: object, limit: int = 160) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _rfc3339(moment: datetime) -> str:

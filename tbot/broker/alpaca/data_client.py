@@ -11,7 +11,6 @@ else → `BrokerError`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,6 +19,7 @@ from alpaca.common.exceptions import APIError
 from alpaca.data.enums import DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
 
+from tbot.broker.alpaca.api_errors import api_message, short
 from tbot.broker.alpaca.credentials import AlpacaCredentials
 from tbot.broker.alpaca.request_budget import RequestBudget, retry_after_seconds
 from tbot.broker.alpaca.transport import BudgetedSession, disarm
@@ -100,22 +100,3 @@ def translate(what: str, error: APIError) -> BrokerError:
         return BrokerUnavailableError(f"{what}: Alpaca's data API answered {status} "
                                       f"({message})")
     return BrokerError(f"{what}: Alpaca's data API answered {status} ({message})")
-
-
-def api_message(error: APIError) -> str:
-    """The error's message, whether or not its body is the JSON Alpaca documents (the
-    SDK's own `.message` raises on a body that is not)."""
-    text = str(error)
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return short(text)
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    return short(text)
-
-
-def short(value: object, limit: int = 160) -> str:
-    """`value` as one line of at most `limit` characters."""
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[:limit] + "…"
