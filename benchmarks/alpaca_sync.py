@@ -9,7 +9,10 @@ alike (which allows itself ALPACA_MAX_REQUESTS_PER_MINUTE = 190 of them).
 Prints: the first sync's wall time against the rate-limit floor (the least time the same
 number of requests could take under the limit; target ≤ 1.1×), the peak requests the fake
 saw in any rolling window (must not exceed the limit), and the local work of a re-sync of
-the unchanged account (wall time less the time inside the adapter; target ≤ 1 s).
+the unchanged account (wall time less the time inside the adapter; target ≤ 1 s). All from
+the same run. Beside each sync, where its local time went: the time after its last request
+(what no rate limit explains), its ledger writes (`LedgerWriter.commit_batch`) and, within
+them, the full pre-write backups the ledger takes before every write.
 
 Usage: python benchmarks/alpaca_sync.py [--fills 100000] [--scale 100]
 """
@@ -22,6 +25,9 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +48,7 @@ from tbot.clock import FrozenClock
 from tbot.config.identity import BotIdentity
 from tbot.config.secret_store import SecretStore
 from tbot.config.setting_types import BrokerName
+from tbot.ledger.backup import LedgerBackups
 from tbot.ledger.drafts import EntryDraft, PostingDraft
 from tbot.ledger.posting import LedgerWriter
 from tbot.reconcile.offline import OfflineReconciliation
@@ -119,9 +126,63 @@ class TimedBroker:
         return timed
 
 
-def sync_once(home: BotHome, clock: FrozenClock, fake: FakeAlpaca, window: float
-              ) -> tuple[float, float, dict[str, int]]:
-    """(wall seconds, seconds inside the adapter, counts) of one offline sync."""
+@dataclass
+class Spent:
+    """Seconds and calls spent in one method, while `timing` holds."""
+
+    seconds: float = 0.0
+    calls: int = 0
+
+
+@contextmanager
+def timing(owner: type, name: str) -> Iterator[Spent]:
+    """Time every call of `owner.name` (any thread) for the duration of the block."""
+    spent = Spent()
+    original = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent.seconds += time.perf_counter() - started
+            spent.calls += 1
+
+    setattr(owner, name, timed)
+    try:
+        yield spent
+    finally:
+        setattr(owner, name, original)
+
+
+@dataclass
+class SyncRun:
+    """One offline sync as measured."""
+
+    wall: float
+    inside: float
+    """Seconds inside the adapter."""
+    counts: dict[str, int]
+    started: float
+    """time.monotonic() at its start (the fake stamps requests on that clock)."""
+    writes: Spent
+    backups: Spent
+
+    def after(self, last_request: float) -> float:
+        """Seconds from the arrival of its last request to its end."""
+        return self.started + self.wall - last_request
+
+    def where(self, last_request: float | None) -> str:
+        """Where the local time went, in words."""
+        tail = "" if last_request is None else (
+            f"{self.after(last_request):.2f} s after its last request; ")
+        return (f"{tail}{self.writes.seconds:.2f} s in {self.writes.calls} ledger write(s), of "
+                f"which {self.backups.seconds:.2f} s in {self.backups.calls} full pre-write "
+                "backup(s)")
+
+
+def sync_once(home: BotHome, clock: FrozenClock, fake: FakeAlpaca, window: float) -> SyncRun:
+    """One offline sync through the scaled adapter, measured."""
     credentials = AlpacaCredentials.from_secret({"alpaca": {
         "api_key_id": fake.key_id, "secret_key": fake.secret_key, "trading_url": fake.url}})
     scaled = TimedBroker(AlpacaBroker(credentials, clock, timeout_seconds=30,
@@ -131,12 +192,15 @@ def sync_once(home: BotHome, clock: FrozenClock, fake: FakeAlpaca, window: float
         original.close()
         return scaled
 
-    with OfflineReconciliation(home, clock, actor="bench", wrap_broker=wrap) as offline:
+    with OfflineReconciliation(home, clock, actor="bench", wrap_broker=wrap) as offline, \
+            timing(LedgerWriter, "commit_batch") as writes, \
+            timing(LedgerBackups, "take") as backups:
         assert offline.service is not None
+        started_monotonic = time.monotonic()
         started = time.perf_counter()
         result = asyncio.run(offline.service.sync(SyncTrigger.MANUAL))
         wall = time.perf_counter() - started
-    return wall, scaled.seconds, result.counts
+    return SyncRun(wall, scaled.seconds, result.counts, started_monotonic, writes, backups)
 
 
 def peak_in_window(times: list[float], window: float) -> int:
@@ -164,22 +228,25 @@ def main() -> int:
               f"({time.perf_counter() - started:.1f} s); rate limit {LIMIT} a {window:g} s "
               f"window (Alpaca's minute ÷ {args.scale:g}), our budget {BUDGET}")
         before = len(fake.requests)
-        wall, inside, counts = sync_once(home, clock, fake, window)
+        first = sync_once(home, clock, fake, window)
         arrivals = [at for _, _, _, at in fake.requests[before:]]
         requests = len(arrivals)
         floor = (math.ceil(requests / LIMIT) - 1) * window
-        ratio = (f"ratio {wall / floor:.2f}× (target ≤ 1.1×)" if floor else
+        ratio = (f"ratio {first.wall / floor:.2f}× (target ≤ 1.1×)" if floor else
                  "no floor: fewer requests than one window allows")
-        print(f"first sync: {wall:.2f} s for {requests:,} requests; the rate-limit floor "
-              f"{floor:.2f} s; {ratio}; counts {counts}")
+        print(f"first sync: {first.wall:.2f} s for {requests:,} requests; the rate-limit floor "
+              f"{floor:.2f} s; {ratio}; counts {first.counts}")
+        print(f"  {first.where(arrivals[-1] if arrivals else None)}")
         print(f"peak requests in any rolling window: {peak_in_window(arrivals, window)} "
               f"(limit {LIMIT}); refused by the fake: "
               f"{sum(1 for e in fake.errors if '429' in e)}")
         before = len(fake.requests)
-        wall, inside, counts = sync_once(home, clock, fake, window)
-        print(f"re-sync: {wall:.2f} s total, {inside:.2f} s in the adapter "
-              f"({len(fake.requests) - before:,} requests), local work {wall - inside:.2f} s "
-              f"(target ≤ 1 s); counts {counts}")
+        again = sync_once(home, clock, fake, window)
+        arrivals = [at for _, _, _, at in fake.requests[before:]]
+        print(f"re-sync: {again.wall:.2f} s total, {again.inside:.2f} s in the adapter "
+              f"({len(arrivals):,} requests), local work {again.wall - again.inside:.2f} s "
+              f"(target ≤ 1 s); counts {again.counts}")
+        print(f"  {again.where(arrivals[-1] if arrivals else None)}")
     return 0
 
 

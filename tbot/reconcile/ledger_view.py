@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -263,6 +263,53 @@ def latest_states(
         for kind, trade_id, row_id, status, record_hash, resolved, resolved_hash, entry_id
         in rows
     }
+
+
+def latest_states_of(
+    connection: sqlite3.Connection, kind: str, trade_ids: Iterable[str]
+) -> dict[tuple[str, str], LatestState]:
+    """The newest reconciliation row of each of `trade_ids` of `kind` that has one: an
+    index lookup per id, so a batch of pages reads only its own records' states."""
+    wanted = json.dumps(sorted(set(trade_ids)))
+    rows = connection.execute(
+        # CROSS JOIN keeps the ids outside (one (kind, trade_id) index search each).
+        "SELECT l.kind, l.trade_id, l.id, l.status, l.record_hash, r.status, "
+        "  r.record_hash, l.entry_id "
+        "FROM json_each(:ids) j "
+        "CROSS JOIN reconciliation_log l ON l.id = (SELECT MAX(n.id) FROM reconciliation_log n "
+        "  WHERE n.kind = :kind AND n.trade_id = j.value) "
+        "LEFT JOIN reconciliation_log r ON r.id = l.resolves_id",
+        {"ids": wanted, "kind": kind},
+    )
+    status_of = _STATUS.get
+    return {
+        (row_kind, trade_id): LatestState(row_id, _STATUS[status], record_hash,
+                                          status_of(resolved) if resolved else None,
+                                          resolved_hash, entry_id)
+        for row_kind, trade_id, row_id, status, record_hash, resolved, resolved_hash, entry_id
+        in rows
+    }
+
+
+def unchanged_hashes(
+    connection: sqlite3.Connection, entry_ids: Mapping[str, int]
+) -> dict[str, dict[str, str]]:
+    """Per record kind (``fill``, ``cash``): trade id -> record hash of every record whose
+    newest reconciliation row is `ok`, with that hash, against the entry `entry_ids` still
+    names for it. A final record reported again with that hash is unchanged: a re-sync
+    skips it on one dictionary lookup, without building its state."""
+    found: dict[str, dict[str, str]] = {BreakKind.FILL.value: {}, BreakKind.CASH.value: {}}
+    live = entry_ids.get
+    for kind, trade_id, record_hash, entry_id in connection.execute(
+        "SELECT l.kind, l.trade_id, l.record_hash, l.entry_id FROM reconciliation_log l "
+        "JOIN (SELECT MAX(id) AS id FROM reconciliation_log WHERE kind IN (?, ?) "
+        "      GROUP BY kind, trade_id) m ON m.id = l.id "
+        "WHERE l.status = ? AND l.record_hash IS NOT NULL AND l.entry_id IS NOT NULL",
+        (BreakKind.FILL.value, BreakKind.CASH.value, RecordStatus.OK.value),
+    ):
+        if live(trade_id) == entry_id:
+            found[kind][trade_id] = record_hash
+    return found
 
 
 def stored_records(

@@ -2,18 +2,23 @@
 
 Life of a sync:
 
-1. Read the ledger side first (booked fills of the window, the latest reconciliation state
-   of every record, the broker records already kept): anything the engine books while the
-   broker is being read is then found as "already booked", never as a false local-only.
-2. Fetch every fill and cash report of the window through the adapter's paging. A page
-   that still fails after the broker port's retries ends that listing: the run is
-   `partial`, the span not read is recorded, and nothing is concluded from its absence.
+1. Read the ledger side first (the live entries of the window, which records are unchanged
+   since their last `ok` row): the broker is read only once this read's snapshot is fixed,
+   so anything the engine books while the broker is being read is found as "already
+   booked", never as a false local-only. (The read itself goes on beside the first page.)
+2. Read every fill and cash report of the window through the adapter's paging
+   (`listing`). Each batch of fill pages is worked on as it arrives, while the broker
+   thread fetches the next: unchanged records are skipped on their hash, the others are
+   compared with the ledger (one read per batch) and their rows prepared. A page that
+   still fails after the broker port's retries ends that listing: the run is `partial`,
+   the span not read is recorded, and nothing is concluded from its absence.
 3. Classify each record by the broker's id: `ok`, `mismatch` (with the fields that differ),
    `broker-only` (a fill of our own order the engine missed is booked as usual and is
    `ok`), `pending` (not final at the broker; followed up by later syncs), `unmapped`
    (cash activity for the mapping queue), and, only over a complete listing, `local-only`.
    A record the adapter refused (a missing field, a naive time...) is kept with its reason
-   and does not stop the rest.
+   and does not stop the rest. Nothing is written while the pages arrive, and a record
+   served twice is judged on its newest version.
 4. Check positions and cash (`checks`).
 5. Write it all in ONE ledger transaction: the run, the new broker records, a log row for
    every record whose state changed (none for an unchanged one), the position checks and
@@ -22,17 +27,18 @@ Life of a sync:
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from tbot.booking.broker_accounts import BrokerAccounts
 from tbot.broker.errors import BrokerError
-from tbot.broker.models import BrokerFill, BrokerPosition, CashActivity, Page
+from tbot.broker.models import AccountSnapshot, BrokerFill, BrokerPosition, CashActivity
 from tbot.broker.reports import (
     CashReport,
     FillReport,
@@ -59,14 +65,12 @@ from tbot.reconcile.compare import (
     fill_delta,
     plain,
 )
+from tbot.reconcile.full_collections import postponed_full_collections
 from tbot.reconcile.ledger_view import LatestState, LedgerCash, LedgerFill
+from tbot.reconcile.listing import Key, read_listing
 from tbot.reconcile.mapping.sync_round import SyncRound
 from tbot.reconcile.ports import BrokerPort, EnginePort, LedgerPort, MappingPort
 from tbot.reconcile.statuses import BreakKind, RecordStatus, RunOutcome, SyncTrigger
-
-log = logging.getLogger("tbot.reconcile")
-
-T = TypeVar("T")
 
 SYNC_ACTION = "recon.sync"
 CHECK_ACTION = "recon.check"
@@ -184,6 +188,8 @@ class SyncResult:
 
 
 _NO_DELTA = Delta()
+_RUN_REF = RowRef("sync_runs", 0)
+_BREAKS = frozenset(status for status in RecordStatus if status.is_break)
 
 
 @dataclass
@@ -194,6 +200,8 @@ class _LedgerSide:
     records: dict[tuple[str, str, str], int]
     positions: dict[str, tuple[Decimal, Decimal]]
     cash_balance: Decimal
+    unchanged: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per kind: trade id -> hash of a record unchanged since its last `ok` row."""
 
 
 @dataclass(slots=True)
@@ -219,6 +227,14 @@ class _Outcome:
     ledger_fill: LedgerFill | None = None
     broker_cash: CashActivity | None = None
     ledger_cash: LedgerCash | None = None
+    # A fill judged as its page arrived: its rows are prepared then (the broker record
+    # and the log row, or None when its state did not change), linked when the run is
+    # written. `book`: a fill of our own order the ledger lacks, booked at that point.
+    report: FillReport | None = None
+    book: bool = False
+    prepared: bool = False
+    record_row: dict[str, object] | None = None
+    log_row: dict[str, object] | None = None
 
     def word(self) -> None:
         """Fill in broker_value / ledger_value from the two sides."""
@@ -238,13 +254,26 @@ class _Rows:
     def __init__(self, run: bool, now: datetime) -> None:
         self.now = now
         self.batch = LedgerBatch()
-        self.run_ref = RowRef("sync_runs", 0) if run else None
+        self.run_ref = _RUN_REF if run else None
         self.log_rows: list[dict[str, object]] = []
 
     def add(self, table: str, row: dict[str, object]) -> int:
         rows = self.batch.rows.setdefault(table, [])
         rows.append(row)
         return len(rows) - 1
+
+
+@dataclass
+class _FillPages:
+    """The fill listing as its pages are worked on: the ledger's side (once read), a
+    verdict per record key in the listing's order (None: unchanged; else its prepared
+    outcome), the ids reported and the refused payloads (kept by key and hash)."""
+
+    side_read: asyncio.Future[_LedgerSide]
+    verdicts: dict[Key, _Outcome | None] = field(default_factory=dict)
+    reported: set[str] = field(default_factory=set)
+    """The broker ids of the fills reported (refused payloads aside)."""
+    refused: dict[Key, RefusedReport] = field(default_factory=dict)
 
 
 class Reconciler:
@@ -283,85 +312,115 @@ class Reconciler:
     ) -> SyncResult:
         """Sync one window (default: the last `lookback_days`) and check positions and cash;
         see the module docstring. Raises only for a ledger that refuses the write."""
+        with postponed_full_collections():
+            return await self._sync(trigger, window, actor, progress)
+
+    async def _sync(self, trigger: SyncTrigger, window: SyncWindow | None, actor: str | None,
+                    progress: Progress | None) -> SyncResult:
         started = self.clock.now()
         started_monotonic = time.perf_counter()
         window = window or SyncWindow.lookback(started, self.settings.lookback_days)
         result = SyncResult(trigger, RunOutcome.COMPLETE, window, started, started)
-        side = await self.ledger.read(lambda c: self._read_side(c, window))
-        fills, fills_missing = await self._fetch(
-            ReportKind.FILL, self.broker.fill_reports, window, progress, result)
-        cash, cash_missing = await self._fetch(
-            ReportKind.CASH, self.broker.cash_reports, window, progress, result)
+        pages = _FillPages(await self._start_side_read(window))
+        fills = await read_listing(
+            ReportKind.FILL, self.broker.fill_reports, window.since, window.until,
+            self.settings.page_size, lambda batch: self._fill_pages(pages, batch),
+            progress=progress)
+        cash_items: dict[Key, CashReport | RefusedReport] = {}
+
+        async def keep_cash(batch: list[tuple[Key, CashReport | RefusedReport]]) -> None:
+            cash_items.update(batch)  # judged with the mapping round, once all are read
+
+        cash = await read_listing(
+            ReportKind.CASH, self.broker.cash_reports, window.since, window.until,
+            self.settings.page_size, keep_cash, progress=progress)
+        for listing in (fills, cash):
+            if listing.span_not_read is not None:
+                result.spans_not_read.append(listing.span_not_read)
+        side = await pages.side_read
         rows = _Rows(run=True, now=self.clock.now())
-        outcomes: list[_Outcome] = []
-        # First pass: a record whose hash, status and ledger entry are those of its last
-        # `ok` row is unchanged (the common case of a re-sync): nothing to compare.
-        reported: set[str] = set()
-        to_compare: list[FillReport] = []
+        # Every record in the order the broker sent it: unchanged ones (the common case of
+        # a re-sync) were recognised on their hash as their page arrived; the other fills
+        # were judged then (`pages.verdicts` is in the listing's order); cash is judged
+        # here, beside the mapping round.
+        refused = list(pages.refused.values())
+        reported = pages.reported
+        to_write = [verdict for verdict in pages.verdicts.values() if verdict is not None]
+        unchanged = len(pages.verdicts) - len(to_write)
         cash_to_compare: list[CashReport] = []
-        refused: list[RefusedReport] = []
-        for report in (*fills, *cash):
+        cash_unchanged = side.unchanged.get(ReportKind.CASH.value, {})
+        for report in cash_items.values():
             if isinstance(report, RefusedReport):
                 refused.append(report)
-                continue
-            kind = report.kind
-            if kind is ReportKind.FILL:
-                reported.add(report.broker_id)
-            if self._unchanged(BreakKind(kind.value), report, side):
-                result.counts["ok"] = result.counts.get("ok", 0) + 1
-            elif isinstance(report, FillReport):
-                to_compare.append(report)
+            elif report.final and cash_unchanged.get(report.broker_id) == \
+                    report.provenance.sha256:
+                unchanged += 1
             else:
                 cash_to_compare.append(report)
+        if unchanged:
+            result.counts["ok"] = unchanged
         # Then the ledger's side of the rest, in one read.
-        candidates = [] if fills_missing else [
+        candidates = [] if fills.missing else [
             entry_id for broker_id, entry_id in side.entry_ids.items()
             if broker_id not in reported
         ]
-        wanted = [side.entry_ids[r.broker_id] for r in to_compare
-                  if r.broker_id in side.entry_ids] + candidates
-        keep: dict[str, list[str]] = {
-            ReportKind.FILL.value: [r.broker_id for r in to_compare],
-            ReportKind.CASH.value: [r.broker_id for r in cash_to_compare],
-        }
+        cash_ids = [r.broker_id for r in cash_to_compare]
+        keep: dict[str, list[str]] = {ReportKind.CASH.value: list(cash_ids),
+                                      ReportKind.FILL.value: []}
         for report in refused:
             keep[report.kind.value].append(report.broker_id or "")
 
-        def ledger_side(connection: Any) -> tuple[Any, Any, Any]:
+        def ledger_side(connection: Any) -> tuple[Any, Any, Any, Any]:
+            local = ledger_view.fills_by_entry_ids(connection, self.accounts, candidates)
+            states = ledger_view.latest_states_of(connection, BreakKind.FILL.value, local)
+            states.update(ledger_view.latest_states_of(connection, BreakKind.CASH.value,
+                                                       cash_ids))
             return (
-                ledger_view.fills_by_entry_ids(connection, self.accounts, wanted),
-                ledger_view.ledger_cash_entries(
-                    connection, self.accounts.cash, (r.broker_id for r in cash_to_compare)),
-                {key: row_id for kind, ids in keep.items()
+                local,
+                ledger_view.ledger_cash_entries(connection, self.accounts.cash, cash_ids),
+                {key: row_id for kind, ids in keep.items() if ids
                  for key, row_id in ledger_view.stored_records(connection, kind, ids).items()},
+                states,
             )
 
-        side.fills, booked_cash, side.records = await self.ledger.read(ledger_side)
+        local_fills, booked_cash, records, states = await self.ledger.read(ledger_side)
+        side.records.update(records)
+        side.states.update(states)
         for report in refused:
             self._refused(report, side, rows, result)
-        for report in to_compare:
-            outcomes.append(await self._classify_fill(report, side, rows, result))
-        if not fills_missing:
-            outcomes.extend(self._local_only(side, reported))
+        outcomes: list[_Outcome] = []
+        for outcome in to_write:
+            if outcome.book:
+                assert outcome.report is not None
+                outcome = await self._classify_fill(outcome.report, side, rows, result)
+            else:
+                self._keep_prepared(outcome, side, rows)
+            outcomes.append(outcome)
+        if not fills.missing:
+            outcomes.extend(self._local_only(local_fills, reported))
         round_ = (await self.mapping.sync_round(
-            [r.broker_id for r in cash_to_compare], actor or self.actor,
+            cash_ids, actor or self.actor,
             unbooked=[r.broker_id for r in cash_to_compare if r.broker_id not in booked_cash])
             if self.mapping is not None and cash_to_compare else None)
         for report in cash_to_compare:
             outcomes.append(self._classify_cash(report, booked_cash, side, rows, result,
                                                 round_))
-        if fills_missing or cash_missing:
+        if fills.missing or cash.missing:
             result.outcome = RunOutcome.PARTIAL
         explanations = self._explanations(side, outcomes)
-        # Fills of ours booked just now moved the ledger: positions and cash read again.
-        side.positions, side.cash_balance = await self.ledger.read(self._holdings)
+        # Fills of ours booked just now moved the ledger: positions and cash read again
+        # (while the broker's positions and account are asked for).
+        (side.positions, side.cash_balance), (broker_positions, account) = \
+            await asyncio.gather(self.ledger.read(self._holdings), self._broker_state(result))
         if round_ is not None:  # posted in this run's batch, not in the ledger yet
             side.cash_balance += round_.mapped_cash
-        await self._checks(trigger, side, explanations, rows, outcomes, result, always=True)
+        self._checks(trigger, side, explanations, rows, outcomes, result, broker_positions,
+                     account, always=True)
+        counts = result.counts
         for outcome in outcomes:
             if outcome.kind in (BreakKind.FILL, BreakKind.CASH):  # records, not checks
                 status = outcome.status.value
-                result.counts[status] = result.counts.get(status, 0) + 1
+                counts[status] = counts.get(status, 0) + 1
         self._log_changes(outcomes, side.states, rows, result)
         result.ended_at = self.clock.now()
         rows.batch.rows.setdefault("sync_runs", []).insert(0, self._run_row(result, actor))
@@ -378,11 +437,13 @@ class Reconciler:
         started = self.clock.now()
         started_monotonic = time.perf_counter()
         result = SyncResult(trigger, RunOutcome.COMPLETE, None, started, started)
-        side = await self.ledger.read(lambda c: self._read_side(c, None))
+        side = await self.ledger.read(self._read_check_side)
         explanations = await self.ledger.read(_open_explanations)
         rows = _Rows(run=False, now=self.clock.now())
         outcomes: list[_Outcome] = []
-        await self._checks(trigger, side, explanations, rows, outcomes, result, always=always)
+        broker_positions, account = await self._broker_state(result)
+        self._checks(trigger, side, explanations, rows, outcomes, result, broker_positions,
+                     account, always=always)
         self._log_changes(outcomes, side.states, rows, result)
         result.ended_at = self.clock.now()
         if rows.batch.rows:
@@ -391,87 +452,112 @@ class Reconciler:
         return result
 
     # -- reading ---------------------------------------------------------------------------
-    def _read_side(self, connection: Any, window: SyncWindow | None) -> _LedgerSide:
+    def _read_check_side(self, connection: Any) -> _LedgerSide:
+        """What a check needs: the positions' and the currencies' states (the fill and cash
+        breaks that explain them are read on their own), the holdings and the cash."""
         return _LedgerSide(
-            fills={},
-            entry_ids=(
-                ledger_view.live_entry_ids(connection, window.since, window.until)
-                if window is not None else {}
-            ),
-            # A check needs only the positions' and the currencies' states (the fill and
-            # cash breaks that explain them are read on their own): not the whole log.
-            states=ledger_view.latest_states(
-                connection, None if window is not None else (BreakKind.POSITION,
-                                                              BreakKind.BALANCE)),
-            records={},  # read for the records that need keeping only
-            # A sync reads the holdings right before its checks (after booking fills).
-            positions={} if window is not None else ledger_view.ledger_positions(
-                connection, self.accounts.equities),
-            cash_balance=_ZERO if window is not None else ledger_view.account_balance(
-                connection, self.accounts.cash),
+            fills={}, entry_ids={},
+            states=ledger_view.latest_states(connection, (BreakKind.POSITION,
+                                                          BreakKind.BALANCE)),
+            records={},
+            positions=ledger_view.ledger_positions(connection, self.accounts.equities),
+            cash_balance=ledger_view.account_balance(connection, self.accounts.cash),
         )
+
+    async def _start_side_read(self, window: SyncWindow) -> asyncio.Future[_LedgerSide]:
+        """Start reading a sync's side of the ledger and return once its snapshot is fixed
+        (its first statement has run inside one read transaction): the broker may be read
+        from then on, while the rest of the read goes on. Raises what the read raises
+        before that point."""
+        loop = asyncio.get_running_loop()
+        fixed = asyncio.Event()
+
+        def read(connection: sqlite3.Connection) -> _LedgerSide:
+            connection.execute("BEGIN")  # one snapshot for everything below
+            try:
+                connection.execute("SELECT MAX(id) FROM ledger_entries").fetchone()
+                loop.call_soon_threadsafe(fixed.set)
+                entry_ids = ledger_view.live_entry_ids(connection, window.since, window.until)
+                return _LedgerSide(
+                    fills={}, entry_ids=entry_ids,
+                    # Records' states are read per batch of pages, for the records that
+                    # are not unchanged; the checks' states are few.
+                    states=ledger_view.latest_states(connection, (BreakKind.POSITION,
+                                                                  BreakKind.BALANCE)),
+                    records={},  # read for the records that need keeping only
+                    # Read right before the checks (after booking fills).
+                    positions={}, cash_balance=_ZERO,
+                    unchanged=ledger_view.unchanged_hashes(connection, entry_ids),
+                )
+            finally:
+                connection.rollback()
+
+        reading = asyncio.ensure_future(self.ledger.read(read))
+        # Awaited by the first batch of pages; a sync that fails before that (its listing
+        # raised) must not leave this read's own failure unreported as "never retrieved".
+        reading.add_done_callback(_seen)
+        waiting = asyncio.ensure_future(fixed.wait())
+        try:
+            await asyncio.wait((reading, waiting), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+        if reading.done() and not fixed.is_set():
+            reading.result()  # the read failed before its snapshot: raise that
+        return reading
 
     def _holdings(self, connection: Any) -> tuple[dict[str, tuple[Decimal, Decimal]], Decimal]:
         return (ledger_view.ledger_positions(connection, self.accounts.equities),
                 ledger_view.account_balance(connection, self.accounts.cash))
 
-    async def _fetch(
-        self,
-        kind: ReportKind,
-        fetch: Callable[[datetime, datetime, str | None, int], Awaitable[Page[T]]],
-        window: SyncWindow,
-        progress: Progress | None,
-        result: SyncResult,
-    ) -> tuple[list[T], bool]:
-        """Every page of one listing; (records, True when a span could not be read).
-        A record served twice (the same page again) counts once."""
-        items: dict[tuple[str | None, str], T] = {}
-        token: str | None = None
-        read_until = window.since
-        while True:
-            try:
-                page = await fetch(window.since, window.until, token, self.settings.page_size)
-            except BrokerError as error:
-                result.spans_not_read.append({
-                    "listing": kind.value,
-                    "since": utc_text(read_until),
-                    "until": utc_text(window.until),
-                    "error": error.message,
-                })
-                log.warning("sync: the %s listing stopped at %s: %s", kind.value,
-                            utc_text(read_until), error.message)
-                return list(items.values()), True
-            for item in page.items:
-                # The newest version of a record wins; a refused payload is kept per hash.
-                if isinstance(item, RefusedReport):
-                    key = (item.broker_id, item.provenance.sha256)
-                else:
-                    key = (item.broker_id, "")  # type: ignore[attr-defined]
-                items[key] = item
-                moment = _record_time(item)
-                if moment is not None and moment > read_until:
-                    read_until = moment
-            if progress is not None:
-                progress(kind.value, len(items))
-            if page.next_token is None:
-                return list(items.values()), False
-            token = page.next_token
+    async def _fill_pages(self, pages: _FillPages,
+                          batch: list[tuple[Key, FillReport | RefusedReport]]) -> None:
+        """One batch of fill pages, as it arrives: an unchanged record is recognised on its
+        hash; the others are compared with what one ledger read returns for them, and
+        their rows prepared. Writes nothing (a record served again is judged again)."""
+        side = await pages.side_read
+        unchanged = side.unchanged.get(ReportKind.FILL.value, {})
+        verdicts = pages.verdicts
+        reported = pages.reported
+        compare: list[tuple[Key, FillReport]] = []
+        for key, report in batch:
+            if isinstance(report, RefusedReport):
+                pages.refused[key] = report  # kept with its reason when the run is written
+                continue
+            broker_id = report.fill.fill_id
+            reported.add(broker_id)
+            # Every verdict is placed now, so that `verdicts` keeps the listing's order.
+            verdicts[key] = None
+            if not (report.final and unchanged.get(broker_id) == report.provenance.sha256):
+                compare.append((key, report))
+        if not compare:
+            return
+        ids = [report.fill.fill_id for _, report in compare]
+        entry_ids = side.entry_ids
+        wanted = [entry_ids[broker_id] for broker_id in ids if broker_id in entry_ids]
+        kind = ReportKind.FILL.value
+
+        def read(connection: Any) -> tuple[Any, Any, Any]:
+            return (ledger_view.fills_by_entry_ids(connection, self.accounts, wanted),
+                    ledger_view.stored_records(connection, kind, ids),
+                    ledger_view.latest_states_of(connection, kind, ids))
+
+        facts, records, states = await self.ledger.read(read)
+        side.fills.update(facts)
+        side.records.update(records)
+        side.states.update(states)
+        for key, report in compare:
+            verdicts[key] = self._judge_fill(report, side)
 
     # -- classifying -----------------------------------------------------------------------
-    def _keep_record(self, report: FillReport | CashReport | RefusedReport, side: _LedgerSide,
-                     rows: _Rows, occurred: datetime | None, refused: str | None
-                     ) -> tuple[int | None, int | None]:
-        """(existing row id, batch index) of the broker record `report`, added once."""
-        broker_id = report.broker_id or ""
-        key = (report.kind.value, broker_id, report.provenance.sha256)
-        existing = side.records.get(key)
-        if existing is not None:
-            return existing, None
+    @staticmethod
+    def _record_row(report: FillReport | CashReport | RefusedReport, occurred: datetime | None,
+                    refused: str | None, now: datetime | None) -> dict[str, object]:
+        """The broker_records row of `report` (the payload as the broker sent it)."""
         provenance = report.provenance
-        index = rows.add("broker_records", {
-            "sync_run_id": rows.run_ref,
+        return {
+            "sync_run_id": _RUN_REF,
             "kind": report.kind.value,
-            "broker_id": broker_id,
+            "broker_id": report.broker_id or "",
             "record_hash": provenance.sha256,
             "raw_payload": provenance.canonical or canonical_json(provenance.raw),
             "json_metadata": dict(getattr(report, "metadata", {}) or {}),
@@ -480,22 +566,80 @@ class Reconciler:
             "final": 0 if refused else int(bool(getattr(report, "final", False))),
             "refused_reason": refused,
             "source": provenance.source,
-            "fetched_at_utc": rows.now,
-        })
+            "fetched_at_utc": now,
+        }
+
+    def _keep_record(self, report: FillReport | CashReport | RefusedReport, side: _LedgerSide,
+                     rows: _Rows, occurred: datetime | None, refused: str | None
+                     ) -> tuple[int | None, int | None]:
+        """(existing row id, batch index) of the broker record `report`, added once."""
+        key = (report.kind.value, report.broker_id or "", report.provenance.sha256)
+        existing = side.records.get(key)
+        if existing is not None:
+            return existing, None
+        index = rows.add("broker_records",
+                         self._record_row(report, occurred, refused, rows.now))
         side.records[key] = -1  # another copy in this run is the same record
         return None, index
 
     @staticmethod
-    def _unchanged(kind: BreakKind, report: FillReport | CashReport, side: _LedgerSide) -> bool:
-        state = side.states.get((kind.value, report.broker_id))
-        return (
-            report.final
-            and state is not None
-            and state.status is RecordStatus.OK
-            and state.record_hash == report.provenance.sha256
-            and state.entry_id is not None
-            and side.entry_ids.get(report.broker_id) == state.entry_id
+    def _keep_prepared(outcome: _Outcome, side: _LedgerSide, rows: _Rows) -> None:
+        """`_keep_record` for a fill judged as its page arrived (its row already built)."""
+        key = (BreakKind.FILL.value, outcome.trade_id, outcome.record_hash or "")
+        existing = side.records.get(key)
+        if existing is not None:
+            outcome.record_id = existing if existing > 0 else None
+            return
+        row = outcome.record_row
+        assert row is not None
+        row["fetched_at_utc"] = rows.now
+        outcome.record_index = rows.add("broker_records", row)
+        side.records[key] = -1
+
+    def _judge_fill(self, report: FillReport, side: _LedgerSide) -> _Outcome:
+        """A fill's outcome against the ledger's side, with its rows prepared; one of our
+        own orders the ledger lacks is only marked `book` (booked when the run is written,
+        in the listing's order)."""
+        fill = report.fill
+        outcome = _Outcome(
+            kind=BreakKind.FILL, trade_id=fill.fill_id, status=RecordStatus.OK, detail="",
+            record_hash=report.provenance.sha256, symbol=fill.symbol, broker_fill=fill,
+            report=report,
         )
+        booked = side.fills.get(fill.fill_id)
+        if booked is None and report.final and self.engine.is_own_order(fill.client_order_id):
+            outcome.book = True
+            return outcome
+        self._judge_fill_against(outcome, report, booked)
+        outcome.prepared = True
+        # fetched_at_utc is the run's, set when the row joins the batch (`_keep_prepared`).
+        outcome.record_row = self._record_row(report, fill.filled_at, None, None)
+        outcome.log_row = self._log_row(
+            outcome, side.states.get((BreakKind.FILL.value, fill.fill_id)))
+        # Its rows say all that is left to say: let the payload go now, not at the end.
+        outcome.report = outcome.broker_fill = outcome.ledger_fill = None
+        return outcome
+
+    @staticmethod
+    def _judge_fill_against(outcome: _Outcome, report: FillReport,
+                            booked: LedgerFill | None) -> None:
+        """Status, detail, fields and delta of a fill the ledger books as `booked` (None:
+        not at all, and not to be booked now)."""
+        fill = report.fill
+        if booked is None:
+            if not report.final:
+                outcome.status = RecordStatus.PENDING
+                outcome.detail = "pending at the broker and not in the ledger yet"
+            else:
+                outcome.status = RecordStatus.BROKER_ONLY
+                outcome.detail = (f"a fill of an order the engine never placed "
+                                  f"(client order id {fill.client_order_id!r})")
+        else:
+            outcome.entry_id = booked.entry_id
+            outcome.ledger_fill = booked
+            _judge_booked(outcome, compare_fill(booked, fill), final=report.final)
+        if outcome.status is not RecordStatus.OK:
+            outcome.delta = fill_delta(booked, fill)
 
     async def _classify_fill(self, report: FillReport, side: _LedgerSide, rows: _Rows,
                              result: SyncResult) -> _Outcome:
@@ -520,25 +664,15 @@ class Reconciler:
             outcome.status = RecordStatus.BROKER_ONLY
             outcome.detail = ("a fill of our own order the ledger lacked; the ledger refused "
                               "it (see the engine's alerts)")
-        elif booked is None:
-            if not report.final:
-                outcome.status = RecordStatus.PENDING
-                outcome.detail = "pending at the broker and not in the ledger yet"
-            else:
-                outcome.status = RecordStatus.BROKER_ONLY
-                outcome.detail = (f"a fill of an order the engine never placed "
-                                  f"(client order id {fill.client_order_id!r})")
-        else:
-            outcome.entry_id = booked.entry_id
-            outcome.ledger_fill = booked
-            _judge_booked(outcome, compare_fill(booked, fill), final=report.final)
-        if outcome.status is not RecordStatus.OK:
-            outcome.delta = fill_delta(booked, fill)
+            outcome.delta = fill_delta(None, fill)
+            return outcome
+        self._judge_fill_against(outcome, report, booked)
         return outcome
 
-    def _local_only(self, side: _LedgerSide, seen: set[str]) -> list[_Outcome]:
+    def _local_only(self, booked_fills: Mapping[str, LedgerFill], seen: set[str]
+                    ) -> list[_Outcome]:
         outcomes = []
-        for broker_id, booked in side.fills.items():
+        for broker_id, booked in booked_fills.items():
             if broker_id in seen:
                 continue
             outcomes.append(_Outcome(
@@ -609,15 +743,15 @@ class Reconciler:
     def _explanations(self, side: _LedgerSide, outcomes: list[_Outcome]) -> list[Explanation]:
         """Open breaks after this sync: this run's outcomes, and earlier breaks of records
         this run did not see (outside the window) that are still open."""
-        found = [
+        return [
             Explanation(-1, o.trade_id, o.status, o.delta)
-            for o in outcomes if o.status.is_break and not self._stays_resolved(o, side.states)
+            for o in outcomes if o.status in _BREAKS and not self._stays_resolved(o, side.states)
         ]
-        return found
 
-    async def _checks(self, trigger: SyncTrigger, side: _LedgerSide,
-                      explanations: list[Explanation], rows: _Rows, outcomes: list[_Outcome],
-                      result: SyncResult, *, always: bool) -> None:
+    async def _broker_state(self, result: SyncResult
+                            ) -> tuple[list[BrokerPosition] | None, AccountSnapshot | None]:
+        """The broker's positions and account now; one that cannot be read is None, a
+        span not read, and makes the run partial."""
         try:
             broker_positions: list[BrokerPosition] | None = await self.broker.positions()
         except BrokerError as error:
@@ -626,12 +760,18 @@ class Reconciler:
             result.spans_not_read.append({"listing": "positions", "since": "", "until": "",
                                           "error": error.message})
         try:
-            account = await self.broker.account()
+            account: AccountSnapshot | None = await self.broker.account()
         except BrokerError as error:
             account = None
             result.outcome = RunOutcome.PARTIAL
             result.spans_not_read.append({"listing": "account", "since": "", "until": "",
                                           "error": error.message})
+        return broker_positions, account
+
+    def _checks(self, trigger: SyncTrigger, side: _LedgerSide,
+                explanations: list[Explanation], rows: _Rows, outcomes: list[_Outcome],
+                result: SyncResult, broker_positions: list[BrokerPosition] | None,
+                account: AccountSnapshot | None, *, always: bool) -> None:
         now = self.clock.now()
         if broker_positions is not None:
             still_open = [trade_id for (kind, trade_id), state in side.states.items()
@@ -715,47 +855,70 @@ class Reconciler:
             and state.resolved_hash == outcome.record_hash
         )
 
+    def _log_row(self, outcome: _Outcome, state: LatestState | None,
+                 run_ref: RowRef | None = _RUN_REF) -> dict[str, object] | None:
+        """The reconciliation_log row `outcome` writes, None when its state did not change.
+        Its time and its broker record are set when it joins the batch (`_log_changes`)."""
+        status = outcome.status
+        if not _changes(state, status, outcome.record_hash):
+            return None
+        if state is not None and state.status is RecordStatus.RESOLVED and (
+                state.resolved_status is status
+                and state.resolved_hash == outcome.record_hash):
+            return None  # stays resolved
+        if state is None and status is RecordStatus.OK and outcome.kind in (
+            BreakKind.POSITION, BreakKind.BALANCE
+        ):
+            return None
+        is_break = status in _BREAKS
+        if is_break:
+            outcome.word()
+        return {
+            "kind": outcome.kind.value,
+            "trade_id": outcome.trade_id,
+            "status": status.value,
+            "compare_fields": [d.as_dict() for d in outcome.fields] if outcome.fields else [],
+            "sync_run_id": run_ref,
+            "timestamp_utc": None,
+            "record_hash": outcome.record_hash,
+            "broker_record_id": None,
+            "entry_id": outcome.entry_id,
+            "symbol": outcome.symbol,
+            "broker_value": outcome.broker_value,
+            "ledger_value": outcome.ledger_value,
+            # As the writer stores an empty mapping (text: its quick path).
+            "difference": outcome.delta.as_dict() if is_break else "{}",
+            "detail": outcome.detail,
+        }
+
     def _log_changes(self, outcomes: list[_Outcome],
                      states: Mapping[tuple[str, str], LatestState], rows: _Rows,
                      result: SyncResult) -> None:
+        """A log row for every outcome whose state changed, in the outcomes' order."""
         now = self.clock.now()
+        log_rows = rows.batch.rows.setdefault("reconciliation_log", [])
         for outcome in outcomes:
             state = states.get((outcome.kind.value, outcome.trade_id))
-            if not _changes(state, outcome.status, outcome.record_hash):
+            row = (outcome.log_row if outcome.prepared
+                   else self._log_row(outcome, state, rows.run_ref))
+            if row is None:
                 continue
-            if self._stays_resolved(outcome, states):
-                continue
-            if state is None and outcome.status is RecordStatus.OK and outcome.kind in (
-                BreakKind.POSITION, BreakKind.BALANCE
-            ):
-                continue
-            if outcome.status.is_break:
-                outcome.word()
-            broker_record: object = (
+            row["timestamp_utc"] = now
+            row["broker_record_id"] = (
                 RowRef("broker_records", outcome.record_index)
                 if outcome.record_index is not None else outcome.record_id
             )
-            index = rows.add("reconciliation_log", {
-                "kind": outcome.kind.value,
-                "trade_id": outcome.trade_id,
-                "status": outcome.status.value,
-                "compare_fields": [d.as_dict() for d in outcome.fields],
-                "sync_run_id": rows.run_ref,
-                "timestamp_utc": now,
-                "record_hash": outcome.record_hash,
-                "broker_record_id": broker_record,
-                "entry_id": outcome.entry_id,
-                "symbol": outcome.symbol,
-                "broker_value": outcome.broker_value,
-                "ledger_value": outcome.ledger_value,
-                "difference": outcome.delta.as_dict() if outcome.status.is_break else {},
-                "detail": outcome.detail,
-            })
-            rows.log_rows.append({"index": index, "status": outcome.status,
-                                  "was_break": state is not None and state.status.is_break})
-            if outcome.status.is_break:
+            log_rows.append(row)
+            is_break = outcome.status in _BREAKS
+            was_break = state is not None and state.status in _BREAKS
+            if is_break or was_break:  # what `_commit` reports as new or closed
+                rows.log_rows.append({"index": len(log_rows) - 1, "status": outcome.status,
+                                      "was_break": was_break})
+            if is_break:
                 result.breaks_detail.append(
                     f"{outcome.status} {outcome.kind} {outcome.trade_id}: {outcome.detail}")
+        if not log_rows:
+            del rows.batch.rows["reconciliation_log"]
 
     def _run_row(self, result: SyncResult, actor: str | None) -> dict[str, object]:
         window = result.window
@@ -842,12 +1005,10 @@ def _open_explanations(connection: Any) -> list[Explanation]:
     return explanations
 
 
-def _record_time(item: object) -> datetime | None:
-    if isinstance(item, FillReport):
-        return item.fill.filled_at
-    if isinstance(item, CashReport):
-        return item.activity.occurred_at
-    return None
+def _seen(future: asyncio.Future[Any]) -> None:
+    """Mark a future's exception retrieved (whoever awaits it still gets it)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _fill_text(fill: BrokerFill) -> str:

@@ -44,3 +44,11 @@ def test_kept_records_are_looked_up_per_id_by_index(ledger: Path) -> None:
     assert any(step.startswith("SCAN j") for step in plan), plan
     assert any("broker_records" in step or step.startswith("SEARCH b") for step in plan)
     assert any("kind=? AND broker_id=?" in step for step in plan), plan
+
+
+def test_record_states_are_looked_up_per_id_by_index(ledger: Path) -> None:
+    plan = plan_of(ledger, lambda c: ledger_view.latest_states_of(c, "fill", ["A", "B"]))
+    assert any(step.startswith("SCAN j") for step in plan), plan
+    assert any("kind=? AND trade_id=?" in step for step in plan), plan
+    # The ids are the only thing scanned: never the log.
+    assert all(step.startswith("SCAN j ") for step in plan if step.startswith("SCAN")), plan
