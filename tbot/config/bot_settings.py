@@ -8,9 +8,10 @@ and thresholds are `Decimal`; times of day are aware UTC `time`s.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self
+from enum import StrEnum
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from tbot.config.setting_types import (
     BasisPoints,
@@ -52,9 +53,24 @@ from tbot.config.setting_types import (
     UtcTime,
     VersionTag,
     Weights,
+    canonical,
+    one_of,
 )
 
 SESSIONS = ("OPEN", "MID", "CLOSE")
+
+
+class UnavailablePolicy(StrEnum):
+    """FUNDAMENTALS_UNAVAILABLE: what the fundamentals guard does when its source cannot
+    answer (it alerts either way)."""
+
+    BLOCK = "block"
+    ALLOW = "allow"
+
+
+UnavailablePolicyChoice = Annotated[
+    UnavailablePolicy, BeforeValidator(canonical(UnavailablePolicy)), one_of(UnavailablePolicy)
+]
 
 
 class BotSettings(BaseModel):
@@ -90,6 +106,7 @@ class BotSettings(BaseModel):
     ENABLE_FINNHUB_FUNDAMENTALS_FILTER: Flag
     MAX_PE_RATIO: PositiveNumber
     MAX_DEBT_EQUITY: NonNegativeNumber
+    FUNDAMENTALS_UNAVAILABLE: UnavailablePolicyChoice
 
     # Strategy Routing & Broker Mode
     BROKER_NAME: BrokerNameChoice
@@ -145,6 +162,10 @@ class BotSettings(BaseModel):
     MID_MONITORING_TIME: Minutes
     STRAT_MID_VWAP_THRESHOLD: Fraction
     SHORT_TYPE_MID: ShortTypeChoice
+    STRAT_MID_STOP_LOSS: Fraction
+    ENABLE_ADX_FILTER: Flag
+    MID_ADX_MAX: NonNegativeNumber
+    ENABLE_BOLLINGER_FILTER: Flag
 
     # CLOSE Strategy
     MAX_GAP_PCT_CLOSE: Fraction
@@ -156,6 +177,14 @@ class BotSettings(BaseModel):
     CLOSE_BREAKOUT_TIME: Minutes
     CLOSE_MONITORING_TIME: Minutes
     STRAT_CLOSE_VIX_THRESHOLD: NonNegativeNumber
+    ENABLE_VIX_GATE: Flag
+    STRAT_CLOSE_MIN_DAY_MOVE: Fraction
+    STRAT_CLOSE_MIN_LATE_MOVE: Fraction
+    STRAT_CLOSE_SPIKE_MOVE: Fraction
+    STRAT_CLOSE_FADE_RETRACE: Fraction
+    STRAT_CLOSE_MIN_RELATIVE_VOLUME: NonNegativeNumber
+    STRAT_CLOSE_STOP_LOSS: Fraction
+    STRAT_CLOSE_EXIT_LEAD_MINUTES: Minutes
     SHORT_TYPE_CLOSE: ShortTypeChoice
 
     # Notifications
