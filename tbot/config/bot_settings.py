@@ -47,6 +47,7 @@ from tbot.config.setting_types import (
     SlippageSimulationChoice,
     StrategyOverride,
     StrategySequence,
+    SymbolList,
     TradingDays,
     UsdAmount,
     UserRoleChoice,
@@ -137,6 +138,7 @@ class BotSettings(BaseModel):
 
     # Global Time & Polling
     TRADING_DAYS: TradingDays
+    TRADING_UNIVERSE: SymbolList
     SLEEP_TIME: Duration
 
     # OPEN Strategy

@@ -170,6 +170,12 @@ class BotPaths(HomePaths):
         return self.output_dir / "summaries"
 
     @property
+    def cache_dir(self) -> Path:
+        """`output/{BOT_IDENTITY}/data/cache/`: per-day caches of what was asked of outside
+        services (fundamentals), so a restart asks nothing twice."""
+        return self.output_dir / "data" / "cache"
+
+    @property
     def transfers_dir(self) -> Path:
         """`output/{BOT_IDENTITY}/transfers/`: outbound transfer proposals."""
         return self.output_dir / "transfers"

@@ -203,6 +203,7 @@ _DURATION_UNIT_MICROSECONDS = {
 }
 _VERSION_TAG = re.compile(r"v\d+\.\d+\.\d+(?:[-+.][0-9A-Za-z.+-]+)?")
 _LOG_TAG = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SYMBOL = re.compile(r"[A-Z][A-Z0-9.]{0,9}")
 _MAX_QUANTITY_PLACES = 9
 
 
@@ -316,6 +317,21 @@ def unique_members(enum_type: type[E]) -> Callable[[Any], tuple[E, ...]]:
         return tuple(members)
 
     return parse
+
+
+def parse_symbols(value: Any) -> tuple[str, ...]:
+    """A comma list of ticker symbols, each once; empty text is the empty list."""
+    if isinstance(value, str) and not value.strip():
+        return ()
+    symbols: list[str] = []
+    for item in comma_items(value):
+        symbol = str(item).upper()
+        if not _SYMBOL.fullmatch(symbol):
+            raise ValueError(f"{item!r} is not a ticker symbol")
+        if symbol in symbols:
+            raise ValueError(f"{symbol!r} appears twice")
+        symbols.append(symbol)
+    return tuple(symbols)
 
 
 def parse_weights(value: Any) -> tuple[Decimal, ...]:
@@ -601,6 +617,11 @@ TradingDays = Annotated[
     tuple[Weekday, ...],
     BeforeValidator(unique_members(Weekday)),
     Expected("a comma list of day names from mon, tue, wed, thu, fri, sat, sun, each once"),
+]
+SymbolList = Annotated[
+    tuple[str, ...],
+    BeforeValidator(parse_symbols),
+    Expected("a comma list of ticker symbols (e.g. AAPL,MSFT,BRK.B), or nothing"),
 ]
 StrategySequence = Annotated[
     tuple[StrategyName, ...],

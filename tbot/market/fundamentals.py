@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tbot.errors import TbotError
 
@@ -31,6 +31,7 @@ class Fundamentals:
     market_cap: Decimal | None
 
 
+@runtime_checkable
 class FundamentalsSource(Protocol):
     """Where the fundamentals guard and the screener get their figures."""
 

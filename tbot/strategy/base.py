@@ -1,15 +1,20 @@
 """The interface every strategy implements, so the engine and the backtester drive any of
-them the same way: bars in, signals out, fills reported back."""
+them the same way: bars in, signals out, fills reported back.
+
+Two ways in, one strategy: `on_bars` takes a minute as the feed's `Bar`s (the engine);
+`step` takes it as a `MinuteFrame` of arrays (a backtester that keeps the market as
+arrays). `tbot.strategy` says how the step works and what it costs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
 from tbot.config.setting_types import StrategyName
 from tbot.market.bars import Bar
+from tbot.strategy.minute_frame import MinuteFrame
 from tbot.strategy.signals import Signal
 from tbot.strategy.window import StrategyWindow
 
@@ -27,6 +32,19 @@ class Strategy(Protocol):
     def on_bars(self, bars: Mapping[str, Bar], at: datetime) -> list[Signal]:
         """React to one minute of bars, by symbol; `at` is when they are delivered (the end
         of their minute)."""
+        ...
+
+    def step(self, frame: MinuteFrame) -> list[Signal]:
+        """React to one minute given as columns (any symbol index: it is re-indexed to the
+        strategy's own); the same signals `on_bars` gives for the same minute."""
+        ...
+
+    def watched_symbols(self) -> tuple[str, ...]:
+        """Every symbol whose bars the strategy reads: its universe, then its pool."""
+        ...
+
+    def block(self, symbols: Iterable[str]) -> None:
+        """Never enter `symbols` this session (an outside check ruled them out)."""
         ...
 
     def on_entry_filled(

@@ -16,10 +16,13 @@ from tbot.config.setting_types import StrategyName
 
 TAG_NONE = "none"
 TAG_INVERSE_ETF = "InverseETF"
+TAG_SHORT_SELL = "ShortSell"
 
 
 class Direction(StrEnum):
-    """The view behind an entry. A bearish view is still a long order (an inverse ETF)."""
+    """The view behind an entry. A bearish view is a long order of an inverse ETF (tag
+    ``InverseETF``) or a short sale of the stock itself (tag ``ShortSell``: the entry
+    sells, the exit buys to cover)."""
 
     LONG = "long"
     BEARISH = "bearish"
@@ -29,6 +32,9 @@ class ExitReason(StrEnum):
     """Why a holding is being sold."""
 
     TRAILING_STOP = "trailing_stop"
+    STOP_LOSS = "stop_loss"
+    VWAP_TOUCH = "vwap_touch"
+    SESSION_END = "session_end"
     TIMEOUT = "timeout"
     KILL_SWITCH = "kill_switch"
     SHUTDOWN = "shutdown"
@@ -40,7 +46,8 @@ class ExitReason(StrEnum):
 class EntrySignal:
     """Buy `instrument` because `underlying` broke out.
 
-    `instrument` is what to buy: the stock itself, or an inverse ETF for a bearish signal.
+    `instrument` is what to trade: the stock itself (bought, or sold short when `tag` is
+    ``ShortSell``), or an inverse ETF bought for a bearish signal.
     `trigger_price` is the underlying's price that fired the signal; `reference_price` the
     instrument's last price, which sizing divides by. `tag` is ``none`` or ``InverseETF``
     and `leverage_multiplier` the ETF's leverage (1 for a stock), both for the trades row.
@@ -72,12 +79,15 @@ class ExitSignal:
 
 @dataclass(frozen=True, slots=True)
 class SkipNote:
-    """A decision not to trade `symbol`, for the strategy log."""
+    """A decision not to trade `symbol`, for the strategy log (and the daily summary).
+    `alert` asks the engine to tell the operator too: a filter that blocked because it
+    could not decide (no VIX value, fundamentals unavailable) rather than on a figure."""
 
     strategy: StrategyName
     symbol: str
     at: datetime
     reason: str
+    alert: bool = False
 
 
 Signal = EntrySignal | ExitSignal | SkipNote

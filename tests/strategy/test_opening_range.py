@@ -183,7 +183,6 @@ def test_bearish_breakdown_with_no_usable_etf_is_noted(make_strategy: MakeStrate
     ("short_type", "expected"),
     [
         (ShortType.DISABLED, "bearish entries are off (SHORT_TYPE_OPEN=disabled)"),
-        (ShortType.SHORT_SELL, "SHORT_TYPE_OPEN=ShortSell is not supported yet"),
         (ShortType.LONG_PUT, "SHORT_TYPE_OPEN=LongPut is not supported yet"),
     ],
 )
@@ -483,3 +482,18 @@ def test_watched_symbols_are_the_universe_then_the_pool(make_strategy: MakeStrat
 def test_naive_delivery_time_is_refused(strategy: OpeningRangeBreakout) -> None:
     with pytest.raises(ValueError, match="naive"):
         strategy.on_bars({}, ANALYSIS_END.replace(tzinfo=None))
+
+
+def test_bearish_breakdown_with_short_sell_sells_the_stock_itself(
+    make_strategy: MakeStrategy,
+) -> None:
+    strategy = make_strategy(SHORT_TYPE_OPEN=ShortType.SHORT_SELL)
+    play(strategy, opening_range("AAPL"))
+
+    [signal] = deliver(strategy, ANALYSIS_END + MINUTE, AAPL="48")
+
+    assert isinstance(signal, EntrySignal)
+    assert (signal.underlying, signal.instrument, signal.direction) == (
+        "AAPL", "AAPL", Direction.BEARISH)
+    assert (signal.tag, signal.leverage_multiplier) == ("ShortSell", 1)
+    assert signal.reason == "AAPL 48 < range low 49 x 0.98; sold short"
