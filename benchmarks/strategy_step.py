@@ -11,7 +11,8 @@ not traded. The comparison runs the per-bar ORB of v0.7.0 (`per_bar_orb.py`) ove
 same minutes.
 
 Prints: minute bars a second for the step (target ≥ 1,000,000), the per-bar ORB's rate,
-the ratio, and the signals each produced.
+the ratio, the signals each produced, and whether the open strategy gave the very same
+signals on the step as the per-bar code did.
 
 Usage: python benchmarks/strategy_step.py [--symbols 500] [--days 20] [--seed 7]
 """
@@ -43,7 +44,8 @@ from tbot.strategy.registry import MarketSources, build_strategy
 from tbot.strategy.window import window_from_settings
 
 MINUTE = timedelta(minutes=1)
-FIRST_DAY = date(2026, 10, 1)
+# Winter days: the template's START_TIME_OPEN=14:30 UTC is then the open itself.
+FIRST_DAY = date(2026, 11, 2)
 
 
 @dataclass
@@ -88,10 +90,11 @@ def load_day(feed: GeneratedFeed, index: SymbolIndex, day: date) -> Day:
 
 
 def run_step(days: list[Day], index: SymbolIndex, universe: list[str], feed: GeneratedFeed
-             ) -> tuple[float, Counter[str]]:
+             ) -> tuple[float, Counter[str], list[object]]:
     bot = parse_bot_text(template_text(".env_bot"), "template")
     sources = MarketSources(vix=feed.vix() if hasattr(feed, "vix") else None)
     counts: Counter[str] = Counter()
+    opening: list[object] = []
     started = time.perf_counter()
     for session in days:
         strategies = [
@@ -104,14 +107,18 @@ def run_step(days: list[Day], index: SymbolIndex, universe: list[str], feed: Gen
             frame = MinuteFrame(index, start, start + MINUTE, open=o[i], high=h[i], low=lo[i],
                                 close=c[i], volume=v[i], present=session.present[i])
             for strategy in strategies:
-                for signal in strategy.step(frame):  # type: ignore[attr-defined]
+                for signal in strategy.step(frame):
                     counts[f"{strategy.name}:{type(signal).__name__}"] += 1
-    return time.perf_counter() - started, counts
+                    if strategy.name is StrategyName.OPEN:
+                        opening.append(signal)
+    return time.perf_counter() - started, counts, opening
 
 
-def run_per_bar(days: list[Day], universe: list[str]) -> tuple[float, Counter[str]]:
+def run_per_bar(days: list[Day], universe: list[str]
+                ) -> tuple[float, Counter[str], list[object]]:
     bot = parse_bot_text(template_text(".env_bot"), "template")
     counts: Counter[str] = Counter()
+    signals: list[object] = []
     started = time.perf_counter()
     for session in days:
         window = window_from_settings(bot, StrategyName.OPEN, session.day)
@@ -120,7 +127,8 @@ def run_per_bar(days: list[Day], universe: list[str]) -> tuple[float, Counter[st
         for start, bars in zip(session.minutes, session.bars, strict=True):
             for signal in strategy.on_bars(bars, start + MINUTE):
                 counts[f"open:{type(signal).__name__}"] += 1
-    return time.perf_counter() - started, counts
+                signals.append(signal)
+    return time.perf_counter() - started, counts, signals
 
 
 def main() -> int:
@@ -140,14 +148,17 @@ def main() -> int:
     print(f"market: {args.symbols} symbols (+{len(etfs)} inverse ETFs) × {args.days} days, "
           f"{bars:,} minute bars of the universe (generated and laid out in "
           f"{time.perf_counter() - started:.1f} s)")
-    step_seconds, step_counts = run_step(days, index, universe, feed)
+    step_seconds, step_counts, step_open = run_step(days, index, universe, feed)
     step_rate = bars / step_seconds
     print(f"columnar step, open + mid + close: {step_seconds:.2f} s, {step_rate:,.0f} minute "
           f"bars/s (target ≥ 1,000,000); signals {dict(sorted(step_counts.items()))}")
-    orb_seconds, orb_counts = run_per_bar(days, universe)
+    orb_seconds, orb_counts, orb_open = run_per_bar(days, universe)
     orb_rate = bars / orb_seconds
     print(f"per-bar ORB alone (v0.7.0): {orb_seconds:.2f} s, {orb_rate:,.0f} minute bars/s; "
           f"signals {dict(sorted(orb_counts.items()))}")
+    same = "identical" if step_open == orb_open else "DIFFERENT"
+    print(f"the open strategy's signals on the step and per bar: {same} "
+          f"({len(step_open)} and {len(orb_open)})")
     print(f"ratio: the three strategies' step runs {step_rate / orb_rate:.1f}× the per-bar "
           "ORB's rate (which runs one strategy)")
     return 0

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time as monotonic_time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -53,6 +53,7 @@ from tbot.config.key_rotation import recover_interrupted_rotation
 from tbot.config.setting_types import BrokerName, StrategyName
 from tbot.engine import fill_booking, order_flow, recovery
 from tbot.engine.broker_gateway import BrokerGateway
+from tbot.engine.entry_screen import EntryScreen
 from tbot.engine.event_bus import EQUITY_TOPIC, MINUTE_TOPIC, EventBus
 from tbot.engine.ledger_desk import ENGINE_ACTOR, LedgerDesk
 from tbot.engine.minutes import MINUTE, floor_minute
@@ -68,19 +69,22 @@ from tbot.engine.reconciliation import EngineHooks, EngineReconciliation
 from tbot.engine.scheduler import EngineState, SessionScheduler
 from tbot.engine.sim_clock import SimClock
 from tbot.engine.status_report import StatusReport
+from tbot.engine.trading_universe import FeedCoverage, UniverseError, choose_universe
 from tbot.errors import TbotError
 from tbot.ledger.errors import LedgerError
 from tbot.market.bars import Bar, BarFeed, LiveBarFeed
 from tbot.market.calendar import TradingCalendar
 from tbot.market.feed_health import FeedHealth
+from tbot.market.fundamentals import FundamentalsSource
+from tbot.market.generated_extras import GeneratedFundamentals
 from tbot.market.generated_feed import GeneratedFeed
 from tbot.market.replay_feed import ReplayFeed
-from tbot.market.universe import LIQUID_UNIVERSE
+from tbot.market.universe import ETF_POOLS
 from tbot.risk.limits import SessionLimits
 from tbot.risk.risk_gate import RiskGate
 from tbot.risk.trading_state import StateChange, TradingState, TradingStateMachine
 from tbot.strategy.base import Strategy
-from tbot.strategy.registry import UnknownStrategyError, build_strategy
+from tbot.strategy.registry import MarketSources, UnknownStrategyError, build_strategy
 from tbot.strategy.signals import EntrySignal, ExitReason, ExitSignal, SkipNote
 from tbot.strategy.window import Phase, StrategyWindow
 
@@ -205,6 +209,9 @@ class Engine:
         self.accounts: BrokerAccounts = accounts_for(self.broker_name())
         self.desk = LedgerDesk(self.paths, self.real_clock, home.backup_policy)
         self.feed: BarFeed | None = None
+        self.universe: tuple[str, ...] = ()
+        self.screen: EntryScreen | None = None
+        self._coverage = FeedCoverage()
         self.gateway: BrokerGateway | None = None
         self.booker: FillBooker | None = None
         self.state = TradingStateMachine.from_settings(self.bot, self.real_clock.now())
@@ -298,6 +305,7 @@ class Engine:
                 f"or remove {self.paths.sim_broker_file} (and use a fresh home) to begin again"
             )
         self.feed = self._open_feed()
+        self.universe = self._choose_universe(self.feed.symbols)
         self.clock = self._make_clock(broker)
         broker_clock.target = self.clock
         return broker
@@ -306,6 +314,7 @@ class Engine:
         """A real broker account (checked before anything trades: the key, the account's
         status), its order-update stream and its live market data, backfilled to now."""
         self.clock = self._injected_clock or self.real_clock
+        self.universe = self._choose_universe(None)  # a setting to fix: before any request
         broker = open_broker(self.home, self.clock)
         self._broker_to_close = broker
         preflight(broker)
@@ -313,7 +322,8 @@ class Engine:
             self._order_stream = broker.order_update_stream()
         if not isinstance(broker, MarketDataBroker):
             raise EngineStartError(f"{broker.name} sells no market data the engine can read")
-        feed = broker.market_feed(list(LIQUID_UNIVERSE), self.calendar,
+        pools = [etf for name in ETF_POOLS for etf in ETF_POOLS[name]]
+        feed = broker.market_feed(list(dict.fromkeys([*self.universe, *pools])), self.calendar,
                                   stale_seconds=float(self.bot.DATA_STALE_SECONDS))
         self._live_feed = feed
         self.feed = feed
@@ -325,7 +335,14 @@ class Engine:
 
     def _open_feed(self) -> BarFeed:
         if self.options.bars_file is not None:
-            return ReplayFeed.from_csv(self.options.bars_file)
+            replay = ReplayFeed.from_csv(self.options.bars_file)
+            for note in replay.notes[:20]:  # skipped lines (zero volume), said once
+                log.warning("bars file %s line %d: %s", self.options.bars_file, note.line,
+                            note.message)
+            if len(replay.notes) > 20:
+                log.warning("bars file %s: %d more lines skipped", self.options.bars_file,
+                            len(replay.notes) - 20)
+            return replay
         return GeneratedFeed(self.bot.SIM_SEED, self.calendar)
 
     def _make_clock(self, broker: SimBroker) -> Clock:
@@ -350,6 +367,7 @@ class Engine:
         await recovery.adopt_broker_positions(self)
         await self.require_reconciliation().after_adoption(startup)
         self._start_order_updates()
+        self.screen = self._entry_screen()
         self._cursor = floor_minute(self.clock.now())
         log.info(
             "engine started: bot %s, broker %s, clock %s, trading %s",
@@ -358,6 +376,23 @@ class Engine:
             self._clock_description(),
             self.state.state,
         )
+
+    def _entry_screen(self) -> EntryScreen:
+        """The fundamentals guard each window's universe goes through (see entry_screen)."""
+        simulated: FundamentalsSource | None = None
+        if self._live_feed is None:  # simulated (generated or replayed) bars
+            # A replayed file carries no fundamentals: its symbols get simulated figures
+            # too (unless the screener_api secret points the guard at Finnhub).
+            simulated = (self.feed if isinstance(self.feed, FundamentalsSource)
+                         else GeneratedFundamentals())
+        screen = EntryScreen.from_settings(
+            self.bot, self.paths, simulated,
+            log_block=lambda strategy, symbol, reason: self.logs.log(
+                strategy, "SKIP", symbol=symbol, reason=reason),
+            alert=lambda key, message: self.alert_once(key, "warning", message))
+        if self.bot.ENABLE_FINNHUB_FUNDAMENTALS_FILTER:
+            log.info("fundamentals filter on: %s", screen.source_words)
+        return screen
 
     def _start_order_updates(self) -> None:
         """Start the broker's order-update stream (a real broker's fills arrive there)."""
@@ -500,13 +535,14 @@ class Engine:
                 fills = []
             for fill in fills:
                 await self.book_fill(fill)
+        self._coverage.delivered(at.date(), bars)
         for symbol, bar in bars.items():
             self.last_prices[symbol] = bar.close
         self.book.mark(self.last_prices)
         slot = self.scheduler.slot_at(minute_start)
         if self.state.state is not TradingState.HALTED and not self.stopping:
             self._set_engine_state(slot.engine_state)
-        self._ensure_strategy(slot.window, minute_start)
+        await self._ensure_strategy(slot.window, minute_start)
         for live in list(self.live.values()):
             await self._drive_strategy(live, bars, at)
         await order_flow.cancel_stale_entries(self, at)
@@ -564,7 +600,8 @@ class Engine:
         self.live = {key: live for key, live in self.live.items() if live.strategy.holdings()}
         log.info("new trading day %s, equity %s", day, self.session_start_equity)
 
-    def _ensure_strategy(self, window: StrategyWindow | None, minute_start: datetime) -> None:
+    async def _ensure_strategy(self, window: StrategyWindow | None, minute_start: datetime
+                               ) -> None:
         if window is None:
             return
         key = (window.strategy.value, window.day)
@@ -572,9 +609,9 @@ class Engine:
             return
         if not self.enabled.get(window.strategy.value, False):
             return
-        universe = [s for s in LIQUID_UNIVERSE]
         try:
-            strategy = build_strategy(window.strategy, self.bot, window, universe)
+            strategy = build_strategy(window.strategy, self.bot, window, self.universe,
+                                      self._market_sources())
         except UnknownStrategyError as error:
             self.alert_once(f"unbuilt:{key}", "warning", f"{error}; its window is skipped")
             return
@@ -587,8 +624,12 @@ class Engine:
                 + "; ".join(problems),
             )
             return
+        if self.screen is not None:
+            outcome = await self.screen.screen(window, self.universe)
+            strategy.block(outcome.blocked)
         self._warm_up(strategy, window, minute_start)
         self.live[key] = LiveStrategy(strategy, window)
+        self._coverage.watching(window.day, strategy.watched_symbols())
         for held in self.book.positions.values():
             if held.strategy == window.strategy.value and held.last_price is not None:
                 strategy.adopt_position(
@@ -604,13 +645,39 @@ class Engine:
             monitoring_end=window.monitoring_end,
         )
 
+    def _choose_universe(self, feed_symbols: Sequence[str] | None) -> tuple[str, ...]:
+        try:
+            universe = choose_universe(self.bot.TRADING_UNIVERSE, feed_symbols)
+        except UniverseError as error:
+            raise EngineStartError(str(error)) from None
+        log.info("trading universe: %d symbols (%s)", len(universe),
+                 "TRADING_UNIVERSE" if self.bot.TRADING_UNIVERSE else "the feed's stocks")
+        return universe
+
+    def _report_coverage(self, day: date) -> None:
+        """At the day's end: what the feed and the strategies disagreed on (a symbol list
+        that trades nothing must say why)."""
+        symbols = getattr(self.feed, "symbols", None) if self._live_feed is None else None
+        for line in self._coverage.report(day, symbols):
+            log.warning("market data: %s", line)
+            self.publish("alerts", {"level": "warning", "message": f"market data: {line}"})
+
+    def _market_sources(self) -> MarketSources:
+        """What strategies read besides bars: the generated market's VIX in simulation;
+        a real broker's VIX is not read yet, so the close strategy's gate blocks (and
+        says so) rather than trade on an unknown VIX."""
+        vix = getattr(self.feed, "vix", None)
+        return MarketSources(vix=vix() if callable(vix) else None)
+
     def _warm_up(self, strategy: Strategy, window: StrategyWindow, until: datetime) -> None:
-        """Replay the window's bars before `until` (a restart mid-window), discarding the
-        signals: the opening range is rebuilt, nothing is traded twice."""
+        """Replay the session's bars before `until` (the window's start, or later after a
+        restart mid-window), discarding the signals: VWAPs, ADX, bands and opening ranges
+        are rebuilt from the open, nothing is traded twice."""
         feed = self.feed
         if feed is None:
             return
-        minute = window.start
+        session = self.scheduler.plan(window.day).session
+        minute = min(session.open, window.start) if session is not None else window.start
         while minute < until:
             bars = feed.minute(minute)
             if bars:
@@ -639,6 +706,9 @@ class Engine:
                 self.logs.log(
                     signal.strategy.value, "SKIP", symbol=signal.symbol, reason=signal.reason
                 )
+                if signal.alert:  # a filter that could not judge, not an ordinary block
+                    self.alert_once(f"filter:{signal.strategy}:{at.date()}", "warning",
+                                    f"strategy {signal.strategy}: {signal.reason}")
             elif isinstance(signal, EntrySignal):
                 await order_flow.on_entry_signal(self, signal)
             elif isinstance(signal, ExitSignal):
@@ -756,6 +826,7 @@ class Engine:
         records everything else the broker did, checks positions and cash), then the
         daily summary, once."""
         self.summarized_days.add(day)
+        self._report_coverage(day)
         await self.require_reconciliation().end_of_day()
         try:  # every money figure of the summary is the ledger's
             booked = await self.desk.run(self.desk.booked_day, day, self.accounts)

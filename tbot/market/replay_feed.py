@@ -6,7 +6,14 @@ in ISO 8601 with ``Z`` or an offset (naive times are refused, never guessed); pr
 plain decimals kept exactly as written; volume is a whole number of shares.
 
 A bad file is refused whole, with every problem (up to `MAX_LISTED_PROBLEMS`) listed by
-line, so a person can fix them in one pass.
+line, so a person can fix them in one pass: prices that are not plain positive decimals
+(NaN, infinite, negative or zero), a high below the low or an open/close outside
+[low, high], and negative volumes among them.
+
+A bar with volume 0 (no trade that minute) is well formed but carries no price anyone
+traded at: it is skipped, and `ReplayFeed.notes` records the skipped line for the caller
+to log. A symbol without a bar in some minute is simply absent from that minute (never a
+zero bar, never the previous bar carried forward).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
 
@@ -44,6 +51,17 @@ class BarFileProblem:
 
     def __str__(self) -> str:
         return self.message if self.line is None else f"line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class BarFileNote:
+    """A line of a bar file that was read but not used (a zero-volume bar), and why."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
 
 
 class BarFileError(TbotError):
@@ -76,9 +94,14 @@ class _Problems:
 
 
 class ReplayFeed:
-    """A `BarFeed` over a fixed set of bars (from a CSV file, or built in memory)."""
+    """A `BarFeed` over a fixed set of bars (from a CSV file, or built in memory).
 
-    def __init__(self, bars: Iterable[Bar]) -> None:
+    `notes` are the lines of the file that were skipped (zero-volume bars), for the caller
+    to log; empty for bars built in memory unless given.
+    """
+
+    def __init__(self, bars: Iterable[Bar], notes: Sequence[BarFileNote] = ()) -> None:
+        self._notes = tuple(notes)
         by_minute: dict[datetime, dict[str, Bar]] = {}
         by_day: dict[date, dict[str, list[Bar]]] = {}
         for bar in bars:
@@ -102,8 +125,10 @@ class ReplayFeed:
 
     @classmethod
     def from_csv(cls, path: Path) -> ReplayFeed:
-        """Read a bar file; every problem found is reported together in one `BarFileError`."""
-        return cls(_read_bar_file(path))
+        """Read a bar file; every problem found is reported together in one `BarFileError`.
+        Zero-volume bars are left out and recorded in `notes`."""
+        bars, notes = _read_bar_file(path)
+        return cls(bars, notes)
 
     @staticmethod
     def write_csv(path: Path, bars: Iterable[Bar]) -> None:
@@ -125,6 +150,11 @@ class ReplayFeed:
                         str(bar.volume),
                     )
                 )
+
+    @property
+    def notes(self) -> tuple[BarFileNote, ...]:
+        """The lines skipped while reading the file (zero-volume bars), in file order."""
+        return self._notes
 
     @property
     def symbols(self) -> Sequence[str]:
@@ -152,7 +182,8 @@ class ReplayFeed:
         return self._by_day.get(day, MappingProxyType({}))
 
 
-def _read_bar_file(path: Path) -> list[Bar]:
+def _read_bar_file(path: Path) -> tuple[list[Bar], list[BarFileNote]]:
+    """The bars of a bar file and the notes of the lines skipped (zero-volume bars)."""
     text = _read_text(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader)
@@ -162,6 +193,7 @@ def _read_bar_file(path: Path) -> list[Bar]:
 
     problems = _Problems()
     bars: list[Bar] = []
+    notes: list[BarFileNote] = []
     first_seen: dict[tuple[datetime, str], int] = {}
     for row in reader:
         line = reader.line_num
@@ -179,12 +211,29 @@ def _read_bar_file(path: Path) -> list[Bar]:
             )
             continue
         first_seen[key] = line
+        if bar.volume == 0:
+            # No trade that minute: the prices are nobody's, so the minute has no bar.
+            notes.append(
+                BarFileNote(
+                    line,
+                    f"{bar.symbol} at {bar.start.isoformat()} has volume 0; skipped "
+                    "(no trade that minute)",
+                )
+            )
+            continue
         bars.append(bar)
     if not bars and not problems.total:
-        problems.add(None, "the file has a header but no bars")
+        if notes:
+            problems.add(
+                None,
+                f"every bar has volume 0 ({len(notes)} skipped); expected at least one "
+                "minute with trades",
+            )
+        else:
+            problems.add(None, "the file has a header but no bars")
     if problems.total:
         raise BarFileError(path, problems.listed, problems.total)
-    return bars
+    return bars, notes
 
 
 def _read_text(path: Path) -> str:
@@ -227,10 +276,9 @@ def _parse_row(row: list[str], line: int, problems: _Problems) -> Bar | None:
         )
     prices: dict[str, Decimal] = {}
     for name, cell in zip(HEADER[2:6], price_cells, strict=True):
-        if not _DECIMAL.fullmatch(cell) or Decimal(cell) <= 0:
-            problems.add(line, f"{name} {cell!r}; expected a price above 0 such as 12.34")
-        else:
-            prices[name] = Decimal(cell)
+        price = _parse_price(name, cell, line, problems)
+        if price is not None:
+            prices[name] = price
     volume = None
     if not _WHOLE.fullmatch(volume_cell):
         problems.add(line, f"volume {volume_cell!r}; expected a whole number of shares")
@@ -252,6 +300,30 @@ def _parse_row(row: list[str], line: int, problems: _Problems) -> Bar | None:
         close=prices["close"],
         volume=volume,
     )
+
+
+def _parse_price(name: str, cell: str, line: int, problems: _Problems) -> Decimal | None:
+    """A plain positive decimal, or None after saying what is wrong with `cell`."""
+    expected = "expected a price above 0 such as 12.34"
+    if _DECIMAL.fullmatch(cell):
+        price = Decimal(cell)
+        if price > 0:
+            return price
+        problems.add(line, f"{name} {cell!r}; {expected}")
+        return None
+    try:
+        value = Decimal(cell)
+    except InvalidOperation:
+        value = None
+    if value is not None and value.is_nan():
+        problems.add(line, f"{name} {cell!r} is not a number; {expected}")
+    elif value is not None and value.is_infinite():
+        problems.add(line, f"{name} {cell!r} is infinite; {expected}")
+    elif value is not None and value < 0:
+        problems.add(line, f"{name} {cell!r} is negative; {expected}")
+    else:
+        problems.add(line, f"{name} {cell!r}; {expected}")
+    return None
 
 
 def _parse_timestamp(text: str, line: int, problems: _Problems) -> datetime | None:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 
+from tbot.market.fundamentals import Fundamentals
+
 LIQUID_UNIVERSE: Mapping[str, Decimal] = MappingProxyType(
     {
         "AAL": Decimal("13.40"),
@@ -125,6 +127,52 @@ INVERSE_ETF_BASE_PRICES: Mapping[str, Decimal] = MappingProxyType(
     }
 )
 """A plausible base price for each inverse ETF (USD), for the generated market."""
+
+
+
+
+def _figures(symbol: str, pe: str, debt_to_equity: str, market_cap: float) -> Fundamentals:
+    return Fundamentals(symbol, Decimal(pe), Decimal(debt_to_equity), Decimal(int(market_cap)))
+
+
+SIMULATED_FUNDAMENTALS: Mapping[str, Fundamentals] = MappingProxyType(
+    {
+        figures.symbol: figures
+        for figures in (
+            # Scaled so the template's small/mid-cap band (MIN/MAX_MARKET_CAP_* 2e9..1e10)
+            # admits most of the stocks priced inside MIN_PRICE..MAX_PRICE; the stocks
+            # above MAX_PRICE keep mega-cap figures.
+            _figures("BAC", "13.2", "1.10", 9.2e9),
+            _figures("C", "11.8", "1.60", 8.1e9),
+            _figures("CMCSA", "10.9", "1.20", 7.4e9),
+            _figures("CSCO", "18.5", "0.60", 9.6e9),
+            _figures("KO", "24.8", "1.70", 9.9e9),
+            _figures("NKE", "31.5", "0.80", 8.8e9),
+            _figures("PFE", "17.2", "0.70", 9.3e9),
+            _figures("PYPL", "16.4", "0.50", 7.2e9),
+            _figures("SOFI", "44.0", "0.40", 2.4e9),
+            _figures("T", "13.9", "1.30", 9.7e9),
+            _figures("WFC", "12.4", "1.00", 9.4e9),
+            # Each of the fundamentals guard's tests has stocks to refuse:
+            _figures("INTC", "96.0", "0.50", 9.1e9),  # P/E above MAX_PE_RATIO=50
+            _figures("AAL", "9.5", "4.80", 8.6e9),  # debt/equity above MAX_DEBT_EQUITY=2.5
+            _figures("F", "7.1", "3.20", 6.3e9),  # debt/equity above 2.5
+            _figures("SNAP", "62.0", "1.00", 1.7e9),  # P/E above 50, market cap below 2e9
+            _figures("UBER", "38.0", "0.90", 1.45e10),  # market cap above 1e10
+            _figures("AAPL", "35.0", "1.90", 3.4e12),
+            _figures("AMD", "48.0", "0.10", 2.5e11),
+            _figures("NVDA", "46.0", "0.20", 4.4e12),
+            _figures("XOM", "14.2", "0.20", 4.7e11),
+        )
+    }
+)
+"""Simulated company figures of the liquid stocks (not real ones), for the generated
+market's fundamentals source. The inverse ETFs have none: a fund has no P/E."""
+
+
+def base_price(symbol: str) -> Decimal | None:
+    """The built-in base price of a liquid stock or an inverse ETF; None for other names."""
+    return LIQUID_UNIVERSE.get(symbol) or INVERSE_ETF_BASE_PRICES.get(symbol)
 
 
 def is_inverse_etf(symbol: str) -> bool:

@@ -156,6 +156,8 @@ class SteppedStrategy:
         """One minute for the whole universe: exits first (by instrument), then entries and
         skip notes in universe order."""
         self._last_at = frame.at
+        if frame.start >= self.window.monitoring_end and not self._holdings:
+            return []  # the window is over and nothing is held: nothing left to decide
         own = frame if frame.index is self.index else frame.reindex(
             self.index, self._columns_in(frame.index))
         present = own.present

@@ -68,8 +68,9 @@ class VwapReversion(SteppedStrategy):
     def _observe(self, own: MinuteFrame) -> None:
         present = own.present
         self._vwap.update(own.high, own.low, own.close, own.volume, present)
-        self._adx.update(own.high, own.low, own.close, present)
-        self._bands.update(own.close, present)
+        if own.start < self.window.breakout_end:  # after it only exits read (the VWAP)
+            self._adx.update(own.high, own.low, own.close, present)
+            self._bands.update(own.close, present)
 
     def _scan(self, own: MinuteFrame) -> list[Signal]:
         candidates = self._candidates(own)

@@ -31,7 +31,8 @@ def test_a_simulated_day_trades_books_balanced_entries_and_verifies(home, start_
     trades = ledger_rows(home, "SELECT trntype, strategy, broker FROM trades")
     audit_actions = {row[0] for row in ledger_rows(home, "SELECT action FROM audit_trail")}
     assert {"BUY", "SELL"} <= {trntype for trntype, _, _ in trades}
-    assert {strategy for _, strategy, _ in trades} == {"open"}
+    # The template's day trades in all three windows.
+    assert {strategy for _, strategy, _ in trades} == {"open", "mid", "close"}
     assert "entry.post" in audit_actions
     logs = home / OUTPUT / "logs"
     assert "FILL" in (logs / "open.log").read_text()

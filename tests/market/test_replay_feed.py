@@ -61,11 +61,11 @@ def test_round_trip_through_write_csv_keeps_every_bar_exactly(
 
 
 def test_prices_stay_exactly_as_written(bar_file: WriteBarFile) -> None:
-    feed = ReplayFeed.from_csv(bar_file(rows("2026-11-20T14:30:00Z,F,12.3400,12.5,12.1,12.35,0")))
+    feed = ReplayFeed.from_csv(bar_file(rows("2026-11-20T14:30:00Z,F,12.3400,12.5,12.1,12.35,7")))
     bar = feed.minute(datetime(2026, 11, 20, 14, 30, tzinfo=UTC))["F"]
     assert str(bar.open) == "12.3400"
     assert (bar.high, bar.low, bar.close) == (Decimal("12.5"), Decimal("12.1"), Decimal("12.35"))
-    assert bar.volume == 0
+    assert bar.volume == 7
 
 
 def test_written_decimals_never_use_exponent_notation(tmp_path: Path) -> None:

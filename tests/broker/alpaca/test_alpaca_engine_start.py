@@ -17,6 +17,7 @@ from tests.broker.alpaca.test_alpaca_home import (  # noqa: F401 (fixtures)
     alpaca_home,
     data_fake,
 )
+from tests.cli.cli_support import replace_setting
 
 
 def start_engine(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -81,3 +82,9 @@ def test_with_a_bars_file_meant_for_the_simulated_broker(alpaca_home, tmp_path):
     bars.write_text("timestamp,symbol,open,high,low,close,volume\n")
     message = refused_plainly(start_engine(alpaca_home, "--bars", str(bars)))
     assert "--bars replays a file for the simulated broker" in message
+
+
+def test_without_a_trading_universe(alpaca_home):  # noqa: F811
+    replace_setting(alpaca_home, "TRADING_UNIVERSE", "")
+    message = refused_plainly(start_engine(alpaca_home))
+    assert "TRADING_UNIVERSE" in message

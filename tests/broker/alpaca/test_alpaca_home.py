@@ -21,6 +21,7 @@ from tbot.clock import FrozenClock
 from tbot.config.secret_store import SecretStore
 from tbot.engine.order_intents import Purpose, client_order_id
 from tbot.market.bars import Bar
+from tbot.market.universe import LIQUID_UNIVERSE
 from tests.broker.alpaca.conftest import NOW
 from tests.broker.alpaca.fake_alpaca_data import FakeAlpacaData
 from tests.cli.cli_support import replace_setting
@@ -53,6 +54,7 @@ def alpaca_home(tmp_path, fake, data_fake) -> Path:
     root = tmp_path / "home"
     home = init_home(root, IDENTITY, FrozenClock(NOW - timedelta(days=1)), actor="test")
     replace_setting(root, "BROKER_NAME", "ALPACA")
+    replace_setting(root, "TRADING_UNIVERSE", ",".join(LIQUID_UNIVERSE))
     SecretStore(home.paths).set("broker", {"alpaca": {
         "api_key_id": fake.key_id, "secret_key": fake.secret_key, "paper": True,
         "trading_url": fake.url, "data_url": data_fake.url,

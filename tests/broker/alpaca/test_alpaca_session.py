@@ -28,6 +28,7 @@ from tbot.engine.sim_clock import SimClock
 from tbot.market.bars import Bar, BarFeed
 from tbot.market.calendar import TradingCalendar
 from tbot.market.generated_feed import GeneratedFeed
+from tbot.market.universe import LIQUID_UNIVERSE
 from tests.broker.alpaca.fake_alpaca import FakeAlpaca
 from tests.broker.alpaca.fake_alpaca_data import FakeAlpacaData
 from tests.broker.alpaca.fake_trade_stream import FakeTradeStream
@@ -99,6 +100,7 @@ def session(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Sessio
         home = init_home(root, IDENTITY, FrozenClock(OPENING - timedelta(days=1)),
                          actor="test")
         replace_setting(root, "BROKER_NAME", "ALPACA")
+        replace_setting(root, "TRADING_UNIVERSE", ",".join(LIQUID_UNIVERSE))
         replace_setting(root, "STRATEGY_OVERRIDE", "open")
         replace_setting(root, "ALPACA_MAX_REQUESTS_PER_MINUTE", "1000000")
         SecretStore(home.paths).set("broker", {"alpaca": {
