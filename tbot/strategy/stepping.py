@@ -494,6 +494,8 @@ class SteppedStrategy:
         cached = self._columns.get(id(index))
         if cached is None or cached[0] is not index:
             cached = (index, index.columns_of(self.index.symbols))
+            if len(self._columns) >= 4:  # a caller that makes a new index each minute
+                self._columns.pop(next(iter(self._columns)))
             self._columns[id(index)] = cached
         return cached[1]
 

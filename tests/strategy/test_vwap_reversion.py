@@ -198,3 +198,15 @@ def test_a_symbol_blocked_by_an_outside_check_never_enters(make) -> None:  # typ
     signals = play(strategy, bars("AAPL", [*quiet(minutes_until(drop_at)), "48.80"],
                                   volume=200_000))
     assert entries(signals) == []
+
+
+def test_minutes_a_symbol_misses_are_skipped_not_read_as_zero(make) -> None:  # type: ignore[no-untyped-def]
+    strategy = make()
+    drop_at = BREAKOUT + 2 * MINUTE
+    tape = bars("AAPL", [*quiet(minutes_until(drop_at)), "48.80"], volume=200_000)
+    # Every seventh minute has no AAPL bar (and MSFT never trades at all).
+    gappy = [bar for i, bar in enumerate(tape) if i % 7 != 3 or bar.start >= BREAKOUT]
+    signals = play(strategy, gappy)
+    [entry] = entries(signals)
+    assert (entry.instrument, entry.at) == ("AAPL", drop_at + MINUTE)
+    assert not any(getattr(s, "symbol", None) == "MSFT" for s in signals)
