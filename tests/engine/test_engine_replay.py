@@ -62,6 +62,12 @@ def test_a_replay_of_ones_own_symbols_trades_them(home, tmp_path, start_engine):
     assert engine.wait(120) == 0, engine.output()
     symbols = {s for (s,) in ledger_rows(home, "SELECT DISTINCT symbol FROM trades")}
     assert symbols and all(s.startswith("Z") or is_inverse_etf(s) for s in symbols)
+    # A replayed file has no VIX: the close strategy's gate cannot see, so its self-check
+    # fails, the window is skipped, and the engine says why.
+    assert "strategy close failed its self-check and will not trade" in engine.output()
+    assert "no VIX source" in engine.output()
+    strategies = {s for (s,) in ledger_rows(home, "SELECT DISTINCT strategy FROM trades")}
+    assert "close" not in strategies
 
 
 def test_the_engine_says_what_the_feed_and_the_universe_disagree_on(home, tmp_path,
