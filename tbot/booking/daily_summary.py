@@ -19,8 +19,9 @@ same):
 - ``round_trip_fees``: the fees charged to the day's round trips.
 - ``net_pnl``: ``realized_gains − fees``, the accounts' view.
 
-``entries`` counts the day's entry fills in the ledger (live BUY trade rows) and
-``total_trades`` its round trips (live SELL trade rows). Money on entries without a
+``entries`` counts the day's entry fills in the ledger (live BUY trade rows, and SHORT
+rows of short sales) and ``total_trades`` its round trips (live SELL trade rows, and COVER
+rows that buy short sales back). Money on entries without a
 strategy is in the top-level ``unattributed`` block (null when there is none) and in the
 totals. A ratio or average with nothing to divide by is None (null in the file).
 

@@ -7,10 +7,10 @@ Given a ledger, the broker's accounts and a UTC range (a day is ``[00:00, 24:00)
 - fees: the postings on the fees account;
 - net: realized gains − fees (the accounts' view: it includes the entry fees of positions
   still open);
-- the round trips closed: one per live SELL trade row, each with its PnL computed from the
-  ledger = realized gain of the exit entry − fees of the exit entry − the entry fees of the
-  shares it closed (below);
-- the entry fills: the live BUY trade rows.
+- the round trips closed: one per live closing trade row (SELL closes a long, COVER a
+  short sale), each with its PnL computed from the ledger = realized gain of the exit entry
+  − fees of the exit entry − the entry fees of the shares it closed (below);
+- the entry fills: the live opening trade rows (BUY, and SHORT for a short sale).
 
 A strategy is the trade row's (a reversal's, the entry it reverses); money on entries
 without one (reconciliation's broker-only fills, manual entries) is in `unattributed` and
@@ -18,9 +18,10 @@ in the total. Reversed entries and reversals are left out of round trips and ent
 but their postings count in the account totals (a reversal cancels the entry it reverses).
 
 The entry fee rule. FIFO, as `fifo_lots` consumes lots: a round trip closes shares of the
-live entries that bought its symbol (trade row or not), oldest first. Each such entry
-fill's fee belongs to the shares it bought, and a round trip closing shares ``(a, b]`` of
-an entry fill of ``Q`` shares with fee ``F`` is charged::
+live entries that opened its symbol's position (bought it, or sold it short; trade row or
+not), oldest first. Each such entry fill's fee belongs to the shares it opened, and a round
+trip closing shares ``(a, b]`` of an entry fill of ``Q`` shares with fee ``F`` is
+charged::
 
     round_half_even(F × b / Q, 6 places) − round_half_even(F × a / Q, 6 places)
 
@@ -58,10 +59,15 @@ from tbot.ledger.errors import LedgerError
 from tbot.ledger.timestamps import TIMESTAMP_PATTERN, format_utc, parse_utc
 
 ZERO = Decimal(0)
+OPENING_TRNTYPES = frozenset({"BUY", "SHORT"})
+"""Trade rows that open a position: entry fills."""
+CLOSING_TRNTYPES = frozenset({"SELL", "COVER"})
+"""Trade rows that close one: round trips."""
 
 
 class LedgerResultsError(LedgerError):
-    """The ledger's fills cannot be read as round trips (a sale beyond the entry fills)."""
+    """The ledger's fills cannot be read as round trips (a sale or cover beyond the entry
+    fills)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +82,9 @@ class FeeCharge:
 
 @dataclass(frozen=True, slots=True)
 class RoundTrip:
-    """One live SELL trade row: the exit entry and the entry fills whose shares it closed."""
+    """One live SELL (or COVER) trade row: the exit entry and the entry fills whose shares
+    it closed. `quantity` is the shares closed (positive); `cost_basis` is what they cost,
+    or for a short sale (side ``short``) what they were sold short for."""
 
     entry_id: int
     fitid: str
@@ -113,7 +121,7 @@ class RoundTrip:
 
 @dataclass(frozen=True, slots=True)
 class EntryFill:
-    """One live BUY trade row."""
+    """One live BUY (or SHORT) trade row; `quantity` is positive."""
 
     entry_id: int
     fitid: str
@@ -188,8 +196,8 @@ def read_range(ledger: Path, accounts: BrokerAccounts, start: datetime,
 
 
 def read_round_trip(ledger: Path, accounts: BrokerAccounts, fitid: str) -> RoundTrip | None:
-    """The round trip the entry `fitid` closed (None when it is not a live SELL trade row),
-    over a read-only connection to `ledger`."""
+    """The round trip the entry `fitid` closed (None when it is not a live SELL or COVER
+    trade row), over a read-only connection to `ledger`."""
     connection = open_reader_connection(ledger)
     try:
         return round_trip_of(connection, accounts, fitid)
@@ -355,7 +363,7 @@ def _entry_rows(connection: sqlite3.Connection, accounts: BrokerAccounts, where:
 
 def _results(connection: sqlite3.Connection, accounts: BrokerAccounts, start: datetime,
              end: datetime, rows: list[_EntryRow]) -> LedgerResults:
-    exits = [row for row in rows if row.live and row.trntype == "SELL" and row.symbol]
+    exits = [row for row in rows if row.live and row.trntype in CLOSING_TRNTYPES and row.symbol]
     charges = _fee_charges(connection, accounts, exits)
     by_strategy: dict[str, _Accumulator] = {}
     unattributed = _Accumulator()
@@ -368,15 +376,15 @@ def _results(connection: sqlite3.Connection, accounts: BrokerAccounts, start: da
             accumulator.fees += row.fees
         if not row.live or row.strategy is None or row.symbol is None:
             continue
-        if row.trntype == "SELL":
+        if row.trntype in CLOSING_TRNTYPES:
             trip = _round_trip(row, charges[row.entry_id])
             into.round_trips.append(trip)
             total.round_trips.append(trip)
-        elif row.trntype == "BUY":
+        elif row.trntype in OPENING_TRNTYPES:
             fill = EntryFill(
                 entry_id=row.entry_id, fitid=row.fitid, strategy=row.strategy,
                 symbol=row.symbol, side=row.side or "long",
-                quantity=from_scaled(row.equity_quantity, QUANTITY_PLACES),
+                quantity=abs(from_scaled(row.equity_quantity, QUANTITY_PLACES)),
                 fee=from_scaled(row.fees, MONEY_PLACES), filled_at=row.dtposted,
             )
             into.entry_fills.append(fill)
@@ -392,6 +400,9 @@ def _results(connection: sqlite3.Connection, accounts: BrokerAccounts, start: da
 
 def _round_trip(row: _EntryRow, charges: list[FeeCharge]) -> RoundTrip:
     entry_fees = sum(to_scaled(charge.fee, MONEY_PLACES) for charge in charges)
+    # A SELL takes shares (and their cost) off the equities account; a COVER puts shares
+    # back at the proceeds they were sold short for.
+    sign = 1 if row.trntype == "COVER" else -1
     return RoundTrip(
         entry_id=row.entry_id,
         fitid=row.fitid,
@@ -399,10 +410,10 @@ def _round_trip(row: _EntryRow, charges: list[FeeCharge]) -> RoundTrip:
         symbol=row.symbol or "",
         side=row.side or "long",
         tag=row.tag or "none",
-        quantity=-from_scaled(row.equity_quantity, QUANTITY_PLACES),
+        quantity=sign * from_scaled(row.equity_quantity, QUANTITY_PLACES),
         exit_price=None if row.exit_price is None else from_scaled(int(row.exit_price),
                                                                      PRICE_PLACES),
-        cost_basis=-from_scaled(row.equity_cost, MONEY_PLACES),
+        cost_basis=sign * from_scaled(row.equity_cost, MONEY_PLACES),
         realized_gain=-from_scaled(row.gains, MONEY_PLACES),
         exit_fee=from_scaled(row.fees, MONEY_PLACES),
         entry_fees=from_scaled(entry_fees, MONEY_PLACES),
@@ -562,22 +573,28 @@ def _moves(connection: sqlite3.Connection, accounts: BrokerAccounts,
 
 def _replay(symbol: str, moves: list[_Move], wanted: set[int],
             charged: dict[int, list[FeeCharge]]) -> None:
+    """Walk `symbol`'s moves FIFO: a move on the open position's side (or from flat) opens
+    an entry fill, a move against it closes the oldest ones (long or short alike)."""
     open_fills: deque[_OpenFill] = deque()
+    direction = 0  # +1 while long, -1 while short, 0 when flat
     left = set(wanted)
     for move in moves:
         if not left:
             return
-        if move.quantity > 0:
-            open_fills.append(_OpenFill(move.fitid, move.filled_at, move.quantity, move.fee))
+        sign = 1 if move.quantity > 0 else -1
+        if not open_fills or sign == direction:
+            direction = sign
+            open_fills.append(_OpenFill(move.fitid, move.filled_at, abs(move.quantity),
+                                        move.fee))
             continue
-        to_close = -move.quantity
+        to_close = abs(move.quantity)
         keep = move.entry_id in left
         charges: list[FeeCharge] = []
         while to_close:
             if not open_fills:
                 raise LedgerResultsError(
-                    f"entry {move.fitid!r} sells more {symbol} than the ledger's live entry "
-                    "fills hold: its round trip cannot be read"
+                    f"entry {move.fitid!r} closes more {symbol} than the ledger's live entry "
+                    "fills opened: its round trip cannot be read"
                 )
             head = open_fills[0]
             take = min(to_close, head.quantity - head.closed)

@@ -1,10 +1,13 @@
 """The trade history: one `TradeRecord` per round trip, in CSV or JSON.
 
 A round trip is the ledger's (`tbot.booking.ledger_results`): one exit fill (a SELL trade
-row) and the entry fills whose shares it closed, so an exit filled in parts gives one record
-per part. `record_of_round_trip` takes every money figure from that ledger reading: `PnL`
-is the round trip's realized gain less its exit fee and its share of the entry fees (net),
-so the day's records add up to the ledger's round trips to the micro-unit.
+row, or a COVER that buys back a short sale) and the entry fills whose shares it closed, so
+an exit filled in parts gives one record per part. For a short sale the record's
+`entry_price` is the average price the shares were sold short at and `exit_price` the
+price they were bought back at. `record_of_round_trip` takes every money figure from that
+ledger reading: `PnL` is the round trip's realized gain less its exit fee and its share of
+the entry fees (net), so the day's records add up to the ledger's round trips to the
+micro-unit.
 
 LOG_FORMAT picks the one file written (`BotPaths.trade_history_file`). CSV is appended a
 row at a time and fsynced; JSON is one array, rewritten atomically on every record. Values
@@ -139,11 +142,16 @@ def record_of_round_trip(
     error_code: str | None = None,
 ) -> TradeRecord:
     """The trade history's record of a round trip read from the ledger. `side` is the
-    exposure (``short`` for a bearish inverse ETF, which the ledger books as long); the
-    other arguments are the engine's facts that the ledger does not keep."""
+    exposure (``short`` for a bearish inverse ETF, which the ledger books as long, and for
+    a short sale); the other arguments are the engine's facts that the ledger does not
+    keep."""
     exit_price = trip.exit_price
-    if exit_price is None:  # a trade row without one: the proceeds per share
-        exit_price = ((trip.realized_gain + trip.cost_basis) / trip.quantity).quantize(
+    if exit_price is None:  # a trade row without one: the exit's money per share
+        # A sale's proceeds are its cost basis plus the gain; a cover's cost is the short
+        # proceeds less the gain.
+        exit_value = (trip.cost_basis - trip.realized_gain if trip.side == "short"
+                      else trip.cost_basis + trip.realized_gain)
+        exit_price = (exit_value / trip.quantity).quantize(
             Decimal(1).scaleb(-PRICE_PLACES), ROUND_HALF_EVEN)
     return TradeRecord(
         timestamp=trip.closed_at,

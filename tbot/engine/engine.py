@@ -633,7 +633,8 @@ class Engine:
         for held in self.book.positions.values():
             if held.strategy == window.strategy.value and held.last_price is not None:
                 strategy.adopt_position(
-                    held.symbol, held.quantity, held.average_cost, held.last_price, minute_start
+                    held.symbol, held.size, held.average_cost, held.last_price, minute_start,
+                    short=held.is_short,
                 )
         self.logs.log(
             window.strategy.value,
@@ -943,7 +944,7 @@ class Engine:
             if held is None:
                 continue
             position = lots.position(symbol)
-            if position.quantity <= 0:
+            if position.quantity == 0:  # a short has a negative quantity
                 del self.book.positions[symbol]
             else:
                 held.quantity, held.cost = position.quantity, position.cost

@@ -4,6 +4,11 @@ Order matters: the entry is posted (one transaction, refused if its broker fill 
 already there) before the lots, positions, strategy and subscribers hear of the fill, so a
 crash in between leaves a fill that start-up recovery books, never one booked twice. A fill
 the ledger cannot take halts trading (fail closed) instead of being guessed.
+
+What a fill is comes from its order's intent, or after a restart from its client order id
+and the lots: a SELL of an entry order is a short sale, a BUY against short lots a cover.
+The posted entry's TRNTYPE (BUY, SELL, SHORT, COVER) then says how the book and the
+strategy hear of it: BUY and SHORT are entry fills, SELL and COVER exit fills.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from tbot.booking.fill_entries import FillContext
+from tbot.booking.fill_entries import FillBooker, FillContext
 from tbot.booking.ledger_results import read_round_trip
 from tbot.booking.trade_records import record_of_round_trip
 from tbot.broker.models import BrokerFill, OrderSide
 from tbot.engine.event_bus import POSITIONS_TOPIC
 from tbot.engine.ledger_desk import ENGINE_ACTOR
-from tbot.engine.order_intents import OrderIntent, parse_client_order_id
+from tbot.engine.order_intents import OrderIntent, ParsedClientId, Purpose, parse_client_order_id
 from tbot.engine.position_book import HeldPosition
 from tbot.ledger.errors import DuplicateFitidError, LedgerError
 from tbot.market.universe import is_inverse_etf
+from tbot.strategy.signals import TAG_INVERSE_ETF, TAG_NONE, TAG_SHORT_SELL
 
 if TYPE_CHECKING:
     from tbot.engine.engine import Engine
@@ -52,12 +58,10 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
     strategy = intent.strategy if intent else parsed.strategy  # type: ignore[union-attr]
     purpose = intent.purpose if intent else parsed.purpose  # type: ignore[union-attr]
     held = engine.book.positions.get(fill.symbol)
-    position_side = (
-        intent.position_side
-        if intent
-        else (held.position_side if held else ("short" if is_inverse_etf(fill.symbol) else "long"))
-    )
-    tag = intent.tag if intent else ("InverseETF" if is_inverse_etf(fill.symbol) else "none")
+    if intent is not None:
+        position_side, tag = intent.position_side, intent.tag
+    else:
+        position_side, tag = _recovered_context(fill, parsed, held, booker)
     leverage = intent.leverage_multiplier if intent else 1
     try:
         context = FillContext(
@@ -95,7 +99,9 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
     )
     result = engine.book.result(strategy)
     result.fees += fee
-    if fill.side is OrderSide.BUY:
+    # BUY and SHORT open (or add to) a position; SELL and COVER close one.
+    opening = draft.trntype in ("BUY", "SHORT")
+    if opening:
         position = HeldPosition(
             symbol=fill.symbol,
             strategy=strategy,
@@ -107,16 +113,22 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
             signal_time=intent.signal_time if intent else None,
             last_price=engine.last_prices.get(fill.symbol, fill.price),
         )
-        held = engine.book.add(position, fill.quantity, equity_leg.amount)
+        # A short sale's leg is a credit with a negative quantity: the book signs alike.
+        sign = 1 if fill.side is OrderSide.BUY else -1
+        held = engine.book.add(position, sign * fill.quantity, equity_leg.amount)
         held.entry_fitids.append(fill.fill_id)
     else:
         result.realized += gain
-        # Every exit fill closes a round trip (the ledger's SELL trade row), partial or not.
+        # Every exit fill closes a round trip (the ledger's SELL or COVER trade row),
+        # partial or not.
         result.trades += 1
         before = engine.book.positions.get(fill.symbol)
         signal_time = before.signal_time if before else None
-        after = engine.book.remove(fill.symbol, fill.quantity, -equity_leg.amount)
-        if after is not None and after.quantity <= 0:
+        if draft.trntype == "COVER":
+            after = engine.book.cover(fill.symbol, fill.quantity, equity_leg.amount)
+        else:
+            after = engine.book.remove(fill.symbol, fill.quantity, -equity_leg.amount)
+        if after is not None and fill.symbol not in engine.book.positions:
             engine.limits.record_exit(fill.symbol)
         await _record_round_trip(engine, fill, position_side, signal_time, intent)
     if intent is not None:
@@ -124,7 +136,7 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
         for live in engine.live.values():
             if live.strategy.name.value != strategy:
                 continue
-            if fill.side is OrderSide.BUY:
+            if opening:
                 live.strategy.on_entry_filled(
                     fill.symbol, fill.quantity, fill.price, fill.filled_at
                 )
@@ -160,6 +172,24 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
     )
     # After `fills`: a room that hears both learns of the fill before the change it made.
     engine.publish(POSITIONS_TOPIC, {"symbols": [fill.symbol]})
+
+
+def _recovered_context(fill: BrokerFill, parsed: ParsedClientId | None,
+                       held: HeldPosition | None, booker: FillBooker) -> tuple[str, str]:
+    """(position side, tag) of a fill whose order this run did not place (a restart): the
+    position it belongs to, else what the order and the lots say. A SELL of an entry order
+    can only be a short sale, and a BUY against short lots only a cover."""
+    if held is not None:
+        return held.position_side, held.tag
+    short_sale = (
+        (fill.side is OrderSide.SELL and parsed is not None and parsed.purpose is Purpose.ENTRY)
+        or (fill.side is OrderSide.BUY and booker.lots.position(fill.symbol).is_short)
+    )
+    if short_sale:
+        return "short", TAG_SHORT_SELL
+    if is_inverse_etf(fill.symbol):
+        return "short", TAG_INVERSE_ETF
+    return "long", TAG_NONE
 
 
 async def _record_round_trip(

@@ -5,6 +5,11 @@ Every order carries an `OrderIntent` (why it exists, how its fills are booked) u
 client order id derived from the decision, so a resubmission is idempotent at the broker.
 A refused or failed order is logged to `unresolved_orders.log` and raised as an alert; it
 never stops the engine.
+
+A short sale (an entry signal tagged ``ShortSell``) SELLS the stock, sized like a purchase;
+its exit, and every flatten, BUYS it back for exactly the shares held short. An exit always
+trades the position's own size toward zero, so no order crosses from long to short; a short
+sale is never sent for a symbol the book holds, or has orders working in.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from tbot.engine.minutes import MINUTE, floor_minute
 from tbot.engine.order_intents import OrderIntent, Purpose, client_order_id
 from tbot.engine.position_book import HeldPosition
 from tbot.risk.risk_gate import Approved
-from tbot.strategy.signals import EntrySignal, ExitSignal
+from tbot.strategy.signals import TAG_INVERSE_ETF, TAG_SHORT_SELL, EntrySignal, ExitSignal
 from tbot.strategy.window import Phase
 
 if TYPE_CHECKING:
@@ -48,8 +53,12 @@ async def on_entry_signal(engine: Engine, signal: EntrySignal) -> None:
         trade_index=engine.limits.next_trade_index(signal.strategy),
         strategy_enabled=engine.enabled.get(signal.strategy.value, False),
     )
-    if not isinstance(decision, Approved) or decision.quantity is None:
-        reason = getattr(decision, "reason", "refused")
+    quantity = decision.quantity if isinstance(decision, Approved) else None
+    reason = getattr(decision, "reason", "refused") if quantity is None else None
+    if reason is None and signal.tag == TAG_SHORT_SELL:
+        reason = _short_sale_conflict(engine, signal.instrument)
+    if quantity is None or reason is not None:
+        reason = reason or "refused"
         engine.logs.log(signal.strategy.value, "REFUSED", symbol=signal.instrument, reason=reason)
         engine.publish(
             "alerts",
@@ -64,10 +73,11 @@ async def on_entry_signal(engine: Engine, signal: EntrySignal) -> None:
         strategy=signal.strategy.value,
         instrument=signal.instrument,
         underlying=signal.underlying,
-        side=OrderSide.BUY,
-        quantity=decision.quantity,
+        # A short sale sells the stock; every other entry buys.
+        side=OrderSide.SELL if signal.tag == TAG_SHORT_SELL else OrderSide.BUY,
+        quantity=quantity,
         purpose=Purpose.ENTRY,
-        position_side="short" if signal.tag == "InverseETF" else "long",
+        position_side="short" if signal.tag in (TAG_INVERSE_ETF, TAG_SHORT_SELL) else "long",
         tag=signal.tag,
         leverage_multiplier=signal.leverage_multiplier,
         signal_time=signal.at,
@@ -76,10 +86,27 @@ async def on_entry_signal(engine: Engine, signal: EntrySignal) -> None:
     await submit(engine, intent)
 
 
+def _short_sale_conflict(engine: Engine, instrument: str) -> str | None:
+    """Why `instrument` cannot be sold short now: never sell what is held (long shares
+    would be sold as a "short"), nor beside orders still working in it."""
+    held = engine.book.positions.get(instrument)
+    if held is not None and held.quantity:
+        side = "short" if held.is_short else "long"
+        return f"{instrument} is held {side} ({held.quantity}): no short sale beside it"
+    if engine.intents.working_for(instrument):
+        return f"{instrument} has orders working: no short sale beside them"
+    return None
+
+
+def closing_side(held: HeldPosition) -> OrderSide:
+    """The side that trades `held` toward zero: SELL a long, BUY (to cover) a short."""
+    return OrderSide.BUY if held.is_short else OrderSide.SELL
+
+
 async def on_exit_signal(engine: Engine, live: LiveStrategy, signal: ExitSignal) -> None:
     held = engine.book.positions.get(signal.instrument)
     decision = engine.gate.check_exit(signal)
-    if held is None or held.quantity <= 0 or not isinstance(decision, Approved):
+    if held is None or not held.quantity or not isinstance(decision, Approved):
         reason = getattr(decision, "reason", "nothing held")
         engine.logs.log(
             signal.strategy.value, "EXIT-REFUSED", symbol=signal.instrument, reason=reason
@@ -97,7 +124,11 @@ async def exit_position(
     at: datetime,
     live: LiveStrategy | None = None,
 ) -> None:
-    working = [i for i in engine.intents.working_for(held.symbol) if i.side is OrderSide.SELL]
+    """Send the order that closes `held`: a sale of a long, a buy to cover of a short, for
+    exactly the shares held (never more: no order crosses zero)."""
+    side = closing_side(held)
+    working = [i for i in engine.intents.working_for(held.symbol)
+               if i.side is side and i.purpose is not Purpose.ENTRY]
     if working:
         return  # an exit is already working
     attempt = 0
@@ -110,8 +141,8 @@ async def exit_position(
         strategy=held.strategy,
         instrument=held.symbol,
         underlying=held.underlying,
-        side=OrderSide.SELL,
-        quantity=held.quantity,
+        side=side,
+        quantity=held.size,
         purpose=purpose,
         position_side=held.position_side,
         tag=held.tag,
@@ -156,6 +187,10 @@ async def submit(engine: Engine, intent: OrderIntent) -> BrokerOrder | None:
         status=order.status,
     )
     if order.status is OrderStatus.REJECTED:
+        if intent.purpose is Purpose.ENTRY:
+            # Nothing was bought or sold short: the position slot is free again (the
+            # trade still counts, as its entry was sent).
+            engine.limits.record_exit(intent.instrument)
         engine.counters.rejections += 1
         engine.stats.record_rejection(intent.strategy)
         engine.logs.unresolved(
@@ -203,9 +238,11 @@ async def cancel_stale_entries(engine: Engine, at: datetime) -> None:
 
 
 async def flatten(engine: Engine, purpose: Purpose, reason: str) -> list[str]:
+    """Cancel every working entry (purchases and short sales), then close every position:
+    sell the longs, buy the shorts back. Returns the closing orders' client ids."""
     gateway, _ = engine.require_started()
     for intent in engine.intents.working():
-        if intent.side is OrderSide.BUY and intent.order is not None:
+        if intent.purpose is Purpose.ENTRY and intent.order is not None:
             try:
                 intent.order = await gateway.call(
                     "cancel", gateway.broker.cancel, intent.order.order_id
@@ -216,9 +253,10 @@ async def flatten(engine: Engine, purpose: Purpose, reason: str) -> list[str]:
     at = engine.clock.now()
     for held in list(engine.book.positions.values()):
         await exit_position(engine, held, purpose, reason, floor_minute(at) + MINUTE)
+        side = closing_side(held)
         sent += [
             i.client_order_id
             for i in engine.intents.working_for(held.symbol)
-            if i.side is OrderSide.SELL
+            if i.side is side and i.purpose is not Purpose.ENTRY
         ]
     return sent

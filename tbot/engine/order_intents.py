@@ -15,10 +15,12 @@ from decimal import Decimal
 from enum import StrEnum
 
 from tbot.broker.models import BrokerOrder, OrderSide
+from tbot.strategy.signals import TAG_SHORT_SELL
 
 
 class Purpose(StrEnum):
-    """Why an order was placed."""
+    """Why an order was placed. An entry buys, or sells short; an exit or a flatten sells
+    what is held long, or buys a short back (a cover)."""
 
     ENTRY = "entry"
     EXIT = "exit"
@@ -70,14 +72,19 @@ class OrderIntent:
     side: OrderSide
     quantity: Decimal
     purpose: Purpose
-    position_side: str  # "long", or "short" for bearish exposure through an inverse ETF
-    tag: str
+    position_side: str  # "long", or "short": bearish, through an inverse ETF or a short sale
+    tag: str  # "none", "InverseETF" or "ShortSell" (the trades row's tag)
     leverage_multiplier: int
     signal_time: datetime
     reason: str
     order: BrokerOrder | None = None
     filled_quantity: Decimal = field(default=Decimal(0))
     failed: bool = False  # the submission never reached the broker
+
+    @property
+    def is_short_sale(self) -> bool:
+        """True for an order of a short sale: its entry sells, its exit buys to cover."""
+        return self.tag == TAG_SHORT_SELL
 
     @property
     def is_working(self) -> bool:

@@ -12,12 +12,13 @@ import logging
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from tbot.broker.models import BrokerOrder, BrokerPosition, OrderSide
+from tbot.broker.models import BrokerOrder, BrokerPosition
 from tbot.config.setting_types import BrokerName, StrategyName
 from tbot.engine.ledger_desk import ENGINE_ACTOR
-from tbot.engine.order_intents import parse_client_order_id
+from tbot.engine.order_intents import Purpose, parse_client_order_id
 from tbot.engine.position_book import HeldPosition
 from tbot.market.universe import is_inverse_etf
+from tbot.strategy.signals import TAG_INVERSE_ETF, TAG_NONE, TAG_SHORT_SELL
 
 if TYPE_CHECKING:
     from tbot.engine.engine import Engine
@@ -73,33 +74,43 @@ async def restore_day(engine: Engine, day: date) -> None:
 
 
 async def adopt_broker_positions(engine: Engine) -> None:
-    """Take positions from the broker, attributed from our ledger lots and orders."""
+    """Take positions from the broker, attributed from our ledger lots and orders. The
+    ledger's lots say the side: short lots are a short sale, adopted with a negative
+    quantity (the strategy is told the shares, `HeldPosition.size`)."""
     gateway, booker = engine.require_started()
     positions: list[BrokerPosition] = await gateway.call("positions", gateway.broker.positions)
     orders: list[BrokerOrder] = await gateway.call("orders", gateway.broker.orders)
     owner: dict[str, str] = {}
     for order in orders:
         parsed = parse_client_order_id(order.client_order_id)
-        if parsed is not None and order.side is OrderSide.BUY:
+        # The entry order names the owner: a purchase, or a short sale's sell.
+        if parsed is not None and parsed.purpose is Purpose.ENTRY:
             owner[order.symbol] = parsed.strategy
     now = engine.clock.now()
     for position in positions:
         # A difference with the broker is the position check's to record and explain.
         lots = booker.lots.position(position.symbol)
-        if lots.quantity <= 0:
+        if lots.quantity == 0:
             continue
         strategy = owner.get(position.symbol, "open")
+        if lots.is_short:
+            side, tag = "short", TAG_SHORT_SELL
+        elif is_inverse_etf(position.symbol):
+            side, tag = "short", TAG_INVERSE_ETF
+        else:
+            side, tag = "long", TAG_NONE
         held = HeldPosition(
             symbol=position.symbol,
             strategy=strategy,
             underlying=position.symbol,
-            position_side="short" if is_inverse_etf(position.symbol) else "long",
-            tag="InverseETF" if is_inverse_etf(position.symbol) else "none",
+            position_side=side,
+            tag=tag,
             leverage_multiplier=1,
             opened_at=now,
             signal_time=None,
             last_price=position.market_price,
         )
         engine.book.add(held, lots.quantity, lots.cost)
-        log.info("adopted %s %s from the broker (%s)", lots.quantity, position.symbol, strategy)
+        log.info("adopted %s %s from the broker (%s%s)", lots.quantity, position.symbol,
+                 strategy, ", short" if lots.is_short else "")
     engine.limits.rebuild(engine.restored_entries, engine.book.positions.keys())

@@ -184,8 +184,11 @@ def _fills(connection: sqlite3.Connection, accounts: BrokerAccounts, where: str,
         side = "buy" if signed > 0 else "sell"
         fee_amount = _money(fee)
         cash_amount = _money(cash)
-        notional = _money(equity_amount) if side == "buy" else cash_amount + fee_amount
-        price_scaled = entry_price if trntype == "BUY" else exit_price
+        # A buy's notional is what it paid (a cover's equities leg is the short's proceeds,
+        # not its cost); a sale's, what it received.
+        notional = -cash_amount - fee_amount if side == "buy" else cash_amount + fee_amount
+        # The fill's own price: an opening leg's entry price (BUY, SHORT), else the exit's.
+        price_scaled = entry_price if trntype in ("BUY", "SHORT") else exit_price
         price = None if price_scaled is None else from_scaled(int(price_scaled), PRICE_PLACES)
         broker_id = base_fitid(fitid)
         fills[broker_id] = LedgerFill(

@@ -1,9 +1,14 @@
 """The one gate every order passes: entries and exits are approved or refused here.
 
 Entry checks run in a fixed order, and the first refusal wins: trading state, the
-strategy's enabled flag, session limits, then sizing. The gate decides only; the engine
-records an approved entry in `SessionLimits` when it sends the order, and on a daily-loss
-breach halts the state machine, flattens and writes the audit row.
+strategy's enabled flag, what a short sale may be, session limits, then sizing. A short
+sale (tag ``ShortSell``) is sized and limited like a purchase: its notional takes the same
+allocation, risk cap and buying power, and it is one open position; only its quantity is
+whole shares (no broker lends a fraction of a share).
+
+The gate decides only; the engine records an approved entry in `SessionLimits` when it
+sends the order, and on a daily-loss breach halts the state machine, flattens and writes
+the audit row.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tbot.config.bot_settings import BotSettings
+from tbot.market.universe import is_inverse_etf
 from tbot.risk.limits import SessionLimits
 from tbot.risk.sizing import SizeDecision, position_size
 from tbot.risk.trading_state import TradingStateMachine
-from tbot.strategy.signals import EntrySignal, ExitSignal
+from tbot.strategy.signals import TAG_SHORT_SELL, Direction, EntrySignal, ExitSignal
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +66,10 @@ class RiskGate:
         if not strategy_enabled:
             key = f"STRAT_{signal.strategy.value.upper()}_ENABLED"
             return Refused(f"strategy {signal.strategy} is disabled ({key}=false)")
-        refusal = self.limits.check_entry(signal.strategy, signal.underlying, signal.instrument)
+        refusal = short_sale_refusal(signal) if signal.tag == TAG_SHORT_SELL else None
+        if refusal is None:
+            refusal = self.limits.check_entry(signal.strategy, signal.underlying,
+                                              signal.instrument)
         if refusal is not None:
             return Refused(refusal)
         sizing = position_size(
@@ -69,6 +78,7 @@ class RiskGate:
             trade_index=trade_index,
             price=signal.reference_price,
             buying_power=buying_power,
+            whole_shares=signal.tag == TAG_SHORT_SELL,
         )
         if not sizing.approved:
             return Refused(f"sizing: {sizing.reason}")
@@ -88,3 +98,20 @@ class RiskGate:
         """True when today's PnL is at or below −capital × DAILY_LOSS_LIMIT (reaching the
         limit exactly counts as breaching it)."""
         return pnl_today <= -(capital * self._bot.DAILY_LOSS_LIMIT)
+
+
+def short_sale_refusal(signal: EntrySignal) -> str | None:
+    """Why a ``ShortSell`` entry cannot be a short sale, or None: it must be bearish, sell
+    the stock itself (not an inverse ETF, which is bought for a bearish view, never sold
+    short) and carry no leverage."""
+    instrument = signal.instrument
+    if signal.direction is not Direction.BEARISH:
+        return f"a short sale of {instrument} must be bearish, not {signal.direction}"
+    if instrument != signal.underlying:
+        return (f"a short sale sells the stock itself: {instrument} is not the "
+                f"underlying {signal.underlying}")
+    if is_inverse_etf(instrument):
+        return f"{instrument} is an inverse ETF: it is bought for a bearish view, never sold short"
+    if signal.leverage_multiplier != 1:
+        return f"a short sale of {instrument} has leverage 1, not {signal.leverage_multiplier}"
+    return None

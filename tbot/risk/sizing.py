@@ -1,4 +1,4 @@
-"""How many shares one entry buys.
+"""How many shares one entry buys (or sells short: a short sale is sized the same way).
 
 The position's value is the smallest of three amounts:
 
@@ -10,8 +10,9 @@ The position's value is the smallest of three amounts:
 - the buying power the broker reports.
 
 The quantity is value / price rounded down: to whole shares, or to 9 decimal places (the
-ledger's share precision) with FRACTIONAL=true. Rounding down never spends more than the
-smallest limit. A quantity of zero is a refusal, with the numbers that caused it.
+ledger's share precision) with FRACTIONAL=true. A short sale is always whole shares:
+brokers do not lend fractions of a share to sell short. Rounding down never spends more
+than the smallest limit. A quantity of zero is a refusal, with the numbers that caused it.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ def position_size(
     price: Decimal,
     buying_power: Decimal,
     stop_fraction: Decimal = TRAILING_STOP,
+    whole_shares: bool = False,
 ) -> SizeDecision:
-    """Size trade number `trade_index` (0-based within the strategy session) at `price`."""
+    """Size trade number `trade_index` (0-based within the strategy session) at `price`;
+    `whole_shares` rounds to whole shares even with FRACTIONAL=true (a short sale)."""
     weights = bot.WEIGHTS
     zero = Decimal(0)
     if not 0 <= trade_index < len(weights):
@@ -72,10 +75,11 @@ def position_size(
     limits = {"allocation": allocation, "risk_cap": risk_cap, "buying_power": available}
     limited_by = min(limits, key=lambda name: limits[name])
     value = limits[limited_by]
-    step = FRACTIONAL_SHARE if bot.FRACTIONAL else WHOLE_SHARE
+    fractional = bot.FRACTIONAL and not whole_shares
+    step = FRACTIONAL_SHARE if fractional else WHOLE_SHARE
     quantity = (value / price).quantize(step, rounding=ROUND_DOWN)
     notional = quantity * price
-    shares = "fractional shares" if bot.FRACTIONAL else "whole shares"
+    shares = "fractional shares" if fractional else "whole shares"
     numbers = (
         f"allocation {_shown(allocation)} (capital {_shown(capital)} x "
         f"{bot.TOTAL_ALLOCATION} x weight {weights[trade_index]}), "

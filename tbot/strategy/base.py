@@ -75,8 +75,11 @@ class Strategy(Protocol):
         average_cost: Decimal,
         last_price: Decimal,
         at: datetime,
+        *,
+        short: bool = False,
     ) -> None:
-        """After a restart, take over a position found at the broker for this strategy; its
+        """After a restart, take over a position found at the broker for this strategy
+        (`quantity` shares; `short`: sold short, so its stops sit above the price); its
         exit tracking restarts from `last_price`."""
         ...
 

@@ -210,10 +210,17 @@ class ClosingMomentum(SteppedStrategy):
                   ) -> ExitSignal | None:
         at = frame.at
         held = self._held.get(instrument)
-        if held is None:  # adopted: its own price's stop only
+        if held is None or instrument in self._stops:  # adopted: its own price's stop
             price = self._close_in(frame, instrument)
             stop = self._stops.get(instrument)
-            if price is None or stop is None or price > stop:
+            if price is None or stop is None:
+                return None
+            if self._is_short(instrument):
+                if price < stop:
+                    return None
+                return self._exit(instrument, ExitReason.STOP_LOSS, at,
+                                  f"{instrument} {price} >= stop {stop} (adopted short)", price)
+            if price > stop:
                 return None
             return self._exit(instrument, ExitReason.STOP_LOSS, at,
                               f"{instrument} {price} <= stop {stop} (adopted)", price)
@@ -234,7 +241,9 @@ class ClosingMomentum(SteppedStrategy):
         return None
 
     def _adopted(self, instrument: str, last_price: Decimal) -> None:
-        self._stops[instrument] = last_price * (1 - self._bot.STRAT_CLOSE_STOP_LOSS)
+        loss = self._bot.STRAT_CLOSE_STOP_LOSS
+        self._stops[instrument] = last_price * (1 + loss if self._is_short(instrument)
+                                                else 1 - loss)
 
     def _forget(self, instrument: str) -> None:
         self._stops.pop(instrument, None)

@@ -150,6 +150,15 @@ class OpeningRangeBreakout(SteppedStrategy):
         if price is None:
             return None
         at = frame.at
+        if self._is_short(instrument):  # sold short: the stop trails the lowest close
+            trough = min(self._peaks.get(instrument, price), price)
+            self._peaks[instrument] = trough
+            stop = trough * (1 + TRAILING_STOP)
+            if price < stop:
+                return None
+            return self._exit(instrument, ExitReason.TRAILING_STOP, at,
+                              f"{instrument} {price} >= trailing stop {stop} "
+                              f"(trough {trough} x {1 + TRAILING_STOP}, short)", price)
         peak = max(self._peaks.get(instrument, price), price)
         self._peaks[instrument] = peak
         stop = _stop_price(peak)
@@ -206,8 +215,10 @@ class OpeningRangeBreakout(SteppedStrategy):
             **self._window_snapshot(),
             "ranges": dict(sorted(ranges.items())),
             "trailing_stops": {
-                i: {"peak": str(peak), "stop": str(_stop_price(peak))}
-                for i, peak in sorted(self._peaks.items())
+                i: ({"trough": str(extreme), "stop": str(extreme * (1 + TRAILING_STOP))}
+                    if self._is_short(i) else
+                    {"peak": str(extreme), "stop": str(_stop_price(extreme))})
+                for i, extreme in sorted(self._peaks.items())
             },
         }
 

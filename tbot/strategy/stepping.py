@@ -64,6 +64,8 @@ class HeldEntry:
     underlying: str
     direction: Direction
     trigger_price: Decimal
+    short_sale: bool = False
+    """The instrument itself was sold short (tag ShortSell): it profits as it falls."""
 
 
 def _universe_leverage() -> LeverageOf:
@@ -217,14 +219,20 @@ class SteppedStrategy:
         average_cost: Decimal,
         last_price: Decimal,
         at: datetime,
+        *,
+        short: bool = False,
     ) -> None:
-        """Take over a position found at the broker after a restart: exits restart from
-        `last_price`, and the instrument counts as traded this session."""
+        """Take over a position found at the broker after a restart (`short`: sold
+        short): exits restart from `last_price`, and the instrument counts as traded this
+        session."""
         _require_positive(quantity, "adopted quantity")
         self._holdings[instrument] = quantity
         self._last_close[instrument] = last_price
         self._mark_traded(instrument)
         self._exiting.discard(instrument)
+        if short:
+            self._held[instrument] = HeldEntry(instrument, Direction.BEARISH, last_price,
+                                               short_sale=True)
         self._adopted(instrument, last_price)
 
     def block(self, symbols: Iterable[str]) -> None:
@@ -252,6 +260,11 @@ class SteppedStrategy:
 
     def _forget(self, instrument: str) -> None:
         """`instrument` is no longer held."""
+
+    def _is_short(self, instrument: str) -> bool:
+        """Whether `instrument` is held sold short."""
+        held = self._held.get(instrument)
+        return held is not None and held.short_sale
 
     # -- exits ------------------------------------------------------------------------------
     def _exits(self, frame: MinuteFrame, own: MinuteFrame) -> list[ExitSignal]:
@@ -432,9 +445,10 @@ class SteppedStrategy:
                ) -> EntrySignal:
         self._mark_traded(underlying)
         self._mark_traded(instrument)
-        self._held[instrument] = HeldEntry(underlying, direction, trigger)
         if tag is None:
             tag = TAG_INVERSE_ETF if direction is Direction.BEARISH else TAG_NONE
+        self._held[instrument] = HeldEntry(underlying, direction, trigger,
+                                           short_sale=tag == TAG_SHORT_SELL)
         return EntrySignal(
             strategy=self.name, underlying=underlying, instrument=instrument,
             direction=direction, trigger_price=trigger, reference_price=reference, at=at,

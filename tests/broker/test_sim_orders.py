@@ -203,10 +203,14 @@ def test_selling_more_than_held_is_rejected(market: Market) -> None:
     assert order.reject_reason.startswith("cash account: cannot sell more than held")
 
 
-def test_selling_a_symbol_not_held_is_rejected(market: Market) -> None:
-    market.minute(("AAPL", "100"))
+def test_selling_a_symbol_not_held_is_rejected_when_it_cannot_be_borrowed(
+    market: Market,
+) -> None:
+    # Selling what is not held is a short sale (tests/broker/test_sim_short_sales.py):
+    # refused for a symbol the broker cannot borrow.
+    market.minute(("SNAP", "9"))
 
-    order = market.sell("c1", "AAPL", "1")
+    order = market.sell("c1", "SNAP", "1")
 
     assert order.status is OrderStatus.REJECTED
 

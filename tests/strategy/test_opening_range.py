@@ -497,3 +497,31 @@ def test_bearish_breakdown_with_short_sell_sells_the_stock_itself(
         "AAPL", "AAPL", Direction.BEARISH)
     assert (signal.tag, signal.leverage_multiplier) == ("ShortSell", 1)
     assert signal.reason == "AAPL 48 < range low 49 x 0.98; sold short"
+
+
+def test_a_short_sale_trails_its_stop_above_the_lowest_close(
+    make_strategy: MakeStrategy,
+) -> None:
+    strategy = make_strategy(SHORT_TYPE_OPEN=ShortType.SHORT_SELL)
+    play(strategy, opening_range("AAPL"))
+    at = ANALYSIS_END + MINUTE
+    deliver(strategy, at, AAPL="48")
+    strategy.on_entry_filled("AAPL", Decimal(10), Decimal("48"), at)
+
+    falling = deliver(strategy, at + MINUTE, AAPL="45")
+    holding = deliver(strategy, at + 2 * MINUTE, AAPL="45.89")  # below 45 x 1.02
+    [exit_] = deliver(strategy, at + 3 * MINUTE, AAPL="45.90")
+
+    assert falling == holding == []
+    assert isinstance(exit_, ExitSignal) and exit_.reason is ExitReason.TRAILING_STOP
+    assert exit_.detail == "AAPL 45.90 >= trailing stop 45.90 (trough 45 x 1.02, short)"
+
+
+def test_an_adopted_short_keeps_its_stop_above_the_price(make_strategy: MakeStrategy) -> None:
+    strategy = make_strategy()
+    strategy.adopt_position("AAPL", Decimal(5), Decimal("50"), Decimal("50"), ANALYSIS_END,
+                            short=True)
+    assert strategy.holdings() == {"AAPL": Decimal(5)}
+    assert deliver(strategy, ANALYSIS_END + MINUTE, AAPL="49") == []
+    [exit_] = deliver(strategy, ANALYSIS_END + 2 * MINUTE, AAPL="49.98")
+    assert isinstance(exit_, ExitSignal) and "short" in exit_.detail

@@ -39,6 +39,8 @@ from tbot.broker.reports import (
 
 MARKET_ZONE = ZoneInfo("America/New_York")
 FILL_TYPE = "FILL"
+SELL_SHORT_SIDE = "sell_short"
+"""The side of a trade activity that sold short (Alpaca's orders themselves say ``sell``)."""
 FILL_FIELDS = frozenset({"id", "activity_type", "transaction_time", "type", "price", "qty",
                          "side", "symbol", "leaves_qty", "cum_qty", "order_id",
                          "order_status"})
@@ -106,16 +108,21 @@ def read_account(raw: object, now: datetime) -> AccountSnapshot:
 
 
 def read_position(raw: object) -> BrokerPosition:
-    """One of `GET /v2/positions`. A short position is refused: tbot trades long only
-    (inverse ETFs stand for shorts), so a short at the broker is not ours to manage."""
+    """One of `GET /v2/positions`. A short position (side ``short``; Alpaca writes its
+    ``qty`` negative) has a negative quantity, as tbot counts positions everywhere."""
     record = _object(raw, "a position")
     symbol = _text(record, "symbol", "a position")
     what = f"position {symbol}"
     quantity = _decimal(record, "qty", what)
     assert quantity is not None
-    if quantity <= 0 or record.get("side") == "short":
-        raise MalformedBrokerRecordError(f"{what}: a short position ({quantity}); tbot holds "
-                                         "long positions only")
+    side = record.get("side", "short" if quantity < 0 else "long")
+    if side not in ("long", "short") or quantity == 0:
+        raise MalformedBrokerRecordError(f"{what}: side {side!r} with qty {quantity} is not a "
+                                         "position")
+    if side == "short":
+        quantity = -abs(quantity)
+    elif quantity < 0:
+        raise MalformedBrokerRecordError(f"{what}: a long position of {quantity} shares")
     return BrokerPosition(
         symbol=symbol,
         quantity=quantity,
@@ -180,6 +187,8 @@ def fill_report(raw: Mapping[str, Any], *, source: str,
         fill_id = required_text(raw, "id")
         order_id = required_text(raw, "order_id")
         side = raw.get("side")
+        if side == SELL_SHORT_SIDE:  # a trade activity's word for a sell that went short
+            side = OrderSide.SELL.value
         if side not in ("buy", "sell"):
             raise ReportMalformed(f"field 'side' is {side!r}, not buy or sell")
         client_id = client_order_id(order_id)

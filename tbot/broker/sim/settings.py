@@ -1,4 +1,5 @@
-"""The simulated broker's own settings: the account, its fees and fill model, fault mode."""
+"""The simulated broker's own settings: the account, its fees and fill model, what it lends
+for short sales, fault mode."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from tbot.broker.sim.faults import SimFault, parse_faults
 
 ACCOUNT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9./-]*$")
+DEFAULT_HARD_TO_BORROW: frozenset[str] = frozenset({"SNAP", "SOFI"})
+"""Stocks of the generated market the simulated broker has no shares to lend: a short sale
+of them is refused, the same on every run (inverse ETFs are never lent either)."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,7 @@ class SimBrokerSettings:
     cent, per execution. `slippage_bps`: buys fill that many basis points above the bar's
     open, sells below. `max_volume_participation`: the fraction of a bar's volume that may
     fill (the rest of an order waits for later bars). `faults`: the fault mode's tricks.
+    `hard_to_borrow`: symbols with no shares to borrow, whose short sales are refused.
     Invalid values raise ValueError; money and fractions must be `Decimal`, never float.
     """
 
@@ -31,6 +37,7 @@ class SimBrokerSettings:
     faults: frozenset[SimFault] = field(default_factory=frozenset)
     currency: str = "USD"
     min_fee: Decimal = Decimal("0")
+    hard_to_borrow: frozenset[str] = DEFAULT_HARD_TO_BORROW
 
     def __post_init__(self) -> None:
         if not ACCOUNT_ID_PATTERN.match(self.account_id):
@@ -55,6 +62,14 @@ class SimBrokerSettings:
         # The config parses SIM_FAULTS into its own enum; normalise to ours so membership
         # tests and the fault log speak one vocabulary.
         object.__setattr__(self, "faults", parse_faults(self.faults))
+        if isinstance(self.hard_to_borrow, str):
+            raise ValueError("hard_to_borrow must be a collection of symbols, not one string")
+        symbols = frozenset(self.hard_to_borrow)
+        for symbol in symbols:
+            if not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol):
+                raise ValueError(f"hard_to_borrow symbol {symbol!r} must be upper-case, "
+                                 "e.g. SNAP")
+        object.__setattr__(self, "hard_to_borrow", symbols)
 
 
 def _require_decimal(name: str, value: object, *, minimum: Decimal) -> None:

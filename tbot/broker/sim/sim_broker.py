@@ -38,6 +38,7 @@ from tbot.broker.sim.execution import (
     FillModel,
     exact_arithmetic,
     has_at_most_nine_places,
+    is_whole,
     weighted_average,
 )
 from tbot.broker.sim.faults import (
@@ -64,6 +65,7 @@ from tbot.broker.sim.settings import SimBrokerSettings
 from tbot.broker.sim.state_store import SimStateStore
 from tbot.clock import Clock, ensure_utc
 from tbot.market.bars import Bar
+from tbot.market.universe import is_inverse_etf
 
 __all__ = ["SimBroker", "SimBrokerSettings"]
 
@@ -83,10 +85,19 @@ T = TypeVar("T")
 class SimBroker:
     """The embedded default broker (implements `tbot.broker.protocol.BrokerAdapter`).
 
-    Market orders only, cash account, long only. An order fills from the first `on_bars`
-    call after it was submitted that has a bar for its symbol, at that bar's open plus
-    slippage, at most a share of the bar's volume per bar. Calls are serialised by a lock.
-    Open it with `SimBroker.open`.
+    Market orders only, a cash account without leverage. An order fills from the first
+    `on_bars` call after it was submitted that has a bar for its symbol, at that bar's open
+    plus slippage, at most a share of the bar's volume per bar. Calls are serialised by a
+    lock. Open it with `SimBroker.open`.
+
+    Short sales. A sell of a symbol not held long opens (or adds to) a short position, as
+    at a real broker, if the broker can borrow the shares: never an inverse ETF, never a
+    symbol of `settings.hard_to_borrow`, never a fraction of a share. The position's
+    quantity goes negative and cash rises by the proceeds; a buy of a symbol held short
+    covers it. A short holds buying power worth twice its market value: its proceeds, which
+    stay as collateral, and as much again of the account's own cash (a 100% margin
+    requirement: no leverage). An order never crosses zero: a sell of more than is held
+    long, or a buy of more than is short, is refused; the position is closed first.
     """
 
     def __init__(self, store: SimStateStore, settings: SimBrokerSettings, clock: Clock) -> None:
@@ -170,8 +181,9 @@ class SimBroker:
     # -- the account ------------------------------------------------------------------------
 
     def account(self) -> AccountSnapshot:
-        """Cash, buying power (cash less what open buy orders reserve, never below zero) and
-        equity (cash plus holdings at their last price) now."""
+        """Cash, buying power (cash less what open buy orders and short sales reserve and
+        what short positions hold, never below zero) and equity (cash plus holdings at
+        their last price, a short's negative) now."""
         with self._lock, exact_arithmetic():
             cash = self._store.cash()
             holdings = sum(
@@ -188,7 +200,8 @@ class SimBroker:
             )
 
     def positions(self) -> list[BrokerPosition]:
-        """Every holding (quantity > 0) with its average cost and last price, by symbol."""
+        """Every holding with its average cost (a short's average sale price) and last
+        price, by symbol; a short position has a negative quantity."""
         with self._lock:
             return self._store.positions()
 
@@ -211,9 +224,10 @@ class SimBroker:
 
     def submit(self, request: OrderRequest) -> BrokerOrder:
         """Place a market order. A refusal for market reasons (no price yet, not enough
-        buying power, selling more than held) is stored and returned with status REJECTED
-        and a reason; a malformed request raises ValueError; a `client_order_id` seen
-        before returns that order unchanged."""
+        buying power, shares that cannot be borrowed for a short sale, an order that would
+        cross from long to short or back) is stored and returned with status REJECTED and a
+        reason; a malformed request raises ValueError; a `client_order_id` seen before
+        returns that order unchanged."""
         _check_request(request)
         with self._lock, exact_arithmetic(), self._store.transaction():
             existing = self._store.order_by_client_id(request.client_order_id)
@@ -422,49 +436,109 @@ class SimBroker:
         return price
 
     def _buying_power(self) -> Decimal:
-        """Cash less what open buy orders would cost at today's prices (may be negative)."""
-        reserved = sum(
-            (
-                self._model.estimated_buy_cost(
-                    order.quantity - order.filled_quantity, self._market_price(order.symbol)
-                )
-                for order in self._store.open_orders()
-                if order.side is OrderSide.BUY
-            ),
-            Decimal(0),
-        )
+        """Cash less what open buy orders and open short sales would take at today's
+        prices, and less twice each short position's market value (may be negative)."""
+        reserved = Decimal(0)
+        holdings = {held.symbol: held for held in self._store.positions()}
+        selling: dict[str, Decimal] = {}
+        for order in self._store.open_orders():
+            remaining = order.quantity - order.filled_quantity
+            if order.side is OrderSide.BUY:
+                reserved += self._model.estimated_buy_cost(
+                    remaining, self._market_price(order.symbol))
+            else:
+                selling[order.symbol] = selling.get(order.symbol, Decimal(0)) + remaining
+        for symbol, sold in selling.items():
+            held = holdings.get(symbol)
+            long_part = max(held.quantity, Decimal(0)) if held is not None else Decimal(0)
+            short_part = sold - long_part
+            if short_part > 0:  # the part of the open sells that sells short
+                reserved += self._model.estimated_buy_cost(
+                    short_part, self._market_price(symbol))
+        for held in holdings.values():
+            if held.quantity < 0:
+                reserved += 2 * -held.quantity * self._mark(held)
         return self._store.cash() - reserved
+
+    def _open_quantities(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """What the open orders of `symbol` still have to buy and to sell."""
+        buying = selling = Decimal(0)
+        for order in self._store.open_orders():
+            if order.symbol != symbol:
+                continue
+            remaining = order.quantity - order.filled_quantity
+            if order.side is OrderSide.BUY:
+                buying += remaining
+            else:
+                selling += remaining
+        return buying, selling
 
     def _refusal(self, request: OrderRequest) -> str | None:
         """Why the market refuses `request`, or None when it is accepted."""
         symbol, quantity = request.symbol, request.quantity
-        if request.side is OrderSide.BUY:
-            price = self._store.last_price(symbol)
-            if price is None:
-                return f"no market price for {symbol} yet"
-            needed = self._model.estimated_buy_cost(quantity, price)
-            available = self._buying_power()
-            if needed > available:
-                has = max(available, Decimal(0)).quantize(CENT, rounding=ROUND_FLOOR)
-                needs = needed.quantize(CENT, rounding=ROUND_CEILING)
-                return f"insufficient buying power: needs {needs}, has {has}"
-            return None
         held = self._store.position(symbol)
         holding = held.quantity if held is not None else Decimal(0)
-        being_sold = sum(
-            (
-                order.quantity - order.filled_quantity
-                for order in self._store.open_orders()
-                if order.side is OrderSide.SELL and order.symbol == symbol
-            ),
+        buying, selling = self._open_quantities(symbol)
+        if request.side is OrderSide.BUY:
+            if holding < 0:
+                return self._cover_refusal(symbol, quantity, -holding - buying)
+            if holding == 0 and selling:
+                # Whichever filled first, the other could cross zero.
+                return (f"a short sale of {selling} {symbol} is still open: a buy waits "
+                        "until it has filled or been canceled")
+            return self._buy_refusal(symbol, quantity, self._buying_power())
+        if holding > 0:
+            if quantity > holding - selling:
+                return (
+                    f"cash account: cannot sell more than held ({quantity} {symbol} asked, "
+                    f"{holding} held, {selling} already being sold); a sale never crosses "
+                    "into a short: sell what is held, then sell short"
+                )
+            return None
+        return self._short_refusal(symbol, quantity, buying)
+
+    def _buy_refusal(self, symbol: str, quantity: Decimal, available: Decimal) -> str | None:
+        price = self._store.last_price(symbol)
+        if price is None:
+            return f"no market price for {symbol} yet"
+        needed = self._model.estimated_buy_cost(quantity, price)
+        if needed > available:
+            has = max(available, Decimal(0)).quantize(CENT, rounding=ROUND_FLOOR)
+            needs = needed.quantize(CENT, rounding=ROUND_CEILING)
+            return f"insufficient buying power: needs {needs}, has {has}"
+        return None
+
+    def _cover_refusal(self, symbol: str, quantity: Decimal, short: Decimal) -> str | None:
+        """A buy to cover: at most what is short and not already being covered, paid from
+        cash (the short's proceeds are there; its margin does not stop a cover)."""
+        if quantity > short:
+            return (
+                f"cannot buy more than is short: {quantity} {symbol} asked, {short} left to "
+                "cover; a cover never crosses into a long: cover, then buy"
+            )
+        reserved = sum(
+            (self._model.estimated_buy_cost(order.quantity - order.filled_quantity,
+                                            self._market_price(order.symbol))
+             for order in self._store.open_orders() if order.side is OrderSide.BUY),
             Decimal(0),
         )
-        if quantity > holding - being_sold:
-            return (
-                f"cash account: cannot sell more than held ({quantity} {symbol} asked, "
-                f"{holding} held, {being_sold} already being sold)"
-            )
-        return None
+        refusal = self._buy_refusal(symbol, quantity, self._store.cash() - reserved)
+        return None if refusal is None else f"cannot cover: {refusal}"
+
+    def _short_refusal(self, symbol: str, quantity: Decimal, buying: Decimal) -> str | None:
+        """A sell of a symbol not held long: a short sale, if the shares can be borrowed
+        and the account can hold the position."""
+        if buying and self._store.position(symbol) is None:
+            return (f"a buy of {buying} {symbol} is still open: a short sale waits until it "
+                    "has filled or been canceled")
+        if is_inverse_etf(symbol):
+            return f"not shortable: {symbol} is an inverse ETF, which the broker does not lend"
+        if symbol in self._settings.hard_to_borrow:
+            return f"hard to borrow: no {symbol} shares are available to sell short"
+        if not is_whole(quantity):
+            return f"fractional shares cannot be sold short ({quantity} {symbol} asked)"
+        refusal = self._buy_refusal(symbol, quantity, self._buying_power())
+        return None if refusal is None else f"short sale refused: {refusal}"
 
     def _execute_open_orders(
         self, bars: Mapping[str, Bar], at: datetime, due: DailyFaults
@@ -577,28 +651,35 @@ class SimBroker:
     ) -> None:
         held = self._store.position(symbol)
         holding = held.quantity if held is not None else Decimal(0)
-        if side is OrderSide.BUY:
-            average = weighted_average(
-                holding, held.average_cost if held is not None else None, quantity, price
-            )
-            self._store.save_position(symbol, holding + quantity, average)
-            return
-        remaining = holding - quantity
-        if held is None or remaining < 0:
-            # Submit never lets a sell exceed the holding; a short here means corrupt state.
+        change = quantity if side is OrderSide.BUY else -quantity
+        after = holding + change
+        if holding and after and (after > 0) != (holding > 0):
+            # Submit never lets an order cross zero; one that does means corrupt state.
             raise SimStateError(
-                f"simulated broker would sell {quantity} {symbol} while holding {holding}"
+                f"simulated broker would {side.value} {quantity} {symbol} while holding "
+                f"{holding}: a position never crosses from long to short or back"
             )
-        if remaining == 0:
+        if after == 0:
             self._store.remove_position(symbol)
-        else:
-            self._store.save_position(symbol, remaining, held.average_cost)
+        elif holding == 0 or (change > 0) == (holding > 0):
+            # Opening or adding (long or short): the average price moves.
+            average = weighted_average(
+                abs(holding), held.average_cost if held is not None else None, quantity, price
+            )
+            self._store.save_position(symbol, after, average)
+        else:  # reducing a long or covering part of a short: the average stays
+            assert held is not None
+            self._store.save_position(symbol, after, held.average_cost)
 
     def _phantom_fill(self, symbol: str, at: datetime, due: DailyFaults) -> None:
         """Buy one share of `symbol` the engine never asked for (and is never told of), if
-        the account can pay for it; otherwise wait for the day's next fill."""
+        the account can pay for it and does not hold `symbol` short; otherwise wait for the
+        day's next fill."""
         if not due.is_due(SimFault.PHANTOM_FILL):
             return
+        held = self._store.position(symbol)
+        if held is not None and held.quantity < 0:
+            return  # a phantom purchase of a short would cover it (maybe past zero): wait
         market = self._market_price(symbol)
         if self._model.estimated_buy_cost(PHANTOM_QUANTITY, market) > self._buying_power():
             return
@@ -631,7 +712,9 @@ class SimBroker:
         for fault in CASH_FAULTS:
             if not due.is_due(fault):
                 continue
-            holdings = [(held.symbol, held.quantity) for held in self._store.positions()]
+            # A dividend is paid on shares held long (a short would owe it: not simulated).
+            holdings = [(held.symbol, held.quantity) for held in self._store.positions()
+                        if held.quantity > 0]
             movement = cash_movement_for(fault, holdings, self._store.symbols_with_price())
             if movement is None:
                 continue

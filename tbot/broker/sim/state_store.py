@@ -489,7 +489,7 @@ class SimStateStore:
         return None if row is None else _position(row)
 
     def save_position(self, symbol: str, quantity: Decimal, average_cost: Decimal) -> None:
-        """Store a holding (quantity > 0)."""
+        """Store a holding (quantity > 0, or < 0 for a short position)."""
         self._write(
             "INSERT INTO positions (symbol, quantity, average_cost) VALUES (?, ?, ?) "
             "ON CONFLICT (symbol) DO UPDATE SET quantity = excluded.quantity, "

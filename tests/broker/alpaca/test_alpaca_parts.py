@@ -18,7 +18,7 @@ from tbot.broker.alpaca.credentials import (
 from tbot.broker.alpaca.payloads import cash_report, fill_report, read_order, read_position
 from tbot.broker.alpaca.request_budget import RequestBudget
 from tbot.broker.errors import MalformedBrokerRecordError
-from tbot.broker.models import OrderStatus
+from tbot.broker.models import OrderSide, OrderStatus
 from tbot.broker.reports import CashReport, FillReport, RefusedReport
 
 SECRET = "s3cr3t-never-printed"
@@ -114,11 +114,28 @@ def _order() -> dict[str, object]:
             "status": "filled", "submitted_at": "2026-11-20T14:31:05Z"}
 
 
-def test_a_short_position_or_a_float_quantity_is_refused_not_guessed():
-    with pytest.raises(MalformedBrokerRecordError, match="short"):
-        read_position({"symbol": "AAPL", "qty": "-5", "avg_entry_price": "10", "side": "short"})
+def test_a_short_position_is_negative_and_a_float_quantity_is_refused_not_guessed():
+    short = read_position({"symbol": "AAPL", "qty": "-5", "avg_entry_price": "10",
+                           "side": "short", "current_price": "9.5"})
+    assert (short.quantity, short.average_cost, short.market_price) == (
+        Decimal(-5), Decimal(10), Decimal("9.5"))
+    # a short written with an unsigned qty is still short
+    assert read_position({"symbol": "AAPL", "qty": "5", "avg_entry_price": "10",
+                          "side": "short"}).quantity == Decimal(-5)
+    with pytest.raises(MalformedBrokerRecordError, match="a long position of -5"):
+        read_position({"symbol": "AAPL", "qty": "-5", "avg_entry_price": "10", "side": "long"})
     with pytest.raises(MalformedBrokerRecordError, match="not a number as text"):
         read_position({"symbol": "AAPL", "qty": 5.5, "avg_entry_price": "10"})
+
+
+def test_a_trade_activity_that_sold_short_is_a_sell():
+    raw = {"id": "20261120143105123::f9", "activity_type": "FILL", "type": "fill",
+           "transaction_time": "2026-11-20T14:31:05.123Z", "price": "50", "qty": "3",
+           "side": "sell_short", "symbol": "AAPL", "leaves_qty": "0", "cum_qty": "3",
+           "order_id": "o9", "order_status": "filled"}
+    report = fill_report(raw, source="test", client_order_id={"o9": "open-x"}.get)
+    assert isinstance(report, FillReport)
+    assert (report.fill.side, report.fill.quantity) == (OrderSide.SELL, Decimal(3))
 
 
 def test_a_fill_activity_keeps_the_payload_and_looks_up_its_client_order_id():

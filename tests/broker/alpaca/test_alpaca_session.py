@@ -101,6 +101,9 @@ def session(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Sessio
                          actor="test")
         replace_setting(root, "BROKER_NAME", "ALPACA")
         replace_setting(root, "TRADING_UNIVERSE", ",".join(LIQUID_UNIVERSE))
+        # No screener_api secret here: with the filter on every symbol would be blocked
+        # (FUNDAMENTALS_UNAVAILABLE=block), which tests/engine/test_entry_screen.py pins.
+        replace_setting(root, "ENABLE_FINNHUB_FUNDAMENTALS_FILTER", "false")
         replace_setting(root, "STRATEGY_OVERRIDE", "open")
         replace_setting(root, "ALPACA_MAX_REQUESTS_PER_MINUTE", "1000000")
         SecretStore(home.paths).set("broker", {"alpaca": {
