@@ -71,6 +71,7 @@ class _Counts:
     rejections: int = 0
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     risk_triggers: dict[str, int] = field(default_factory=dict)
+    filter_blocks: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: _Counts) -> None:
         """Fold `other`'s counts into these."""
@@ -78,6 +79,7 @@ class _Counts:
         self.rejections += other.rejections
         _add_counts(self.rejection_reasons, other.rejection_reasons)
         _add_counts(self.risk_triggers, other.risk_triggers)
+        _add_counts(self.filter_blocks, other.filter_blocks)
 
 
 def _figures(counts: _Counts, results: StrategyResults) -> dict[str, Any]:
@@ -123,6 +125,7 @@ def _figures(counts: _Counts, results: StrategyResults) -> dict[str, Any]:
         "rejections": counts.rejections,
         "rejection_reasons": dict(sorted(counts.rejection_reasons.items())),
         "risk_triggers": dict(sorted(counts.risk_triggers.items())),
+        "filter_blocks": dict(sorted(counts.filter_blocks.items())),
     }
 
 
@@ -138,8 +141,9 @@ class RiskTriggerEvent:
 
 class SessionStats:
     """Accumulates what one session's ledger does not hold, per strategy: signals,
-    rejections and risk triggers. `strategies` listed up front appear in the summary even
-    when they did nothing; others appear once recorded or once the ledger has their money."""
+    rejections, filter blocks and risk triggers. `strategies` listed up front appear in the
+    summary even when they did nothing; others appear once recorded or once the ledger has
+    their money."""
 
     def __init__(self, strategies: Iterable[str] = ()) -> None:
         self._counts: dict[str, _Counts] = {name: _Counts() for name in strategies}
@@ -154,6 +158,12 @@ class SessionStats:
         counts = self._tally(strategy)
         counts.rejections += 1
         counts.rejection_reasons[reason] = counts.rejection_reasons.get(reason, 0) + 1
+
+    def record_block(self, strategy: str, reason: str) -> None:
+        """A filter kept `strategy` from an entry (`reason`: the filter's code, e.g.
+        ``adx_trend``, ``vix``, ``fundamentals``); the words are in the strategy's log."""
+        counts = self._tally(strategy)
+        counts.filter_blocks[reason] = counts.filter_blocks.get(reason, 0) + 1
 
     def record_risk_trigger(self, trigger: str, *, strategy: str | None = None,
                             at: datetime | None = None, detail: str = "") -> None:

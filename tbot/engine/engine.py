@@ -387,12 +387,17 @@ class Engine:
                          else GeneratedFundamentals())
         screen = EntryScreen.from_settings(
             self.bot, self.paths, simulated,
-            log_block=lambda strategy, symbol, reason: self.logs.log(
-                strategy, "SKIP", symbol=symbol, reason=reason),
+            log_block=self._screen_block,
             alert=lambda key, message: self.alert_once(key, "warning", message))
         if self.bot.ENABLE_FINNHUB_FUNDAMENTALS_FILTER:
             log.info("fundamentals filter on: %s", screen.source_words)
         return screen
+
+    def _screen_block(self, strategy: str, symbol: str, reason: str) -> None:
+        """A symbol the fundamentals screen keeps out of a window: the strategy log and the
+        daily summary's count."""
+        self.logs.log(strategy, "SKIP", symbol=symbol, reason=reason)
+        self.stats.record_block(strategy, "fundamentals")
 
     def _start_order_updates(self) -> None:
         """Start the broker's order-update stream (a real broker's fills arrive there)."""
@@ -707,6 +712,7 @@ class Engine:
                 self.logs.log(
                     signal.strategy.value, "SKIP", symbol=signal.symbol, reason=signal.reason
                 )
+                self.stats.record_block(signal.strategy.value, signal.code or "other")
                 if signal.alert:  # a filter that could not judge, not an ordinary block
                     self.alert_once(f"filter:{signal.strategy}:{at.date()}", "warning",
                                     f"strategy {signal.strategy}: {signal.reason}")

@@ -7,7 +7,7 @@ a simulated broker. Prices are `Decimal`, instants aware UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -88,6 +88,8 @@ class SkipNote:
     at: datetime
     reason: str
     alert: bool = False
+    code: str = field(default="", compare=False)
+    """The rule that said no (``no_range``, ``adx_trend``, ``vix``...), for counting."""
 
 
 Signal = EntrySignal | ExitSignal | SkipNote

@@ -469,7 +469,8 @@ class SteppedStrategy:
             if noted[column]:
                 return None
             noted[column] = True
-        return SkipNote(strategy=self.name, symbol=symbol, at=at, reason=text, alert=alert)
+        return SkipNote(strategy=self.name, symbol=symbol, at=at, reason=text, alert=alert,
+                        code=code)
 
     def _unnoted(self, code: str, columns: BoolArray) -> BoolArray:
         """`columns` not yet noted for `code` (so a minute's notes cost nothing twice)."""

@@ -136,6 +136,7 @@ def test_per_strategy_figures_match_the_hand_computed_session(
         "rejections": 0,
         "rejection_reasons": {},
         "risk_triggers": {},
+        "filter_blocks": {},
     }
     mid = _summary(session, results)["strategies"]["mid"]
     assert (mid["win_rate"], mid["max_gain"], mid["max_loss"]) == (D(0), None, D(-7))
@@ -271,3 +272,17 @@ def test_a_booked_day_gives_a_summary_and_history_that_agree_with_the_ledger(
         assert figures["ticker_pnl"] == {
             ticker: sum((r.PnL for r in records if r.ticker == ticker), D(0))
             for ticker in sorted({r.ticker for r in records if r.strategy_name == name})}
+
+
+def test_filter_blocks_are_counted_per_strategy_and_in_the_totals() -> None:
+    stats = SessionStats(["open", "mid"])
+    stats.record_block("mid", "adx_trend")
+    stats.record_block("mid", "adx_trend")
+    stats.record_block("mid", "fundamentals")
+    stats.record_block("open", "price_low")
+    summary = stats.build_summary(DAY, "TBOT_US_SIM_BOT01", "SIM", STARTED, STARTED,
+                                  {}, results=_results({}))
+    assert summary["strategies"]["mid"]["filter_blocks"] == {"adx_trend": 2,
+                                                             "fundamentals": 1}
+    assert summary["totals"]["filter_blocks"] == {"adx_trend": 2, "fundamentals": 1,
+                                                  "price_low": 1}

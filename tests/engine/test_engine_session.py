@@ -46,6 +46,10 @@ def test_a_simulated_day_trades_books_balanced_entries_and_verifies(home, start_
         .read_text()
     )
     assert summary["day"] == TRADING_DAY
+    # Every block is in its strategy's log with its reason, and counted in the summary.
+    mid = summary["strategies"]["mid"]
+    assert mid["filter_blocks"].get("fundamentals", 0) >= 1
+    assert "SKIP" in (logs / "mid.log").read_text()
 
 
 def test_events_carry_the_engine_s_simulated_time_not_the_wall_clock(home, start_engine):
