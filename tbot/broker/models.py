@@ -118,7 +118,7 @@ class AccountSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class BrokerPosition:
-    """A holding as the broker reports it. Long only (cash accounts); quantity > 0."""
+    """A holding as the broker reports it: quantity > 0 long, < 0 sold short."""
 
     symbol: str
     quantity: Decimal
