@@ -113,6 +113,8 @@ class SteppedStrategy:
         self._columns: dict[int, tuple[SymbolIndex, NDArray[np.intp]]] = {}
         self._holdings: dict[str, Decimal] = {}
         self._held: dict[str, HeldEntry] = {}
+        self._stops: dict[str, Decimal] = {}
+        """Adopted positions of mid and close: a stop on the instrument's own price."""
         self._last_close: dict[str, Decimal] = {}
         self._exiting: set[str] = set()
         self._last_at: datetime | None = None
@@ -201,6 +203,7 @@ class SteppedStrategy:
             return
         self._holdings.pop(instrument, None)
         self._held.pop(instrument, None)
+        self._stops.pop(instrument, None)
         self._exiting.discard(instrument)
         self._forget(instrument)
 
@@ -260,6 +263,36 @@ class SteppedStrategy:
 
     def _forget(self, instrument: str) -> None:
         """`instrument` is no longer held."""
+
+    def _set_own_stop(self, instrument: str, last_price: Decimal, loss: Decimal) -> None:
+        """An adopted position's stop on its own price (its signal is unknown): `loss`
+        below `last_price`, or above it for a short."""
+        self._stops[instrument] = last_price * (1 + loss if self._is_short(instrument)
+                                                else 1 - loss)
+
+    def _own_stop_exit(self, instrument: str, frame: MinuteFrame) -> ExitSignal | None:
+        """The exit of a position under `_set_own_stop` when its price crosses the stop."""
+        price = self._close_in(frame, instrument)
+        stop = self._stops.get(instrument)
+        if price is None or stop is None:
+            return None
+        if self._is_short(instrument):
+            if price < stop:
+                return None
+            return self._exit(instrument, ExitReason.STOP_LOSS, frame.at,
+                              f"{instrument} {price} >= stop {stop} (adopted short)", price)
+        if price > stop:
+            return None
+        return self._exit(instrument, ExitReason.STOP_LOSS, frame.at,
+                          f"{instrument} {price} <= stop {stop} (adopted)", price)
+
+    def _positions_snapshot(self) -> dict[str, object]:
+        """Each holding's underlying, view and entry price (the console's detail)."""
+        return {
+            instrument: {"underlying": entry.underlying, "direction": entry.direction.value,
+                         "entry": str(entry.trigger_price)}
+            for instrument, entry in sorted(self._held.items())
+        }
 
     def _is_short(self, instrument: str) -> bool:
         """Whether `instrument` is held sold short."""

@@ -61,8 +61,6 @@ class VwapReversion(SteppedStrategy):
         self._vwap = SessionVwap(size)
         self._adx = Adx(size, period=ADX_PERIOD)
         self._bands = Bollinger(size, length=BOLLINGER_LENGTH, width=BOLLINGER_WIDTH)
-        self._stops: dict[str, Decimal] = {}
-        """Adopted positions: the stop on the instrument's own price."""
 
     # -- the step ---------------------------------------------------------------------------
     def _observe(self, own: MinuteFrame) -> None:
@@ -163,19 +161,7 @@ class VwapReversion(SteppedStrategy):
         at = frame.at
         held = self._held.get(instrument)
         if held is None or instrument in self._stops:  # adopted: its own price's stop
-            price = self._close_in(frame, instrument)
-            stop = self._stops.get(instrument)
-            if price is None or stop is None:
-                return None
-            if self._is_short(instrument):
-                if price < stop:
-                    return None
-                return self._exit(instrument, ExitReason.STOP_LOSS, at,
-                                  f"{instrument} {price} >= stop {stop} (adopted short)", price)
-            if price > stop:
-                return None
-            return self._exit(instrument, ExitReason.STOP_LOSS, at,
-                              f"{instrument} {price} <= stop {stop} (adopted)", price)
+            return self._own_stop_exit(instrument, frame)
         column = self.index.position(held.underlying)
         if column is None or not own.present[column]:
             return None
@@ -202,12 +188,7 @@ class VwapReversion(SteppedStrategy):
         return None
 
     def _adopted(self, instrument: str, last_price: Decimal) -> None:
-        loss = self._bot.STRAT_MID_STOP_LOSS
-        self._stops[instrument] = last_price * (1 + loss if self._is_short(instrument)
-                                                else 1 - loss)
-
-    def _forget(self, instrument: str) -> None:
-        self._stops.pop(instrument, None)
+        self._set_own_stop(instrument, last_price, self._bot.STRAT_MID_STOP_LOSS)
 
     # -- reporting --------------------------------------------------------------------------
     def self_check(self) -> list[str]:
@@ -227,9 +208,4 @@ class VwapReversion(SteppedStrategy):
 
     def snapshot(self) -> dict[str, object]:
         """Phase, holdings and, per stretched candidate, its VWAP deviation; money as text."""
-        held = {
-            instrument: {"underlying": entry.underlying, "direction": entry.direction.value,
-                         "entry": str(entry.trigger_price)}
-            for instrument, entry in sorted(self._held.items())
-        }
-        return {**self._window_snapshot(), "positions": held}
+        return {**self._window_snapshot(), "positions": self._positions_snapshot()}

@@ -17,7 +17,7 @@ from tbot.strategy.vwap_reversion import VwapReversion
 from tbot.strategy.window import StrategyWindow, window_from_settings
 
 from .conftest import DAY, LEVERAGE
-from .tape import MINUTE, play
+from .tape import MINUTE, deliver, play
 
 OPEN = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
 START = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -210,3 +210,11 @@ def test_minutes_a_symbol_misses_are_skipped_not_read_as_zero(make) -> None:  # 
     [entry] = entries(signals)
     assert (entry.instrument, entry.at) == ("AAPL", drop_at + MINUTE)
     assert not any(getattr(s, "symbol", None) == "MSFT" for s in signals)
+
+
+def test_an_adopted_position_leaves_on_its_own_stop(make) -> None:  # type: ignore[no-untyped-def]
+    strategy = make()
+    strategy.adopt_position("AAPL", Decimal(4), Decimal("50"), Decimal("50"), BREAKOUT)
+    assert deliver(strategy, BREAKOUT + MINUTE, AAPL="49.26") == []  # stop 49.25
+    [exit_] = deliver(strategy, BREAKOUT + 2 * MINUTE, AAPL="49.25")
+    assert exit_.reason is ExitReason.STOP_LOSS and "(adopted)" in exit_.detail
