@@ -10,8 +10,10 @@ Life of a run:
    and tells systemd it is ready.
 2. `run()` walks the market minute by minute: each minute's bars go to the broker (which
    fills working orders) and to the strategies (which signal); signals pass the risk gate
-   and become orders. Outside strategy windows, flat and with nothing working, it sleeps
-   until the next window (in simulation it skips the night).
+   and become orders. A strategy is built when its window comes up: over the universe
+   (`trading_universe`), through the fundamentals screen (`entry_screen`), warmed up on
+   the session's bars so far. Outside strategy windows, flat and with nothing working, it
+   sleeps until the next window (in simulation it skips the night).
 3. `stop()` (SIGTERM, `engine.shutdown`, or the end of a `--until-close` day) stops new
    entries, sells or keeps positions per CLOSE_POSITIONS_ON_SHUTDOWN, writes the session
    summary and closes everything.
