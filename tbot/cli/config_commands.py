@@ -16,6 +16,7 @@ from tbot.admin.config_changes import (
 from tbot.admin.key_rotation import rotate_all_keys
 from tbot.cli.output import Output
 from tbot.clock import SystemClock
+from tbot.config.feature_status import unbuilt_settings
 from tbot.config.loader import load_env, read_bot_config_text
 from tbot.config.paths import HomePaths, resolve_home
 from tbot.config.secret_names import SECRETS
@@ -84,6 +85,9 @@ def run_config_validate(args: argparse.Namespace, out: Output) -> int:
         "bot_identity": bot.identity.bot_identity,
         "version_tag": current_tag(),
         "plaintext_differs": _plaintext_differs(bot),
+        "not_built": [{"key": u.key, "value": u.value, "says": u.message,
+                       "refuses_trading": u.refuses_trading}
+                      for u in unbuilt_settings(bot.config.bot)],
     }
     if out.json_mode:
         out.emit_json(result)
@@ -93,6 +97,9 @@ def run_config_validate(args: argparse.Namespace, out: Output) -> int:
             f"[green]configuration valid[/]: {result['env']}, {result['bot_config']} ({kind}), "
             f"identity {result['bot_identity']}, VERSION_TAG {result['version_tag']}"
         )
+        for unbuilt in unbuilt_settings(bot.config.bot):
+            word = "[red]refused[/]" if unbuilt.refuses_trading else "[yellow]not built yet[/]"
+            out.say(f"{word}: {unbuilt}")
         if result["plaintext_differs"]:
             out.say(
                 "[yellow]warning[/]: .env_bot differs from .env_bot.enc, and the encrypted file "

@@ -51,6 +51,7 @@ from tbot.broker.protocol import BrokerAdapter, MarketDataBroker, StreamingBroke
 from tbot.broker.sim.sim_broker import SimBroker, SimBrokerSettings
 from tbot.clock import Clock, FrozenClock, SwitchableClock, SystemClock
 from tbot.config.bot_settings import BotSettings
+from tbot.config.feature_status import unbuilt_settings
 from tbot.config.key_rotation import recover_interrupted_rotation
 from tbot.config.setting_types import BrokerName, StrategyName
 from tbot.engine import fill_booking, order_flow, recovery
@@ -242,6 +243,10 @@ class Engine:
                 f"{self.bot.BROKER_NAME} yet; run the simulated broker with --sim or "
                 "BROKER_NAME=SIM"
             )
+        for unbuilt in unbuilt_settings(self.bot):
+            if unbuilt.refuses_trading:
+                raise EngineStartError(f"{unbuilt} (set {unbuilt.key}=false to trade)")
+            log.warning("setting %s", unbuilt)
         if name is not BrokerName.SIM and self.options.bars_file is not None:
             raise EngineStartError(
                 f"--bars replays a file for the simulated broker; BROKER_NAME={name} trades "

@@ -1,0 +1,112 @@
+"""Settings whose feature is not built yet, said plainly instead of silently ignored.
+
+Every `.env_bot` key is validated, but some name features tbot does not have yet. A key
+set to anything but its inert value is reported, one line per key, by
+`tbot config validate` and at engine start. One of them is refused outright:
+`TRADE_CONFIRMATION_REQUIRED=true` asks that no entry be traded unconfirmed, and with no
+approval queue yet the only honest answer is not to trade at all.
+
+When a feature is built, its entry leaves `NOT_BUILT` in the same change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tbot.config.bot_settings import BotSettings
+from tbot.config.setting_types import BrokerName
+
+
+@dataclass(frozen=True, slots=True)
+class NotBuilt:
+    """One setting with no effect yet. `acts(value, settings)` says whether the value
+    asks for the missing feature (an inert value says nothing)."""
+
+    key: str
+    feature: str
+    acts: Callable[[Any, BotSettings], bool]
+    refuses_trading: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UnbuiltSetting:
+    """A key set to ask for a feature that is not built: what to tell the operator."""
+
+    key: str
+    value: str
+    message: str
+    refuses_trading: bool
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}: {self.message}"
+
+
+def _true(value: Any, _: BotSettings) -> bool:
+    return bool(value)
+
+
+def _false(value: Any, _: BotSettings) -> bool:
+    return not value
+
+
+def _always(_value: Any, _settings: BotSettings) -> bool:
+    return True
+
+
+NOT_BUILT: tuple[NotBuilt, ...] = (
+    NotBuilt("TRADE_CONFIRMATION_REQUIRED",
+             "the approval queue for entries is not built yet: the engine refuses to start "
+             "rather than trade entries nobody confirmed", _true, refuses_trading=True),
+    NotBuilt("REBALANCE_ENABLED", "automated rebalancing is not built yet (REBALANCE_THRESHOLD "
+             "and REBALANCE_CHECK_INTERVAL have no effect either)", _true),
+    NotBuilt("ENABLE_REBALANCE_NOTIFIER", "rebalance notifications are not built yet "
+             "(REBALANCE_TRIGGER_PCT has no effect either)", _true),
+    NotBuilt("FAILOVER_ENABLED", "failover broker routing is not built yet "
+             "(FAILOVER_LOG_TAG has no effect either)", _true),
+    NotBuilt("ENABLE_STRATEGY_OPTIMIZER", "the strategy optimizer is not built yet "
+             "(OPTIMIZER_* have no effect either)", _true),
+    NotBuilt("ENABLE_SLIPPAGE_MODEL", "the simulated broker's slippage model is not built yet "
+             "(SLIPPAGE_MEAN_PCT, SLIPPAGE_STDDEV_PCT and SIMULATED_LATENCY_MS have no effect; "
+             "it fills at the bar's prices)", _true),
+    NotBuilt("DEFENSE_MODE_ACTIVE", "defense mode is not built yet (DEFENSE_MODE_* have no "
+             "effect)", _true),
+    NotBuilt("MAX_DRAWDOWN_PCT", "the drawdown guard is not built yet: nothing closes "
+             "positions on a drawdown (DAILY_LOSS_LIMIT does act; DRAWDOWN_CHECK_INTERVAL, "
+             "AUTO_CLOSE_WARNING_SECONDS and CLOSE_MIN_INTERVAL_SECONDS have no effect)",
+             _always),
+    NotBuilt("MIN_EQUITY", "the minimum-equity guard is not built yet", _always),
+    NotBuilt("PRICE_GAP_ALERT_PCT", "the market guard's gap check is not built yet "
+             "(MARKET_CHECK_INTERVAL has no effect either)", _always),
+    NotBuilt("LIQUIDITY_CHECK_ENABLED", "the market guard's liquidity check is not built yet",
+             _true),
+    NotBuilt("MAX_SLIPPAGE_BPS", "slippage on fills is not checked yet", _always),
+    NotBuilt("MIN_POSITION_QTY", "not applied yet: orders are sized by the risk settings and "
+             "FRACTIONAL, and the broker refuses what is below its own minimum", _always),
+    NotBuilt("SLEEP_TIME", "has no effect: the engine steps by market minutes", _always),
+    NotBuilt("NOTIFY_ON_FILL", "alerts to a person (email, chat, pager) are not built yet: "
+             "alerts go to the engine's log, the console and the control socket", _true),
+    NotBuilt("NOTIFY_ON_EXIT", "alerts to a person are not built yet", _true),
+    NotBuilt("NOTIFY_ON_FAILURE", "alerts to a person are not built yet", _true),
+    NotBuilt("RBAC_ENABLED", "roles cannot be switched off: the control socket always "
+             "enforces them", _false),
+    NotBuilt("ENABLE_LOGGING", "logging cannot be switched off: the engine always logs",
+             _false),
+    NotBuilt("ENABLE_BSM_FILTER", "the Black-Scholes-Merton check is built but has nothing to "
+             "judge until a strategy trades options (LongPut, with the IBKR adapter)", _true),
+    NotBuilt("ENABLE_VIX_GATE", "with BROKER_NAME=ALPACA there is no VIX source yet: the close "
+             "strategy's self-check fails and its window does not trade",
+             lambda value, bot: bool(value) and bot.BROKER_NAME is BrokerName.ALPACA),
+)
+
+
+def unbuilt_settings(bot: BotSettings) -> list[UnbuiltSetting]:
+    """The keys of `bot` that ask for a feature not built yet, in `NOT_BUILT` order."""
+    found = []
+    for entry in NOT_BUILT:
+        value = getattr(bot, entry.key)
+        if entry.acts(value, bot):
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            found.append(UnbuiltSetting(entry.key, text, entry.feature, entry.refuses_trading))
+    return found
