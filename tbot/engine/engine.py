@@ -375,6 +375,7 @@ class Engine:
         await self.require_reconciliation().after_adoption(startup)
         self._start_order_updates()
         self.screen = self._entry_screen()
+        self.screen.prefetch(self.current_day, self.universe)
         self._cursor = floor_minute(self.clock.now())
         log.info(
             "engine started: bot %s, broker %s, clock %s, trading %s",
@@ -602,6 +603,8 @@ class Engine:
                 await self._end_of_day(self.current_day)
         self.current_day = day
         self.day_started_at = self.clock.now()
+        if self.screen is not None:
+            self.screen.prefetch(day, self.universe)
         self.pnl_curve.start_day(day)
         # The day's results start from the ledger (normally nothing yet), as after a restart.
         await recovery.restore_day(self, day)

@@ -4,6 +4,7 @@ reason to the strategy log, a source that cannot answer blocks (or allows) and a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -16,7 +17,8 @@ from tbot.config.bot_settings import UnavailablePolicy
 from tbot.config.setting_types import StrategyName
 from tbot.engine.entry_screen import EntryScreen
 from tbot.market.fundamentals import Fundamentals, FundamentalsUnavailable
-from tbot.strategy.window import window_from_settings
+from tbot.strategy.filters.fundamentals_guard import FundamentalsGuard
+from tbot.strategy.window import StrategyWindow, window_from_settings
 from tests.engine.engine_process import init_home
 
 DAY = date(2026, 11, 20)
@@ -85,3 +87,49 @@ def test_the_filter_switched_off_blocks_nothing(tmp_path: Path) -> None:
     blocked, alerts, _ = screened(tmp_path, Figures(down=True),
                                   ENABLE_FINNHUB_FUNDAMENTALS_FILTER=False)
     assert (blocked, alerts) == (set(), [])
+
+
+class Slow(Figures):
+    """Figures that take `seconds` to come, counting the asks."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.asks = 0
+
+    def fundamentals(self, symbols: Sequence[str], day: date) -> Mapping[str, Fundamentals]:
+        self.asks += 1
+        time.sleep(self.seconds)
+        return super().fundamentals(symbols, day)
+
+
+def slow_screen(tmp_path: Path, source: Slow, wait: float
+                ) -> tuple[EntryScreen, list[tuple[str, str]], StrategyWindow]:
+    home = open_home(init_home(tmp_path / "home"))
+    alerts: list[tuple[str, str]] = []
+    screen = EntryScreen(FundamentalsGuard.from_settings(home.config.bot, source), "slow",
+                         log_block=lambda *_: None,
+                         alert=lambda key, message: alerts.append((key, message)),
+                         wait_seconds=wait)
+    return screen, alerts, window_from_settings(home.config.bot, StrategyName.MID, DAY)
+
+
+def test_figures_that_do_not_come_in_time_count_as_unavailable(tmp_path: Path) -> None:
+    screen, alerts, window = slow_screen(tmp_path, Slow(1.0), wait=0.2)
+    outcome = asyncio.run(screen.screen(window, ["GOOD", "DEAR"]))
+    assert set(outcome.blocked) == {"GOOD", "DEAR"}
+    [(_, message)] = alerts
+    assert "still being fetched after 0.2 s" in message
+
+
+def test_a_prefetch_at_the_day_s_start_answers_the_window(tmp_path: Path) -> None:
+    source = Slow(0.3)
+    screen, alerts, window = slow_screen(tmp_path, source, wait=5)
+
+    async def day() -> set[str]:
+        screen.prefetch(DAY, ["GOOD", "DEAR"])
+        outcome = await screen.screen(window, ["GOOD", "DEAR"])
+        return set(outcome.blocked)
+
+    assert asyncio.run(day()) == {"DEAR"}
+    assert alerts == []

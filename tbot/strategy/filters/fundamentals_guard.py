@@ -234,6 +234,13 @@ class FundamentalsGuard:
         by_symbol = {key.strip().upper(): value for key, value in found.items()}
         return {s: self._judge(s, by_symbol.get(s.strip().upper()), strategy) for s in symbols}
 
+    def unavailable(self, symbols: Sequence[str], why: str) -> dict[str, FilterVerdict]:
+        """The verdicts when the figures cannot be had in time (`why`): blocked or allowed
+        per FUNDAMENTALS_UNAVAILABLE, each with an alert; allowed when the filter is off."""
+        if not self.enabled:
+            return self.check_many(symbols, date.min, StrategyName.OPEN)
+        return {symbol: self._unavailable(symbol, why) for symbol in symbols}
+
     def _unavailable(self, symbol: str, why: str) -> FilterVerdict:
         if self.on_unavailable is UnavailablePolicy.ALLOW:
             return FilterVerdict.allow(
