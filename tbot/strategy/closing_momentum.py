@@ -213,18 +213,8 @@ class ClosingMomentum(SteppedStrategy):
         price = self._close_in(own, held.underlying)
         if price is None:
             return None
-        loss = self._bot.STRAT_CLOSE_STOP_LOSS
-        if held.direction is Direction.LONG:
-            stop = held.trigger_price * (1 - loss)
-            if price <= stop:
-                return self._exit(instrument, ExitReason.STOP_LOSS, at,
-                                  f"{held.underlying} {price} <= stop {stop}", price)
-            return None
-        stop = held.trigger_price * (1 + loss)
-        if price >= stop:
-            return self._exit(instrument, ExitReason.STOP_LOSS, at,
-                              f"{held.underlying} {price} >= stop {stop} (bearish)", price)
-        return None
+        return self._entry_stop_exit(instrument, held, price,
+                                     self._bot.STRAT_CLOSE_STOP_LOSS, at)
 
     def _adopted(self, instrument: str, last_price: Decimal) -> None:
         self._set_own_stop(instrument, last_price, self._bot.STRAT_CLOSE_STOP_LOSS)

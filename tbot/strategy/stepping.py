@@ -286,6 +286,22 @@ class SteppedStrategy:
         return self._exit(instrument, ExitReason.STOP_LOSS, frame.at,
                           f"{instrument} {price} <= stop {stop} (adopted)", price)
 
+    def _entry_stop_exit(self, instrument: str, held: HeldEntry, price: Decimal,
+                         loss: Decimal, at: datetime) -> ExitSignal | None:
+        """The stop `loss` against the entry, on the underlying's `price`: below the entry
+        for a long view, above it for a bearish one."""
+        if held.direction is Direction.LONG:
+            stop = held.trigger_price * (1 - loss)
+            if price > stop:
+                return None
+            return self._exit(instrument, ExitReason.STOP_LOSS, at,
+                              f"{held.underlying} {price} <= stop {stop}", price)
+        stop = held.trigger_price * (1 + loss)
+        if price < stop:
+            return None
+        return self._exit(instrument, ExitReason.STOP_LOSS, at,
+                          f"{held.underlying} {price} >= stop {stop} (bearish)", price)
+
     def _positions_snapshot(self) -> dict[str, object]:
         """Each holding's underlying, view and entry price (the console's detail)."""
         return {

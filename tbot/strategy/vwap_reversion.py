@@ -166,26 +166,18 @@ class VwapReversion(SteppedStrategy):
         if column is None or not own.present[column]:
             return None
         price = own.decimal("close", column)
+        stopped = self._entry_stop_exit(instrument, held, price,
+                                        self._bot.STRAT_MID_STOP_LOSS, at)
+        if stopped is not None:
+            return stopped
         vwap = float(self._vwap.value[column])
-        loss = self._bot.STRAT_MID_STOP_LOSS
-        underlying = held.underlying
-        if held.direction is Direction.LONG:
-            stop = held.trigger_price * (1 - loss)
-            if price <= stop:
-                return self._exit(instrument, ExitReason.STOP_LOSS, at,
-                                  f"{underlying} {price} <= stop {stop}", price)
-            if float(price) >= vwap:
-                return self._exit(instrument, ExitReason.VWAP_TOUCH, at,
-                                  f"{underlying} {price} back at VWAP {vwap:.4f}", price)
+        touched = (float(price) >= vwap if held.direction is Direction.LONG
+                   else float(price) <= vwap)
+        if not touched:
             return None
-        stop = held.trigger_price * (1 + loss)
-        if price >= stop:
-            return self._exit(instrument, ExitReason.STOP_LOSS, at,
-                              f"{underlying} {price} >= stop {stop} (bearish)", price)
-        if float(price) <= vwap:
-            return self._exit(instrument, ExitReason.VWAP_TOUCH, at,
-                              f"{underlying} {price} back at VWAP {vwap:.4f} (bearish)", price)
-        return None
+        side = "" if held.direction is Direction.LONG else " (bearish)"
+        return self._exit(instrument, ExitReason.VWAP_TOUCH, at,
+                          f"{held.underlying} {price} back at VWAP {vwap:.4f}{side}", price)
 
     def _adopted(self, instrument: str, last_price: Decimal) -> None:
         self._set_own_stop(instrument, last_price, self._bot.STRAT_MID_STOP_LOSS)
