@@ -18,8 +18,8 @@ template's START_TIME_* settings are):
   by the close of 19:36 and 75-95% within ten minutes more).
 
 Each setup is checked on the whole-cent bars it produces, with margins beyond the
-template's thresholds and the indicators computed here (`session_vwap`, `wilder_adx`,
-`bollinger_band`, the conventions of `tbot.strategy.indicators`); when a draw does not
+template's thresholds, with the strategies' own indicators (`tbot.strategy.indicators`:
+the very VWAP, ADX and Bollinger band the mid strategy reads); when a draw does not
 pass, it is planted again with other noise (at most `MAX_ATTEMPTS` times), so the setups
 the regime announces are in the bars.
 """
@@ -27,7 +27,7 @@ the regime announces are in the bars.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
@@ -42,6 +42,7 @@ from tbot.market.generated_paths import (
     levels,
     unit_noise,
 )
+from tbot.strategy.indicators import Adx, Bollinger, SessionVwap
 
 MID_WINDOW_START = time(15, 30)
 """When the mid window starts (UTC): the template's START_TIME_MID."""
@@ -219,70 +220,6 @@ class SymbolPath:
         return cents_path(self.first_open, self.returns, self.wick_up, self.wick_down)
 
 
-# -- indicators (floats; the generator checks its own setups with them) ---------------------
-
-
-def session_vwap(
-    high: Sequence[float], low: Sequence[float], close: Sequence[float], volume: Sequence[float]
-) -> list[float]:
-    """The VWAP of the session so far after each bar, on typical price (H+L+C)/3."""
-    out: list[float] = []
-    value = 0.0
-    shares = 0.0
-    for h, lo, c, v in zip(high, low, close, volume, strict=True):
-        value += (h + lo + c) / 3 * v
-        shares += v
-        out.append(value / shares if shares else c)
-    return out
-
-
-def wilder_adx(
-    high: Sequence[float], low: Sequence[float], close: Sequence[float], period: int = ADX_PERIOD
-) -> list[float | None]:
-    """Wilder's ADX after each bar (None until 2 x `period` bars have been seen)."""
-    out: list[float | None] = [None] * len(close)
-    smooth_tr = smooth_plus = smooth_minus = 0.0
-    first_dx: list[float] = []
-    adx: float | None = None
-    for i in range(1, len(close)):
-        true_range = max(high[i] - low[i], abs(high[i] - close[i - 1]), abs(low[i] - close[i - 1]))
-        up = high[i] - high[i - 1]
-        down = low[i - 1] - low[i]
-        plus = up if up > down and up > 0 else 0.0
-        minus = down if down > up and down > 0 else 0.0
-        if i <= period:
-            smooth_tr += true_range
-            smooth_plus += plus
-            smooth_minus += minus
-            if i < period:
-                continue
-        else:
-            smooth_tr += true_range - smooth_tr / period
-            smooth_plus += plus - smooth_plus / period
-            smooth_minus += minus - smooth_minus / period
-        total = smooth_plus + smooth_minus
-        dx = 100 * abs(smooth_plus - smooth_minus) / total if total else 0.0
-        if adx is None:
-            first_dx.append(dx)
-            if len(first_dx) == period:
-                adx = sum(first_dx) / period
-                out[i] = adx
-        else:
-            adx = (adx * (period - 1) + dx) / period
-            out[i] = adx
-    return out
-
-
-def bollinger_band(
-    close: Sequence[float], index: int, period: int = BOLLINGER_PERIOD
-) -> tuple[float, float]:
-    """(lower, upper) 2-sigma Bollinger band of the `period` closes ending at `index`."""
-    window = close[index - period + 1 : index + 1]
-    mean = sum(window) / period
-    spread = (sum((x - mean) * (x - mean) for x in window) / period) ** 0.5
-    return mean - BOLLINGER_WIDTH * spread, mean + BOLLINGER_WIDTH * spread
-
-
 # -- planting -------------------------------------------------------------------------------
 
 Planter = Callable[[SymbolPath, random.Random, int], None]
@@ -429,19 +366,32 @@ def mid_entries(
     high, low, close, VWAP in cents as floats) they were judged on."""
     open_, high, low, close = (part.astype(np.float64).tolist() for part in path.cents())
     volume = path.volumes().astype(np.float64).tolist()
-    vwap = session_vwap(high, low, close, volume)
     first = window + MID_ANALYSIS_MINUTES - 1  # the bar delivered at 15:45
     last = min(first + MID_BREAKOUT_MINUTES, len(close))
-    adx = wilder_adx(high[:last], low[:last], close[:last])
+    # The strategy's own indicators, one column, bar by bar.
+    present = np.ones(1, dtype=np.bool_)
+    vwap_of, adx_of = SessionVwap(1), Adx(1, period=ADX_PERIOD)
+    bands_of = Bollinger(1, length=BOLLINGER_PERIOD, width=BOLLINGER_WIDTH)
+    vwap: list[float] = []
     sign = _sign(direction)
     entries = []
-    for i in range(first, last):
-        value = adx[i]
-        if value is None or value >= _CHECK_ADX:
+    for i in range(len(close)):
+        h, lo, c = np.array([high[i]]), np.array([low[i]]), np.array([close[i]])
+        vwap_of.update(h, lo, c, np.array([volume[i]]), present)
+        session = float(vwap_of.value[0])
+        vwap.append(close[i] if np.isnan(session) else session)
+        if i >= last:
+            continue
+        adx_of.update(h, lo, c, present)
+        bands_of.update(c, present)
+        if i < first:
+            continue
+        value = float(adx_of.adx[0])
+        if np.isnan(value) or value >= _CHECK_ADX:
             continue
         if sign * (close[i] / vwap[i] - 1) < _CHECK_DEVIATION:
             continue
-        lower, upper = bollinger_band(close, i)
+        lower, upper = float(bands_of.lower[0]), float(bands_of.upper[0])
         if (close[i] < lower) if sign < 0 else (close[i] > upper):
             entries.append(i)
     return entries, (open_, high, low, close, vwap)
