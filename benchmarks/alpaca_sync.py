@@ -2,9 +2,12 @@
 
 The fake (tests/broker/alpaca/fake_alpaca.py) holds N filled orders and their FILL
 activities plus the deposit that funded the account; the bot's ledger already books them
-(as a bot that traded them would). Time is scaled down: Alpaca's 200 requests a rolling
-minute become 200 a `60 / --scale` seconds window, for the fake's limiter and our budget
-alike (which allows itself ALPACA_MAX_REQUESTS_PER_MINUTE = 190 of them).
+(as a bot that traded them would). The fake serves from a child process: encoding 100,000
+fills as JSON is the server's work, not the bot's, as it is against the real Alpaca (in
+this process it took the CPU the sync's own work needs between requests). Time is scaled
+down: Alpaca's 200 requests a rolling minute become 200 a `60 / --scale` seconds window,
+for the fake's limiter and our budget alike (which allows itself
+ALPACA_MAX_REQUESTS_PER_MINUTE = 190 of them).
 
 Prints: the first sync's wall time against the rate-limit floor (the least time the same
 number of requests could take under the limit; target ≤ 1.1×), the peak requests the fake
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -30,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +68,76 @@ BUDGET = 190
 DEPOSIT = Decimal("10000000")
 
 
-def build(root: Path, fake: FakeAlpaca, fills: int) -> tuple[BotHome, FrozenClock]:
-    """The fake's account and the bot's ledger, agreeing on `fills` fills and a deposit."""
-    fake.account["cash"] = str(DEPOSIT)
-    deposit = fake.add_activity("CSD", str(DEPOSIT), description="ACH deposit",
-                                date=START.date().isoformat(), created_at=START)
-    fake.bulk_fills(fills, start=START + timedelta(minutes=1),
-                    spacing=timedelta(milliseconds=50))
-    clock = FrozenClock(fake.now() + timedelta(minutes=1))
+@dataclass(frozen=True)
+class FakeView:
+    """What the bot side needs of the fake in the child: where it is, and its fills."""
+
+    url: str
+    key_id: str
+    secret_key: str
+    now: datetime
+    deposit: dict[str, Any]
+    fills: list[tuple[str, str, str, str, str, str, str, str]]
+    """(activity id, order id, client order id, symbol, side, qty, price, time) per fill."""
+
+
+def _serve(connection: Connection, fills: int, window: float) -> None:
+    """The child: build the fake's account, answer `FakeView`, then serve until told to
+    stop, answering ("arrivals", since) with the request times and errors since then."""
+    with FakeAlpaca(now=START, rate_limit=LIMIT, window_seconds=window) as fake:
+        fake.account["cash"] = str(DEPOSIT)
+        deposit = fake.add_activity("CSD", str(DEPOSIT), description="ACH deposit",
+                                    date=START.date().isoformat(), created_at=START)
+        fake.bulk_fills(fills, start=START + timedelta(minutes=1),
+                        spacing=timedelta(milliseconds=50))
+        rows = []
+        for activity in fake.activities:
+            if activity["activity_type"] == "FILL":
+                order = fake.orders[activity["order_id"]]
+                rows.append((activity["id"], order["id"], order["client_order_id"],
+                             activity["symbol"], activity["side"], activity["qty"],
+                             activity["price"], activity["transaction_time"]))
+        connection.send(FakeView(fake.url, fake.key_id, fake.secret_key, fake.now(), deposit,
+                                 rows))
+        while True:
+            command, since = connection.recv()
+            if command == "stop":
+                return
+            connection.send(([at for _, _, _, at in fake.requests[since:]],
+                             sum(1 for error in fake.errors if "429" in error)))
+
+
+class FakeInChild:
+    """The fake Alpaca in a child process (monotonic time is the machine's: the request
+    times it reports compare with ours)."""
+
+    def __init__(self, fills: int, window: float) -> None:
+        context = multiprocessing.get_context("fork")
+        self._connection, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child, fills, window),
+                                        daemon=True)
+        self._process.start()
+        self.view: FakeView = self._connection.recv()
+        self._seen = 0
+
+    def arrivals(self) -> tuple[list[float], int]:
+        """The request times since the last call, and the 429s refused so far."""
+        self._connection.send(("arrivals", self._seen))
+        times, refused = self._connection.recv()
+        self._seen += len(times)
+        return times, refused
+
+    def __enter__(self) -> FakeInChild:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._connection.send(("stop", 0))
+        self._process.join(timeout=10)
+
+
+def build(root: Path, fake: FakeView) -> tuple[BotHome, FrozenClock]:
+    """The bot's ledger, agreeing with the fake on its fills and the deposit."""
+    clock = FrozenClock(fake.now + timedelta(minutes=1))
     home_dir = root / "home"
     init_home(home_dir, IDENTITY, FrozenClock(START), actor="bench")
     env_bot = home_dir / ".env_bot"
@@ -81,19 +148,15 @@ def build(root: Path, fake: FakeAlpaca, fills: int) -> tuple[BotHome, FrozenCloc
     accounts = accounts_for(BrokerName.ALPACA)
     booker = FillBooker(BrokerName.ALPACA, LotBook())
     with LedgerWriter(home.paths, clock, home.backup_policy) as writer:
-        writer.post(EntryDraft(deposit["id"], activity_time(deposit), "CREDIT", "deposit", (
-            PostingDraft(accounts.cash, DEPOSIT), PostingDraft(CAPITAL_FLOAT, -DEPOSIT))),
-            actor="engine")
+        writer.post(EntryDraft(fake.deposit["id"], activity_time(fake.deposit), "CREDIT",
+                               "deposit", (PostingDraft(accounts.cash, DEPOSIT),
+                                           PostingDraft(CAPITAL_FLOAT, -DEPOSIT))),
+                    actor="engine")
         batch: list[EntryDraft] = []
-        for activity in fake.activities:
-            if activity["activity_type"] != "FILL":
-                continue
-            order = fake.orders[activity["order_id"]]
+        for activity_id, order_id, client_id, symbol, side, qty, price, at in fake.fills:
             fill = BrokerFill(
-                activity["id"], order["id"], order["client_order_id"], activity["symbol"],
-                OrderSide(activity["side"]), Decimal(activity["qty"]),
-                Decimal(activity["price"]), Decimal(0),
-                datetime.fromisoformat(activity["transaction_time"]).astimezone(UTC))
+                activity_id, order_id, client_id, symbol, OrderSide(side), Decimal(qty),
+                Decimal(price), Decimal(0), datetime.fromisoformat(at).astimezone(UTC))
             batch.append(booker.entry_for_fill(fill, FillContext("open", "long")))
             booker.commit(fill)
             if len(batch) == 10_000:
@@ -181,7 +244,7 @@ class SyncRun:
                 "backup(s)")
 
 
-def sync_once(home: BotHome, clock: FrozenClock, fake: FakeAlpaca, window: float) -> SyncRun:
+def sync_once(home: BotHome, clock: FrozenClock, fake: FakeView, window: float) -> SyncRun:
     """One offline sync through the scaled adapter, measured."""
     credentials = AlpacaCredentials.from_secret({"alpaca": {
         "api_key_id": fake.key_id, "secret_key": fake.secret_key, "trading_url": fake.url}})
@@ -220,16 +283,15 @@ def main() -> int:
                         help="how much faster than real time (60 s windows become 60/scale)")
     args = parser.parse_args()
     window = 60.0 / args.scale
-    with tempfile.TemporaryDirectory() as root, FakeAlpaca(
-            now=START, rate_limit=LIMIT, window_seconds=window) as fake:
+    with tempfile.TemporaryDirectory() as root, FakeInChild(args.fills, window) as child:
         started = time.perf_counter()
-        home, clock = build(Path(root), fake, args.fills)
+        home, clock = build(Path(root), child.view)
         print(f"setup: {args.fills:,} fills at the fake and in the ledger "
               f"({time.perf_counter() - started:.1f} s); rate limit {LIMIT} a {window:g} s "
               f"window (Alpaca's minute ÷ {args.scale:g}), our budget {BUDGET}")
-        before = len(fake.requests)
-        first = sync_once(home, clock, fake, window)
-        arrivals = [at for _, _, _, at in fake.requests[before:]]
+        child.arrivals()  # none yet: the build asked nothing
+        first = sync_once(home, clock, child.view, window)
+        arrivals, refused = child.arrivals()
         requests = len(arrivals)
         floor = (math.ceil(requests / LIMIT) - 1) * window
         ratio = (f"ratio {first.wall / floor:.2f}× (target ≤ 1.1×)" if floor else
@@ -238,11 +300,9 @@ def main() -> int:
               f"{floor:.2f} s; {ratio}; counts {first.counts}")
         print(f"  {first.where(arrivals[-1] if arrivals else None)}")
         print(f"peak requests in any rolling window: {peak_in_window(arrivals, window)} "
-              f"(limit {LIMIT}); refused by the fake: "
-              f"{sum(1 for e in fake.errors if '429' in e)}")
-        before = len(fake.requests)
-        again = sync_once(home, clock, fake, window)
-        arrivals = [at for _, _, _, at in fake.requests[before:]]
+              f"(limit {LIMIT}); refused by the fake: {refused}")
+        again = sync_once(home, clock, child.view, window)
+        arrivals, _ = child.arrivals()
         print(f"re-sync: {again.wall:.2f} s total, {again.inside:.2f} s in the adapter "
               f"({len(arrivals):,} requests), local work {again.wall - again.inside:.2f} s "
               f"(target ≤ 1 s); counts {again.counts}")

@@ -5,6 +5,13 @@ reconciliation table, rows pointing at each other with `RowRef` and at the batch
 with `EntryRef`) and what they get back (`BatchResult`). The rows are checked and converted
 to stored form here, in Python, before anything is written (`prepare_rows`); inside the
 writer's transaction `insert_rows` gives them ids, resolves the references and inserts them.
+
+A caller that builds a large batch over time (a sync reading 100,000 fills page by page,
+mostly waiting on the broker's rate limit) converts each row as it is made
+(`convert_row`): the batch then holds `ConvertedRow`s, and all that is left for the
+writer is what only the whole batch can settle (references, and the columns the caller
+said it would fill in later). Converting at commit time instead made a 200,000-row sync
+spend most of its write converting, after the last page had arrived.
 """
 
 from __future__ import annotations
@@ -86,6 +93,63 @@ class BatchResult:
 
 # -- preparing rows (before the transaction) ----------------------------------------------
 
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A value left in a ConvertedRow for `prepare_rows` to convert with the whole batch."""
+
+    value: object
+
+
+class ConvertedRow:
+    """One row of `table`, checked and converted by `convert_row` ahead of its batch.
+
+    Its foreign keys, any JSON value holding an EntryRef, and the columns named `later`
+    wait for `prepare_rows`, which converts them with the batch's counts in hand. `set`
+    gives such a column its value meanwhile; every other column is fixed.
+    """
+
+    __slots__ = ("_pending", "_values", "table")
+
+    def __init__(self, table: str, values: list[object]) -> None:
+        self.table = table
+        self._values = values
+        self._pending = tuple(position for position, value in enumerate(values)
+                              if type(value) is _Pending)
+
+    def set(self, column: str, value: object) -> None:
+        """Give a foreign-key column or one named `later` its value."""
+        position = _PLANS[self.table].positions.get(column)
+        if position is None:
+            raise LedgerError(f"{self.table} has no column {column!r}")
+        if position not in self._pending:
+            raise LedgerError(f"{self.table}.{column} was converted already: only foreign "
+                              "keys and the columns named `later` can be set afterwards")
+        self._values[position] = _Pending(value)
+
+    def values(self) -> list[object]:
+        """A copy of the stored values (`_Pending` where the batch converts them)."""
+        return list(self._values)
+
+    def pending(self) -> tuple[int, ...]:
+        """The positions `prepare_rows` converts."""
+        return self._pending
+
+
+def convert_row(table: str, row: Mapping[str, object], *,
+                later: Sequence[str] = ()) -> ConvertedRow:
+    """`row` of `table` checked and converted now, as `prepare_rows` would; the columns
+    in `later` are converted with the batch (give them a value with `ConvertedRow.set`).
+    Raises InvalidRowError (its index is -1: the row has no place in a batch yet)."""
+    plan = _PLANS.get(table)
+    if plan is None:
+        raise LedgerError(f"unknown table {table!r}: rows go to {', '.join(RECON_TABLES)}")
+    unknown = [column for column in later if column not in plan.positions]
+    if unknown:
+        raise LedgerError(f"{table} has no column(s) {', '.join(map(repr, unknown))}")
+    return ConvertedRow(table, plan.convert(row, frozenset(later)))
+
+
 _MODELS = {model._meta.table_name: model for model in RECON_MODELS}
 _ORDER = {table: position for position, table in enumerate(RECON_TABLES)}
 _ENTRIES_TABLE = LedgerEntry._meta.table_name
@@ -135,7 +199,8 @@ def prepare_rows(batch: LedgerBatch) -> list[PreparedTable]:
         prepared.append(PreparedTable(
             table,
             plan.insert_sql,
-            [plan.prepare(index, row, context) for index, row in enumerate(rows)],
+            [plan.finish(index, row, context) if type(row) is ConvertedRow
+             else plan.prepare(index, row, context) for index, row in enumerate(rows)],
         ))
     return prepared
 
@@ -144,6 +209,9 @@ def prepare_rows(batch: LedgerBatch) -> list[PreparedTable]:
 class _Context:
     row_counts: dict[str, int]
     entry_count: int
+
+
+_NO_BATCH = _Context({}, 0)
 
 
 class _TablePlan:
@@ -157,14 +225,17 @@ class _TablePlan:
         self.insert_sql = insert_statement(model)
         self.fields: tuple[Field, ...] = tuple(model._meta.sorted_fields[1:])  # all but id
         self.columns = frozenset(f.column_name for f in self.fields)
+        self.positions = {f.column_name: position for position, f in enumerate(self.fields)}
         self.converters = tuple((f.column_name, _converter(table, f)) for f in self.fields)
         # Only these columns can hold a RowRef, an EntryRef or a list of EntryRefs.
         self.ref_positions = tuple(
             position for position, f in enumerate(self.fields)
             if isinstance(f, ForeignKeyField | CanonicalJsonField)
         )
+        self.foreign_keys = frozenset(
+            f.column_name for f in self.fields if isinstance(f, ForeignKeyField))
 
-    def prepare(self, index: int, row: object, context: _Context) -> list[object]:
+    def _check_shape(self, index: int, row: object) -> Mapping[str, object]:
         table = self.table
         if not isinstance(row, Mapping):
             raise InvalidRowError(table, index, f"a row is a mapping of column to value, "
@@ -174,12 +245,50 @@ class _TablePlan:
         if not self.columns.issuperset(row):
             unknown = sorted(str(column) for column in row if column not in self.columns)
             raise InvalidRowError(table, index, f"unknown column(s) {', '.join(unknown)}")
+        return row
+
+    def prepare(self, index: int, row: object, context: _Context) -> list[object]:
+        row = self._check_shape(index, row)
         values: list[object] = []
         for column, convert in self.converters:
             try:
                 values.append(convert(row.get(column), index, context))
             except (TypeError, ValueError) as problem:  # AmountError is a ValueError
-                raise InvalidRowError(table, index, f"{column}: {problem}") from None
+                raise InvalidRowError(self.table, index, f"{column}: {problem}") from None
+        return values
+
+    def convert(self, row: object, later: frozenset[str]) -> list[object]:
+        """`prepare` without a batch: what needs one (foreign keys, EntryRefs in JSON, the
+        columns in `later`) is left `_Pending`."""
+        row = self._check_shape(-1, row)
+        values: list[object] = []
+        context = _NO_BATCH
+        for column, convert in self.converters:
+            value = row.get(column)
+            if column in later or column in self.foreign_keys or (
+                    type(value) is list and any(type(item) is EntryRef for item in value)):
+                values.append(_Pending(value))
+                continue
+            try:
+                values.append(convert(value, -1, context))
+            except (TypeError, ValueError) as problem:
+                raise InvalidRowError(self.table, -1, f"{column}: {problem}") from None
+        return values
+
+    def finish(self, index: int, row: ConvertedRow, context: _Context) -> list[object]:
+        """A ConvertedRow's pending values converted with the batch in hand."""
+        if row.table != self.table:
+            raise InvalidRowError(self.table, index, f"a converted row of {row.table}")
+        values = row.values()
+        converters = self.converters
+        for position in row.pending():
+            column, convert = converters[position]
+            pending = values[position]
+            assert type(pending) is _Pending
+            try:
+                values[position] = convert(pending.value, index, context)
+            except (TypeError, ValueError) as problem:
+                raise InvalidRowError(self.table, index, f"{column}: {problem}") from None
         return values
 
 
@@ -211,9 +320,23 @@ def _converter(table: str, column_field: Field) -> Converter:
                 return "[]" if type(value) is list else "{}"
             return general(value, index, context)
         return json_value
-    if kind is ForeignKeyField and nullable:
+    if kind is ForeignKeyField:
+        target = column_field.rel_model._meta.table_name
+        # A RowRef to a recon table: is it an earlier row of the batch? (`_reference` says
+        # why not, for every other value.)
+        before = _ORDER.get(target, len(_ORDER)) < _ORDER[table]
+
         def reference(value: object, index: int, context: _Context) -> object:
-            return None if value is None else general(value, index, context)
+            if value is None and nullable:
+                return None
+            if type(value) is RowRef and value.table == target:
+                position = value.index
+                if type(position) is int and 0 <= position < context.row_counts.get(
+                        target, 0) and (before or (target == table and position < index)):
+                    return value
+            elif type(value) is int and value >= 1:
+                return value
+            return general(value, index, context)
         return reference
     if kind is BooleanField or (kind is IntegerField and column_field.column_name
                                 != "schema_version"):
@@ -348,7 +471,11 @@ def insert_rows(
         for row_id, values in zip(table_ids, table.rows, strict=True):
             stored = [row_id, *values]
             for position in positions:
-                stored[position + 1] = _resolve(values[position], ids, entry_ids)
+                value = values[position]
+                if type(value) is RowRef:  # the common reference, resolved inline
+                    stored[position + 1] = ids[value.table][value.index]
+                elif type(value) is EntryRef or type(value) is _RefList:
+                    stored[position + 1] = _resolve(value, ids, entry_ids)
             stored_rows.append(stored)
         # One executemany per table; only when SQLite refuses a row is the table inserted
         # again row by row, so the refusal names its row.

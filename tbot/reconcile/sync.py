@@ -47,7 +47,7 @@ from tbot.broker.reports import (
     canonical_json,
 )
 from tbot.clock import Clock, utc_text
-from tbot.ledger.batch import EntryRef, LedgerBatch, RowRef
+from tbot.ledger.batch import ConvertedRow, EntryRef, LedgerBatch, RowRef, convert_row
 from tbot.reconcile import ledger_view
 from tbot.reconcile.checks import (
     BalanceResult,
@@ -233,8 +233,8 @@ class _Outcome:
     report: FillReport | None = None
     book: bool = False
     prepared: bool = False
-    record_row: dict[str, object] | None = None
-    log_row: dict[str, object] | None = None
+    record_row: ConvertedRow | None = None
+    log_row: ConvertedRow | None = None
 
     def word(self) -> None:
         """Fill in broker_value / ledger_value from the two sides."""
@@ -257,7 +257,7 @@ class _Rows:
         self.run_ref = _RUN_REF if run else None
         self.log_rows: list[dict[str, object]] = []
 
-    def add(self, table: str, row: dict[str, object]) -> int:
+    def add(self, table: str, row: dict[str, object] | ConvertedRow) -> int:
         rows = self.batch.rows.setdefault(table, [])
         rows.append(row)
         return len(rows) - 1
@@ -592,7 +592,6 @@ class Reconciler:
             return
         row = outcome.record_row
         assert row is not None
-        row["fetched_at_utc"] = rows.now
         outcome.record_index = rows.add("broker_records", row)
         side.records[key] = -1
 
@@ -612,10 +611,16 @@ class Reconciler:
             return outcome
         self._judge_fill_against(outcome, report, booked)
         outcome.prepared = True
-        # fetched_at_utc is the run's, set when the row joins the batch (`_keep_prepared`).
-        outcome.record_row = self._record_row(report, fill.filled_at, None, None)
-        outcome.log_row = self._log_row(
-            outcome, side.states.get((BreakKind.FILL.value, fill.fill_id)))
+        # Converted to stored form now, while the next page is awaited: a first sync of
+        # 100,000 fills would otherwise convert 200,000 rows after its last page.
+        # Both stamped now: this is when the record was fetched and compared.
+        now = self.clock.now()
+        outcome.record_row = convert_row("broker_records", self._record_row(
+            report, fill.filled_at, None, now))
+        log_row = self._log_row(outcome, side.states.get((BreakKind.FILL.value, fill.fill_id)))
+        if log_row is not None:
+            log_row["timestamp_utc"] = now
+            outcome.log_row = convert_row("reconciliation_log", log_row)
         # Its rows say all that is left to say: let the payload go now, not at the end.
         outcome.report = outcome.broker_fill = outcome.ledger_fill = None
         return outcome
@@ -899,15 +904,18 @@ class Reconciler:
         log_rows = rows.batch.rows.setdefault("reconciliation_log", [])
         for outcome in outcomes:
             state = states.get((outcome.kind.value, outcome.trade_id))
-            row = (outcome.log_row if outcome.prepared
-                   else self._log_row(outcome, state, rows.run_ref))
+            row: dict[str, object] | ConvertedRow | None = (
+                outcome.log_row if outcome.prepared
+                else self._log_row(outcome, state, rows.run_ref))
             if row is None:
                 continue
-            row["timestamp_utc"] = now
-            row["broker_record_id"] = (
-                RowRef("broker_records", outcome.record_index)
-                if outcome.record_index is not None else outcome.record_id
-            )
+            broker_record = (RowRef("broker_records", outcome.record_index)
+                             if outcome.record_index is not None else outcome.record_id)
+            if isinstance(row, ConvertedRow):  # stamped when its page was compared
+                row.set("broker_record_id", broker_record)
+            else:
+                row["timestamp_utc"] = now
+                row["broker_record_id"] = broker_record
             log_rows.append(row)
             is_break = outcome.status in _BREAKS
             was_break = state is not None and state.status in _BREAKS

@@ -26,7 +26,15 @@ from tbot.ledger.audit_chain import (
     sha256_hex,
 )
 from tbot.ledger.backup import LedgerBackups
-from tbot.ledger.batch import BatchResult, EntryRef, LedgerBatch, ReversalDraft, RowRef
+from tbot.ledger.batch import (
+    BatchResult,
+    ConvertedRow,
+    EntryRef,
+    LedgerBatch,
+    ReversalDraft,
+    RowRef,
+    convert_row,
+)
 from tbot.ledger.coa_file import create_coa_file, read_coa_metadata, write_metadata
 from tbot.ledger.database import bound, open_reader_database
 from tbot.ledger.errors import (
@@ -40,7 +48,7 @@ from tbot.ledger.errors import (
 from tbot.ledger.migration import find_recon_gaps
 from tbot.ledger.models import LEDGER_MODELS, AuditRow, CoaMetadata, column_names
 from tbot.ledger.new_file import build_new_file
-from tbot.ledger.posting import BackupPolicy, LedgerWriter
+from tbot.ledger.posting import BackupPolicy, LedgerWriter, create_ledger_file
 from tbot.ledger.recon_models import (
     RECON_MODELS,
     RECON_SCHEMA_VERSION,
@@ -734,5 +742,92 @@ def test_a_reference_to_no_existing_row_rolls_back(
     batch = LedgerBatch(rows={"position_checks": [full_batch(clock.now()).rows[
         "position_checks"][0] | {"sync_run_id": 41}]})
     with pytest.raises(InvalidRowError, match="FOREIGN KEY"):
+        commit(writer, batch)
+    assert snapshot(ledger_paths.ledger_db) == before
+
+
+# -- rows converted ahead of their batch --------------------------------------------------
+
+
+def converted(batch: LedgerBatch, *, later: tuple[str, ...] = ()) -> LedgerBatch:
+    """`batch` with every row converted ahead (`convert_row`), the `later` columns held
+    back and then set to the values the rows had."""
+    rows: dict[str, list[dict[str, object] | ConvertedRow]] = {}
+    for table, table_rows in batch.rows.items():
+        rows[table] = []
+        for row in table_rows:
+            assert isinstance(row, dict)
+            held = [column for column in later if column in row]
+            early = convert_row(table, {k: v for k, v in row.items() if k not in held},
+                                later=held)
+            for column in held:
+                early.set(column, row[column])
+            rows[table].append(early)
+    return LedgerBatch(entries=batch.entries, rows=rows)
+
+
+def test_rows_converted_ahead_are_stored_exactly_as_plain_rows(
+    writer: LedgerWriter, clock: FrozenClock, ledger_paths: BotPaths, tmp_path: Path,
+    identity: BotIdentity, policy: BackupPolicy, make_entry: EntryFactory,
+) -> None:
+    plain_batch = full_batch(clock.now())
+    plain_batch.entries = [make_entry("FIT-P")]
+    plain_batch.rows["reconciliation_log"][0]["entry_id"] = EntryRef(0)
+    commit(writer, plain_batch)
+    other = BotPaths(tmp_path / "other", identity)
+    create_coa_file(other.coa_db(), identity, clock)
+    create_ledger_file(other, clock)
+    with LedgerWriter(other, clock, policy) as second:
+        early_batch = full_batch(clock.now())
+        early_batch.entries = [make_entry("FIT-P")]
+        early_batch.rows["reconciliation_log"][0]["entry_id"] = EntryRef(0)
+        commit(second, converted(early_batch, later=("timestamp_utc", "fetched_at_utc")))
+    for table in RECON_TABLES:
+        assert rows_of(other.ledger_db, table) == rows_of(ledger_paths.ledger_db, table), table
+    assert audit_rows(other.ledger_db)[-1][5] == audit_rows(ledger_paths.ledger_db)[-1][5]
+
+
+def test_a_value_that_cannot_be_stored_is_refused_when_the_row_is_converted(
+    clock: FrozenClock,
+) -> None:
+    (record,) = full_batch(clock.now()).rows["broker_records"]
+    assert isinstance(record, dict)
+    with pytest.raises(InvalidRowError, match=r"broker_records\[-1\].*final: str 'yes'"):
+        convert_row("broker_records", {**record, "final": "yes"})
+    with pytest.raises(InvalidRowError, match="unknown column"):
+        convert_row("broker_records", {"colour": "blue"})
+    with pytest.raises(LedgerError, match="unknown table 'trades'"):
+        convert_row("trades", {})
+
+
+def test_only_foreign_keys_and_later_columns_can_be_set_after_conversion(
+    clock: FrozenClock,
+) -> None:
+    log_row = full_batch(clock.now()).rows["reconciliation_log"][0]
+    assert isinstance(log_row, dict)
+    row = convert_row("reconciliation_log", log_row, later=("timestamp_utc",))
+    row.set("timestamp_utc", clock.now())
+    row.set("broker_record_id", RowRef("broker_records", 0))
+    with pytest.raises(LedgerError, match="detail was converted already"):
+        row.set("detail", "y")
+    with pytest.raises(LedgerError, match="no column 'colour'"):
+        row.set("colour", "blue")
+    with pytest.raises(LedgerError, match="no column"):
+        convert_row("reconciliation_log", {}, later=("colour",))
+
+
+def test_a_converted_rows_references_are_checked_with_its_batch(
+    writer: LedgerWriter, clock: FrozenClock, ledger_paths: BotPaths, snapshot: Snapshot,
+) -> None:
+    before = snapshot(ledger_paths.ledger_db)
+    batch = converted(full_batch(clock.now()))
+    log_row = batch.rows["reconciliation_log"][0]
+    assert isinstance(log_row, ConvertedRow)
+    log_row.set("broker_record_id", RowRef("broker_records", 7))
+    with pytest.raises(InvalidRowError, match=r"reconciliation_log\[0\].*names no row"):
+        commit(writer, batch)
+    batch = converted(full_batch(clock.now()))
+    batch.rows["broker_records"].append(batch.rows["sync_runs"][0])
+    with pytest.raises(InvalidRowError, match=r"broker_records\[1\].*converted row of sync_runs"):
         commit(writer, batch)
     assert snapshot(ledger_paths.ledger_db) == before
