@@ -24,6 +24,7 @@ from tbot.config.setting_types import (
     Flag,
     Fraction,
     LedgerExportModeChoice,
+    ListenAddress,
     LogFormatChoice,
     LogLevelChoice,
     LogTag,
@@ -195,6 +196,9 @@ class BotSettings(BaseModel):
     NOTIFY_ON_FAILURE: Flag
     CRITICAL_ALERT_CHANNEL: CriticalAlertChannelChoice
     ROUTINE_ALERT_CHANNEL: RoutineAlertChannelChoice
+
+    # Telemetry
+    METRICS_LISTEN: ListenAddress
 
     # Reporting & Ledger
     LEDGER_EXPORT_MODE: LedgerExportModeChoice

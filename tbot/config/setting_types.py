@@ -334,6 +334,26 @@ def parse_symbols(value: Any) -> tuple[str, ...]:
     return tuple(symbols)
 
 
+def split_listen_address(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) as (host, port). Raises ValueError."""
+    host, separator, port_text = text.strip().rpartition(":")
+    if not separator or not host or not port_text.isdigit():
+        raise ValueError(f"{text!r} is not host:port")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range")
+    return host.strip("[]"), port
+
+
+def parse_listen_address(value: Any) -> str:
+    """An address to listen on, ``host:port``, or empty text for none."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not text")
+    if value.strip():
+        split_listen_address(value)
+    return value.strip()
+
+
 def parse_weights(value: Any) -> tuple[Decimal, ...]:
     """Trade weights: fractions in (0, 1] that add up to exactly 1."""
     weights: list[Decimal] = []
@@ -622,6 +642,11 @@ SymbolList = Annotated[
     tuple[str, ...],
     BeforeValidator(parse_symbols),
     Expected("a comma list of ticker symbols (e.g. AAPL,MSFT,BRK.B), or nothing"),
+]
+ListenAddress = Annotated[
+    str,
+    BeforeValidator(parse_listen_address),
+    Expected("host:port to listen on (e.g. 127.0.0.1:9108), or nothing for off"),
 ]
 StrategySequence = Annotated[
     tuple[StrategyName, ...],

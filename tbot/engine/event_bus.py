@@ -30,6 +30,8 @@ Internal topics, which the control server does not forward:
 - ``positions``: a booked fill changed the position book: {symbols: [symbol, ...]}.
 - ``equity``: the account was read from the broker: {cash, equity, buying_power, as_of}.
 - ``minute``: a market minute was processed: {at} (the minute's end, engine clock).
+- ``recon_check``: a position and cash check ran, whatever it found: {trigger, outcome,
+  counts, seconds} (``recon`` announces only the checks that opened or closed a break).
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ Handler = Callable[[str, Mapping[str, object]], None]
 POSITIONS_TOPIC: Final = "positions"
 EQUITY_TOPIC: Final = "equity"
 MINUTE_TOPIC: Final = "minute"
-INTERNAL_TOPICS: Final[frozenset[str]] = frozenset({POSITIONS_TOPIC, EQUITY_TOPIC, MINUTE_TOPIC})
+RECON_CHECK_TOPIC: Final = "recon_check"
+INTERNAL_TOPICS: Final[frozenset[str]] = frozenset(
+    {POSITIONS_TOPIC, EQUITY_TOPIC, MINUTE_TOPIC, RECON_CHECK_TOPIC})
 """The topics only the engine's own rooms hear (never sent on the control socket)."""
 
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from tbot.clock import utc_text
+from tbot.engine.event_bus import RECON_CHECK_TOPIC
 from tbot.errors import TbotError
 from tbot.reconcile.resolution import Resolution, Resolver, ResolveRequest
 from tbot.reconcile.statuses import SyncTrigger
@@ -144,6 +145,9 @@ class ReconService:
         async with self._lock:
             result = await self.reconciler.check(trigger, always=always)
         self.last_check = result
+        self.publish(RECON_CHECK_TOPIC, {
+            "trigger": result.trigger.value, "outcome": result.outcome.value,
+            "counts": dict(result.counts), "seconds": round(result.seconds, 3)})
         if result.new_breaks or result.closed:
             self._announce(result, "check_finished")
         return result
@@ -180,6 +184,7 @@ class ReconService:
             "new_breaks": list(result.new_breaks),
             "closed": list(result.closed),
             "spans_not_read": list(result.spans_not_read),
+            "seconds": round(result.seconds, 3),
         })
 
 
