@@ -14,6 +14,7 @@ from tbot.admin.config_changes import (
     set_secret_from_file,
 )
 from tbot.admin.key_rotation import rotate_all_keys
+from tbot.alerts.routing import AlertRouting, load_routed_channels
 from tbot.cli.output import Output
 from tbot.clock import SystemClock
 from tbot.config.feature_status import unbuilt_settings
@@ -77,6 +78,8 @@ def run_config_validate(args: argparse.Namespace, out: Output) -> int:
     """Validate the whole home; problems raise a ConfigError that main() prints (exit 2)."""
     bot = open_home(resolve_home(args.home))
     home = bot.paths.home
+    # A malformed alert secret, or a routed group it lacks, is a ConfigError here too.
+    alert_channels = load_routed_channels(bot.paths, AlertRouting.from_settings(bot.config.bot))
     result = {
         "ok": True,
         "env": str(bot.config.env_source.relative_to(home)),
@@ -88,6 +91,10 @@ def run_config_validate(args: argparse.Namespace, out: Output) -> int:
         "not_built": [{"key": u.key, "value": u.value, "says": u.message,
                        "refuses_trading": u.refuses_trading}
                       for u in unbuilt_settings(bot.config.bot)],
+        # Group names and schemes only: a channel's URL is a secret.
+        "alert_groups": None if alert_channels is None else {
+            name: [channel.scheme for channel in alert_channels.group(name)]
+            for name in alert_channels.names},
     }
     if out.json_mode:
         out.emit_json(result)
@@ -97,6 +104,12 @@ def run_config_validate(args: argparse.Namespace, out: Output) -> int:
             f"[green]configuration valid[/]: {result['env']}, {result['bot_config']} ({kind}), "
             f"identity {result['bot_identity']}, VERSION_TAG {result['version_tag']}"
         )
+        if alert_channels is None:
+            out.say("alerts: no alert secret; alerts stay in the engine log and on the console")
+        else:
+            groups = ", ".join(f"{name} ({len(alert_channels.group(name))})"
+                               for name in alert_channels.names)
+            out.say(f"alerts: channel groups {groups}")
         for unbuilt in unbuilt_settings(bot.config.bot):
             word = "[red]refused[/]" if unbuilt.refuses_trading else "[yellow]not built yet[/]"
             out.say(f"{word}: {unbuilt}")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from tbot.cli import (
+    alert_commands,
     broker_commands,
     config_commands,
     console_commands,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     recon_commands.register(commands, common)
     mapping_commands.register(commands, common)
     broker_commands.register(commands, common)
+    alert_commands.register(commands, common)
     return parser
 
 

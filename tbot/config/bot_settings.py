@@ -28,6 +28,7 @@ from tbot.config.setting_types import (
     LogFormatChoice,
     LogLevelChoice,
     LogTag,
+    MarketGuardActionChoice,
     Milliseconds,
     Minutes,
     NonNegativeInt,
@@ -215,6 +216,7 @@ class BotSettings(BaseModel):
     MIN_EQUITY: UsdAmount
     PRICE_GAP_ALERT_PCT: Percent
     LIQUIDITY_CHECK_ENABLED: Flag
+    MARKET_GUARD_POSITION_ACTION: MarketGuardActionChoice
     RECONCILIATION_SYNC_INTERVAL: Seconds
     DRAWDOWN_CHECK_INTERVAL: Seconds
     MARKET_CHECK_INTERVAL: Seconds

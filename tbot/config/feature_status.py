@@ -2,9 +2,9 @@
 
 Every `.env_bot` key is validated, but some name features tbot does not have yet. A key
 set to anything but its inert value is reported, one line per key, by
-`tbot config validate` and at engine start. One of them is refused outright:
-`TRADE_CONFIRMATION_REQUIRED=true` asks that no entry be traded unconfirmed, and with no
-approval queue yet the only honest answer is not to trade at all.
+`tbot config validate` and at engine start. An entry may say `refuses_trading`: a key
+whose missing feature would make trading unsafe stops the engine instead (none does today:
+`TRADE_CONFIRMATION_REQUIRED=true` was one until the approval queue was built).
 
 When a feature is built, its entry leaves `NOT_BUILT` in the same change.
 """
@@ -56,9 +56,6 @@ def _always(_value: Any, _settings: BotSettings) -> bool:
 
 
 NOT_BUILT: tuple[NotBuilt, ...] = (
-    NotBuilt("TRADE_CONFIRMATION_REQUIRED",
-             "the approval queue for entries is not built yet: the engine refuses to start "
-             "rather than trade entries nobody confirmed", _true, refuses_trading=True),
     NotBuilt("REBALANCE_ENABLED", "automated rebalancing is not built yet (REBALANCE_THRESHOLD "
              "and REBALANCE_CHECK_INTERVAL have no effect either)", _true),
     NotBuilt("ENABLE_REBALANCE_NOTIFIER", "rebalance notifications are not built yet "
@@ -72,23 +69,13 @@ NOT_BUILT: tuple[NotBuilt, ...] = (
              "it fills at the bar's prices)", _true),
     NotBuilt("DEFENSE_MODE_ACTIVE", "defense mode is not built yet (DEFENSE_MODE_* have no "
              "effect)", _true),
-    NotBuilt("MAX_DRAWDOWN_PCT", "the drawdown guard is not built yet: nothing closes "
-             "positions on a drawdown (DAILY_LOSS_LIMIT does act; DRAWDOWN_CHECK_INTERVAL, "
-             "AUTO_CLOSE_WARNING_SECONDS and CLOSE_MIN_INTERVAL_SECONDS have no effect)",
-             _always),
-    NotBuilt("MIN_EQUITY", "the minimum-equity guard is not built yet", _always),
-    NotBuilt("PRICE_GAP_ALERT_PCT", "the market guard's gap check is not built yet "
-             "(MARKET_CHECK_INTERVAL has no effect either)", _always),
-    NotBuilt("LIQUIDITY_CHECK_ENABLED", "the market guard's liquidity check is not built yet",
-             _true),
-    NotBuilt("MAX_SLIPPAGE_BPS", "slippage on fills is not checked yet", _always),
+    NotBuilt("LIQUIDITY_CHECK_ENABLED", "with BROKER_NAME=ALPACA the market guard reads no "
+             "quotes yet: spreads are not checked (LIQUIDITY_SPREAD_THRESHOLD_BPS has no "
+             "effect); the gap check and slippage do act",
+             lambda value, bot: bool(value) and bot.BROKER_NAME is not BrokerName.SIM),
     NotBuilt("MIN_POSITION_QTY", "not applied yet: orders are sized by the risk settings and "
              "FRACTIONAL, and the broker refuses what is below its own minimum", _always),
     NotBuilt("SLEEP_TIME", "has no effect: the engine steps by market minutes", _always),
-    NotBuilt("NOTIFY_ON_FILL", "alerts to a person (email, chat, pager) are not built yet: "
-             "alerts go to the engine's log, the console and the control socket", _true),
-    NotBuilt("NOTIFY_ON_EXIT", "alerts to a person are not built yet", _true),
-    NotBuilt("NOTIFY_ON_FAILURE", "alerts to a person are not built yet", _true),
     NotBuilt("RBAC_ENABLED", "roles cannot be switched off: the control socket always "
              "enforces them", _false),
     NotBuilt("ENABLE_LOGGING", "logging cannot be switched off: the engine always logs",

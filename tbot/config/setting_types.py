@@ -84,6 +84,13 @@ class BrokerName(StrEnum):
     SIM = "SIM"
 
 
+class MarketGuardAction(StrEnum):
+    """MARKET_GUARD_POSITION_ACTION: what the market guard does to a position it flags."""
+
+    REVIEW = "review"
+    CLOSE = "close"
+
+
 class ShortType(StrEnum):
     """SHORT_TYPE_*: how a strategy expresses a bearish signal."""
 
@@ -606,6 +613,9 @@ BrokerNameChoice = Annotated[
     BrokerName, BeforeValidator(canonical(BrokerName)), one_of(BrokerName)
 ]
 ShortTypeChoice = Annotated[ShortType, BeforeValidator(canonical(ShortType)), one_of(ShortType)]
+MarketGuardActionChoice = Annotated[
+    MarketGuardAction, BeforeValidator(canonical(MarketGuardAction)), one_of(MarketGuardAction)
+]
 OptimizerAlgorithmChoice = Annotated[
     OptimizerAlgorithm,
     BeforeValidator(canonical(OptimizerAlgorithm)),

@@ -16,7 +16,7 @@ class Topic(StrEnum):
 
     FILLS = "fills"
     """A fill from the broker: {fill_id, order_id, client_order_id, symbol, side, quantity,
-    price, fee, strategy, filled_at, entry_fitid}."""
+    price, fee, strategy, filled_at, entry_fitid, realized_pnl, reason}."""
 
     ORDERS = "orders"
     """An order was submitted or changed status: one order in the ``orders.list`` shape."""
@@ -28,7 +28,8 @@ class Topic(StrEnum):
     """Profit and loss moved: the ``pnl.summary`` shape."""
 
     ALERTS = "alerts"
-    """Something an operator should see: {level, message}."""
+    """Something an operator should see: {level, message}, optionally trigger, strategy,
+    symbol."""
 
     LOGS = "logs"
     """The engine's log records: {level, logger, message}."""

@@ -8,7 +8,8 @@ every state change through `audit_command`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +20,9 @@ from tbot.config.problems import ConfigError
 from tbot.config.setting_types import StrategyName
 from tbot.control.methods import Caller, MethodSpec, NoParams, RpcError
 from tbot.control.roles import Role
-from tbot.control.wire import BROKER_ERROR, CONFIG_INVALID, REFUSED
+from tbot.control.wire import BROKER_ERROR, CONFIG_INVALID, INVALID_PARAMS, REFUSED
+from tbot.engine import entry_approvals, order_flow
+from tbot.engine.approval_queue import ApprovalError
 from tbot.engine.config_watch import (
     RESTART_ONLY_BOT_KEYS,
     ConfigFingerprint,
@@ -30,6 +33,7 @@ from tbot.engine.engine import Engine
 from tbot.reconcile.adapters import DeskLedger
 from tbot.reconcile.mapping.methods import MappingMethods
 from tbot.reconcile.methods import ReconMethods
+from tbot.risk.drawdown_guard import DrawdownLimits
 from tbot.risk.risk_gate import RiskGate
 from tbot.risk.trading_state import TradingState, TradingStateError
 
@@ -62,13 +66,29 @@ class KillParams(_Params):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class ApproveParams(_Params):
+    """`entries.approve`: the waiting entry's id (its client order id)."""
+
+    id: str = Field(min_length=1, max_length=200)
+
+
+class RejectParams(_Params):
+    """`entries.reject`: the entry's id and why; the reason goes into the audit trail."""
+
+    id: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="rejected by an operator", min_length=1, max_length=500)
+
+
 class ControlMethods:
     """Binds the control methods to one running engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *,
+                 metrics: Callable[[], Mapping[str, Any]] | None = None) -> None:
         self.engine = engine
         self.fingerprint = ConfigFingerprint.of(engine.home.config)
         self.subscriber_count = lambda: 0
+        # The runner's telemetry and alert counters (None: an engine run without them).
+        self._metrics = metrics
 
     def table(self) -> dict[str, MethodSpec]:
         """Every method by name."""
@@ -80,6 +100,39 @@ class ControlMethods:
                 NoParams,
                 Role.VIEWER,
                 False,
+            ),
+            MethodSpec(
+                "engine.metrics",
+                "counters and gauges: syncs, divergences, guard triggers, auto-closes, "
+                "fills, alerts and their delivery, open positions, equity, drawdown",
+                self.engine_metrics,
+                NoParams,
+                Role.VIEWER,
+                False,
+            ),
+            MethodSpec(
+                "entries.pending",
+                "entries waiting for an operator's approval, with their countdown",
+                self.entries_pending,
+                NoParams,
+                Role.VIEWER,
+                False,
+            ),
+            MethodSpec(
+                "entries.approve",
+                "send a waiting entry (judged again: risk gate, market guard, its price)",
+                self.entries_approve,
+                ApproveParams,
+                Role.OPERATOR,
+                True,
+            ),
+            MethodSpec(
+                "entries.reject",
+                "drop a waiting entry",
+                self.entries_reject,
+                RejectParams,
+                Role.OPERATOR,
+                True,
             ),
             MethodSpec(
                 "positions.list",
@@ -204,6 +257,41 @@ class ControlMethods:
         status["subscribers"] = self.subscriber_count()
         return status
 
+    async def engine_metrics(self, _: NoParams, caller: Caller) -> Mapping[str, Any]:
+        if self._metrics is None:
+            raise RpcError(REFUSED, "this engine runs without telemetry")
+        return self._metrics()
+
+    async def entries_pending(self, _: NoParams, caller: Caller) -> dict[str, Any]:
+        engine = self.engine
+        now = engine.clock.now()
+        return {"required": engine.bot.TRADE_CONFIRMATION_REQUIRED,
+                "max_move_bps": engine.approvals.max_move_bps,
+                "entries": [entry.as_dict(now) for entry in engine.approvals.pending()]}
+
+    async def entries_approve(self, params: ApproveParams, caller: Caller) -> dict[str, Any]:
+        engine = self.engine
+        async with engine.trading_lock:  # not in the middle of a minute
+            try:
+                entry, refusal = entry_approvals.take_for_approval(engine, params.id)
+            except ApprovalError as error:
+                raise RpcError(INVALID_PARAMS, error.message) from None
+            if refusal is not None:
+                raise RpcError(REFUSED, f"entry {params.id} dropped: {refusal}")
+            sent = await order_flow.on_entry_signal(engine, entry.signal,
+                                                    approved_by=caller.name)
+        if sent is None:
+            raise RpcError(REFUSED, f"entry {params.id} was judged again and not sent: see "
+                                    f"the {entry.signal.strategy.value} strategy's log")
+        return {"approved": params.id, "client_order_id": sent}
+
+    async def entries_reject(self, params: RejectParams, caller: Caller) -> dict[str, Any]:
+        try:
+            entry_approvals.reject(self.engine, params.id, caller.name, params.reason)
+        except ApprovalError as error:
+            raise RpcError(INVALID_PARAMS, error.message) from None
+        return {"rejected": params.id}
+
     async def positions_list(self, _: NoParams, caller: Caller) -> dict[str, Any]:
         now = self.engine.clock.now()
         rows = [held.as_dict(now) for held in self.engine.book.positions.values()]
@@ -258,6 +346,9 @@ class ControlMethods:
 
     async def trading_resume(self, _: NoParams, caller: Caller) -> dict[str, Any]:
         engine = self.engine
+        refusal = engine.drawdown.refusal("trading.resume")
+        if refusal is not None:  # nothing cancels or delays the guard's countdown
+            raise RpcError(REFUSED, refusal)
         try:
             change = engine.state.resume(engine.clock.now(), f"resumed by {caller.name}")
         except TradingStateError as error:
@@ -291,12 +382,20 @@ class ControlMethods:
 
     async def risk_reset(self, _: NoParams, caller: Caller) -> dict[str, Any]:
         engine = self.engine
-        change = engine.state.reset(engine.clock.now(), f"reset by {caller.name}")
+        refusal = engine.drawdown.refusal("risk.reset")
+        if refusal is not None:  # not even an admin stops a countdown once it has started
+            raise RpcError(REFUSED, refusal)
+        try:
+            change = engine.state.reset(engine.clock.now(), f"reset by {caller.name}")
+        except TradingStateError as error:
+            raise RpcError(REFUSED, error.message) from None
         if change is None:
             raise RpcError(
                 REFUSED, f"trading is {engine.state.state}, not HALTED: nothing to reset"
             )
         engine._announce_state(change)
+        # A guard that closed everything starts again from today's equity.
+        await engine.drawdown.rearm(caller.name)
         return {"trading_state": engine.state.snapshot()}
 
     async def engine_shutdown(self, _: NoParams, caller: Caller) -> dict[str, Any]:
@@ -332,6 +431,10 @@ class ControlMethods:
         engine.home = type(engine.home)(config=fresh, identity=engine.identity, paths=engine.paths)
         engine.limits = limits
         engine.gate = RiskGate(bot, engine.state, limits)
+        engine.drawdown.reconfigure(DrawdownLimits.from_settings(bot))
+        engine.market.reconfigure(bot)
+        engine.approvals.max_move_bps = bot.MAX_SLIPPAGE_BPS
+        engine.closes.interval = timedelta(seconds=bot.CLOSE_MIN_INTERVAL_SECONDS)
         engine.scheduler = type(engine.scheduler)(bot, engine.calendar)
         for key in bot_keys:
             if key.startswith("STRAT_") and key.endswith("_ENABLED"):

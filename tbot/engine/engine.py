@@ -54,11 +54,14 @@ from tbot.config.bot_settings import BotSettings
 from tbot.config.feature_status import unbuilt_settings
 from tbot.config.key_rotation import recover_interrupted_rotation
 from tbot.config.setting_types import BrokerName, StrategyName
-from tbot.engine import fill_booking, order_flow, recovery
+from tbot.engine import entry_approvals, fill_booking, order_flow, recovery
+from tbot.engine.approval_queue import ApprovalQueue
 from tbot.engine.broker_gateway import BrokerGateway
+from tbot.engine.drawdown_watch import DrawdownHooks, DrawdownWatch, latest_guard_record
 from tbot.engine.entry_screen import EntryScreen
 from tbot.engine.event_bus import EQUITY_TOPIC, MINUTE_TOPIC, EventBus
 from tbot.engine.ledger_desk import ENGINE_ACTOR, LedgerDesk
+from tbot.engine.market_watch import MarketHooks, MarketWatch
 from tbot.engine.minutes import MINUTE, floor_minute
 from tbot.engine.order_intents import (
     OrderIntents,
@@ -72,6 +75,7 @@ from tbot.engine.reconciliation import EngineHooks, EngineReconciliation
 from tbot.engine.scheduler import EngineState, SessionScheduler
 from tbot.engine.sim_clock import SimClock
 from tbot.engine.status_report import StatusReport
+from tbot.engine.telemetry import GaugeSample
 from tbot.engine.trading_universe import FeedCoverage, UniverseError, choose_universe
 from tbot.errors import TbotError
 from tbot.ledger.errors import LedgerError
@@ -81,8 +85,11 @@ from tbot.market.feed_health import FeedHealth
 from tbot.market.fundamentals import FundamentalsSource
 from tbot.market.generated_extras import GeneratedFundamentals
 from tbot.market.generated_feed import GeneratedFeed
+from tbot.market.quotes import Quote
 from tbot.market.replay_feed import ReplayFeed
 from tbot.market.universe import ETF_POOLS
+from tbot.risk.close_throttle import CloseThrottle
+from tbot.risk.drawdown_guard import DrawdownLimits
 from tbot.risk.limits import SessionLimits
 from tbot.risk.risk_gate import RiskGate
 from tbot.risk.trading_state import StateChange, TradingState, TradingStateMachine
@@ -220,6 +227,11 @@ class Engine:
         self.state = TradingStateMachine.from_settings(self.bot, self.real_clock.now())
         self.limits = SessionLimits.from_settings(self.bot)
         self.gate = RiskGate(self.bot, self.state, self.limits)
+        self.drawdown = DrawdownWatch(DrawdownLimits.from_settings(self.bot),
+                                      self._drawdown_hooks())
+        self.closes = CloseThrottle(timedelta(seconds=self.bot.CLOSE_MIN_INTERVAL_SECONDS))
+        self.market = self._market_watch()
+        self.approvals = ApprovalQueue(self.bot.MAX_SLIPPAGE_BPS)
         # Strategy logs read with the market's time (simulated or real).
         self._market_clock = SwitchableClock(self.real_clock)
         self.logs = StrategyLogs(self.paths, self._market_clock)
@@ -373,6 +385,7 @@ class Engine:
         await recovery.restore_day(self, self.current_day)
         await recovery.adopt_broker_positions(self)
         await self.require_reconciliation().after_adoption(startup)
+        await self.drawdown.restore(self.account.equity if self.account else None)
         self._start_order_updates()
         self.screen = self._entry_screen()
         self.screen.prefetch(self.current_day, self.universe)
@@ -450,6 +463,16 @@ class Engine:
         """True once a stop was requested."""
         return self._stop_requested.is_set()
 
+    def gauge_sample(self) -> GaugeSample:
+        """How the engine stands now, for the telemetry's gauges (`engine.metrics`)."""
+        drawdown = self.drawdown.status().get("drawdown_pct")
+        return GaugeSample(
+            open_positions=len(self.book.positions),
+            equity=self.account.equity if self.account else None,
+            drawdown_pct=drawdown if isinstance(drawdown, Decimal) else None,
+            trading_state=self.state.state.value,
+        )
+
     def heartbeat_age(self) -> float:
         """Seconds since the market loop last went round (the watchdog's health)."""
         return monotonic_time.monotonic() - self._heartbeat
@@ -458,6 +481,8 @@ class Engine:
         """Trade until a stop is requested."""
         while not self.stopping:
             self._heartbeat = monotonic_time.monotonic()
+            async with self.trading_lock:  # the guard's countdown runs on the engine's clock
+                await self.drawdown.tick()
             now = self.clock.now()
             cursor = self._require_cursor()
             # A live feed's bars arrive a little after their minute ends.
@@ -469,7 +494,7 @@ class Engine:
                 continue
             if await self._idle_until_next_window(now):
                 continue
-            await self._sleep_until(due)
+            await self._sleep_until(self.drawdown.wake_before(due))
 
     def _require_cursor(self) -> datetime:
         if self._cursor is None:
@@ -492,7 +517,8 @@ class Engine:
 
     async def _idle_until_next_window(self, now: datetime) -> bool:
         """When nothing is happening, skip ahead; True if time was skipped."""
-        if self.book.positions or self.intents.working() or self._live_active(now):
+        if (self.book.positions or self.intents.working() or self._live_active(now)
+                or self.drawdown.busy):
             return False
         day = now.date()
         plan = self.scheduler.plan(day)
@@ -552,6 +578,9 @@ class Engine:
         for symbol, bar in bars.items():
             self.last_prices[symbol] = bar.close
         self.book.mark(self.last_prices)
+        # Before the strategies: an entry this minute in a symbol that just gapped is
+        # refused (`order_flow.on_entry_signal` asks the guard).
+        await self.market.on_minute(minute_start, at, bars)
         slot = self.scheduler.slot_at(minute_start)
         if self.state.state is not TradingState.HALTED and not self.stopping:
             self._set_engine_state(slot.engine_state)
@@ -559,12 +588,16 @@ class Engine:
         for live in list(self.live.values()):
             await self._drive_strategy(live, bars, at)
         await order_flow.cancel_stale_entries(self, at)
+        await order_flow.send_deferred_closes(self, at)
+        if len(self.approvals):
+            entry_approvals.sweep(self, at)
         if bars:
             await self._refresh_account()
             pnl = self.report.pnl_summary()
             self.pnl_curve.record_summary(at, pnl, self.account.equity if self.account else None)
             self.publish("pnl", pnl)
             await self._check_daily_loss()
+            await self.drawdown.check(self.account.equity if self.account else None)
             if self.order_updates is not None and self.intents.working():
                 # Fills pushed while this minute held the lock wait behind it: read them
                 # first, or the check below sees shares the ledger has not booked yet.
@@ -588,13 +621,14 @@ class Engine:
         self._feed_was_healthy = health.healthy
         if health.healthy:
             log.warning("market data %s is flowing again", health.feed, extra=ALERTED)
-            self.publish("alerts", {"level": "info",
+            self.publish("alerts", {"level": "info", "trigger": "market_data",
                                     "message": f"market data {health.feed} is flowing again"})
         else:
             message = f"market data {health.feed} unhealthy: {health.reason}"
             self.counters.errors += 1
             log.error(message, extra=ALERTED)
-            self.publish("alerts", {"level": "error", "message": message})
+            self.publish("alerts", {"level": "error", "message": message,
+                                    "trigger": "market_data"})
 
     async def _new_day(self, day: date) -> None:
         if self.current_day is not None and self.current_day not in self.summarized_days:
@@ -676,7 +710,8 @@ class Engine:
         symbols = getattr(self.feed, "symbols", None) if self._live_feed is None else None
         for line in self._coverage.report(day, symbols):
             log.warning("market data: %s", line)
-            self.publish("alerts", {"level": "warning", "message": f"market data: {line}"})
+            self.publish("alerts", {"level": "warning", "message": f"market data: {line}",
+                                    "trigger": "market_data"})
 
     def _market_sources(self) -> MarketSources:
         """What strategies read besides bars: the generated market's VIX in simulation;
@@ -714,6 +749,7 @@ class Engine:
                 f"strategy-crash:{strategy.name}",
                 "error",
                 f"strategy {strategy.name} raised {error!r}; it stops trading",
+                strategy=strategy.name.value,
             )
             self.live = {k: v for k, v in self.live.items() if v is not live}
             return
@@ -725,7 +761,8 @@ class Engine:
                 self.stats.record_block(signal.strategy.value, signal.code or "other")
                 if signal.alert:  # a filter that could not judge, not an ordinary block
                     self.alert_once(f"filter:{signal.strategy}:{at.date()}", "warning",
-                                    f"strategy {signal.strategy}: {signal.reason}")
+                                    f"strategy {signal.strategy}: {signal.reason}",
+                                    strategy=signal.strategy.value, symbol=signal.symbol)
             elif isinstance(signal, EntrySignal):
                 await order_flow.on_entry_signal(self, signal)
             elif isinstance(signal, ExitSignal):
@@ -738,8 +775,11 @@ class Engine:
             self.live = {k: v for k, v in self.live.items() if v is not live}
 
     async def book_fill(self, fill: BrokerFill, *, recovered: bool = False) -> None:
-        """Post one fill, then update positions, the strategy and subscribers."""
+        """Post one fill, then update positions, the strategy and subscribers; then the
+        drawdown guard checks the account again."""
         await fill_booking.book_fill(self, fill, recovered=recovered)
+        if not recovered:
+            await self.drawdown.on_fill()
 
     # == risk ==============================================================================
     async def _check_daily_loss(self) -> None:
@@ -754,6 +794,60 @@ class Engine:
                 f"of {capital}",
                 actor=ENGINE_ACTOR,
             )
+
+    def _drawdown_hooks(self) -> DrawdownHooks:
+        """What the drawdown guard may touch (`tbot.engine.drawdown_watch`)."""
+
+        async def read_equity() -> Decimal | None:
+            await self._refresh_account()
+            return self.account.equity if self.account else None
+
+        def alert(record: Mapping[str, object]) -> None:
+            level = str(record.get("level", "error"))
+            log.log(logging.CRITICAL if level == "critical" else logging.ERROR,
+                    "%s", record.get("message"), extra=ALERTED)
+            self.publish("alerts", record)
+
+        return DrawdownHooks(
+            now=lambda: self.clock.now(),
+            read_equity=read_equity,
+            read_latest=lambda: self.desk.run(self.desk.read_with, latest_guard_record),
+            audit=lambda action, subject, details: self.desk.run(
+                self.desk.record_event, action, ENGINE_ACTOR, subject, details),
+            alert=alert,
+            announce=lambda reason, guard: self.publish(
+                "state", {**self._state_event(reason), "guard": guard}),
+            pause=lambda reason: self._announce_state(self.state.pause(reason, self.clock.now())),
+            halt=lambda reason: self._announce_state(self.state.halt(reason, self.clock.now())),
+            close_all=lambda reason: order_flow.flatten(
+                self, Purpose.FLATTEN, ExitReason.DRAWDOWN_GUARD.value),
+            is_flat=lambda: not self.book.positions,
+        )
+
+    def _market_watch(self) -> MarketWatch:
+        """The market guard and what it may touch (`tbot.engine.market_watch`)."""
+
+        def quotes(minute_start: datetime) -> Mapping[str, Quote] | None:
+            source = getattr(self.feed, "quotes", None)  # the simulated market's
+            return source(minute_start) if callable(source) else None
+
+        def alert(record: Mapping[str, object]) -> None:
+            log.warning("%s", record.get("message"), extra=ALERTED)
+            self.publish("alerts", record)
+
+        async def close(symbol: str, reason: str) -> None:
+            held = self.book.positions.get(symbol)
+            if held is not None and held.quantity:
+                await order_flow.exit_position(self, held, Purpose.EXIT, reason,
+                                               floor_minute(self.clock.now()) + MINUTE)
+
+        return MarketWatch(self.bot, MarketHooks(
+            quotes=quotes,
+            holds=lambda symbol: symbol in self.book.positions,
+            close=close,
+            alert=alert,
+            log_line=lambda *args, **fields: self.logs.log(*args, **fields),
+        ))
 
     async def kill(self, reason: str, *, actor: str) -> list[str]:
         """The kill switch: HALTED, working entries canceled, every position flattened, an
@@ -770,7 +864,7 @@ class Engine:
         log.error("halting: %s", reason, extra=ALERTED)
         change = self.state.halt(reason, self.clock.now())
         self._announce_state(change)
-        self.publish("alerts", {"level": "error", "message": reason})
+        self.publish("alerts", {"level": "error", "message": reason, "trigger": "trading_halted"})
         try:
             await self.desk.run(
                 self.desk.record_event, "engine.halt", ENGINE_ACTOR, "trading", {"reason": reason}
@@ -780,7 +874,8 @@ class Engine:
 
     def broker_trouble(self, error: BrokerError) -> None:
         self.counters.errors += 1
-        self.publish("alerts", {"level": "error", "message": f"broker: {error.message}"})
+        self.publish("alerts", {"level": "error", "message": f"broker: {error.message}",
+                                "trigger": "broker"})
         log.error("broker call failed: %s", error.message, extra=ALERTED)
 
     # == state and reporting ===============================================================
@@ -808,12 +903,16 @@ class Engine:
             "reason": reason,
         }
 
-    def alert_once(self, key: str, level: str, message: str) -> None:
+    def alert_once(self, key: str, level: str, message: str, *, strategy: str | None = None,
+                   symbol: str | None = None) -> None:
         if key in self._alerted:
             return
         self._alerted.add(key)
         getattr(log, "error" if level == "error" else "warning")(message, extra=ALERTED)
-        self.publish("alerts", {"level": level, "message": message})
+        # The key's first word names the root trigger ("strategy-crash", "recon-block"...).
+        self.publish("alerts", {"level": level, "message": message,
+                                "trigger": key.partition(":")[0], "strategy": strategy,
+                                "symbol": symbol})
 
     def publish(self, topic: str, data: Mapping[str, object]) -> None:
         """Publish an event on the engine's bus (`tbot.engine.event_bus` lists the topics).
@@ -864,7 +963,8 @@ class Engine:
         )
         await asyncio.to_thread(write_daily_summary, self.paths, day, summary)
         log.info("daily summary for %s written", day, extra=ALERTED)
-        self.publish("alerts", {"level": "info", "message": f"daily summary for {day} written"})
+        self.publish("alerts", {"level": "info", "message": f"daily summary for {day} written",
+                                "trigger": "daily_summary"})
 
     def retries(self) -> int:
         return self.gateway.health.retries if self.gateway else 0
@@ -892,6 +992,7 @@ class Engine:
         day = self.current_day
         if day is not None and day not in self.summarized_days:
             await self._end_of_day(day)
+        await self.drawdown.record_peak_at_stop()
 
     async def _drain_flatten(self) -> None:
         """Give flattening orders a few market minutes to fill."""

@@ -14,12 +14,14 @@ Topics the engine publishes. The wire topics are forwarded to the control server
 subscribers (`tbot.control.topics.TOPICS`, shapes in docs/protocol.md):
 
 - ``fills``: a fill was booked: {fill_id, order_id, client_order_id, symbol, side,
-  quantity, price, fee, strategy, filled_at, entry_fitid}.
+  quantity, price, fee, strategy, filled_at, entry_fitid, realized_pnl (an exit's; None
+  for an entry), reason}.
 - ``orders``: an order was submitted or changed status: one order in the ``orders.list``
   shape.
 - ``state``: the engine or trading state changed: {engine_state, trading_state, reason}.
 - ``pnl``: profit and loss after a market minute with bars: the ``pnl.summary`` shape.
-- ``alerts``: something an operator should see: {level, message}.
+- ``alerts``: something an operator should see: {level, message}, optionally trigger,
+  strategy, symbol (and a guard's own keys).
 - ``recon``: reconciliation runs and resolved breaks: {event, ...}.
 
 (``logs`` is a wire topic too, but the runner's log handler sends it to the server

@@ -154,6 +154,8 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
         purpose=purpose,
         recovered=recovered,
     )
+    if intent is not None and not recovered:
+        engine.market.on_fill(fill, intent.reference_price, strategy)
     engine.publish(
         "fills",
         {
@@ -168,6 +170,10 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
             "strategy": strategy,
             "filled_at": fill.filled_at,
             "entry_fitid": fill.fill_id,
+            # An exit's realized gain, from the posted entry (null for an entry fill), and
+            # why its order was placed: what a person's alert quotes (tbot.alerts).
+            "realized_pnl": None if opening else gain,
+            "reason": intent.reason if intent else None,
         },
     )
     # After `fills`: a room that hears both learns of the fill before the change it made.

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from tbot.broker.errors import BrokerError
 from tbot.broker.models import BrokerOrder, OrderRequest, OrderSide, OrderStatus
+from tbot.engine import entry_approvals
 from tbot.engine.minutes import MINUTE, floor_minute
 from tbot.engine.order_intents import OrderIntent, Purpose, client_order_id
 from tbot.engine.position_book import HeldPosition
@@ -31,19 +32,25 @@ if TYPE_CHECKING:
     from tbot.engine.engine import Engine, LiveStrategy
 
 
-async def on_entry_signal(engine: Engine, signal: EntrySignal) -> None:
-    engine.counters.signals += 1
-    engine.stats.record_signal(signal.strategy.value)
-    engine.logs.log(
-        signal.strategy.value,
-        "SIGNAL",
-        symbol=signal.instrument,
-        direction=signal.direction,
-        price=signal.trigger_price,
-        reason=signal.reason,
-    )
+async def on_entry_signal(engine: Engine, signal: EntrySignal, *,
+                          approved_by: str | None = None) -> str | None:
+    """An entry signal through the risk gate and the market guard to the broker; with
+    `TRADE_CONFIRMATION_REQUIRED=true`, to the approval queue instead, until an operator
+    approves it (`approved_by`: then it is judged again, as fresh). Returns the client
+    order id of the order sent, or None (refused, queued, or stopping)."""
+    if approved_by is None:  # an approved entry was counted and logged when it signaled
+        engine.counters.signals += 1
+        engine.stats.record_signal(signal.strategy.value)
+        engine.logs.log(
+            signal.strategy.value,
+            "SIGNAL",
+            symbol=signal.instrument,
+            direction=signal.direction,
+            price=signal.trigger_price,
+            reason=signal.reason,
+        )
     if engine.stopping:
-        return
+        return None
     account = engine.account
     capital = engine.session_start_equity or (account.equity if account else Decimal(0))
     decision = engine.gate.check_entry(
@@ -57,19 +64,26 @@ async def on_entry_signal(engine: Engine, signal: EntrySignal) -> None:
     reason = getattr(decision, "reason", "refused") if quantity is None else None
     if reason is None and signal.tag == TAG_SHORT_SELL:
         reason = _short_sale_conflict(engine, signal.instrument)
+    if reason is None:  # the market guard: a gap, a wide spread, the entry's own quote
+        reason = engine.market.entry_refusal(signal.instrument, signal.at - MINUTE)
     if quantity is None or reason is not None:
         reason = reason or "refused"
         engine.logs.log(signal.strategy.value, "REFUSED", symbol=signal.instrument, reason=reason)
         engine.publish(
             "alerts",
-            {"level": "info", "message": f"{signal.instrument} entry refused: {reason}"},
+            {"level": "info", "message": f"{signal.instrument} entry refused: {reason}",
+             "trigger": "entry_refused", "strategy": signal.strategy.value,
+             "symbol": signal.instrument},
         )
-        return
+        return None
+    coid = client_order_id(signal.strategy.value, signal.at - MINUTE, signal.instrument,
+                           Purpose.ENTRY)
+    if engine.bot.TRADE_CONFIRMATION_REQUIRED and approved_by is None:
+        entry_approvals.queue_entry(engine, signal, coid)
+        return None
     engine.limits.record_entry(signal.strategy, signal.underlying, signal.instrument)
     intent = OrderIntent(
-        client_order_id=client_order_id(
-            signal.strategy.value, signal.at - MINUTE, signal.instrument, Purpose.ENTRY
-        ),
+        client_order_id=coid,
         strategy=signal.strategy.value,
         instrument=signal.instrument,
         underlying=signal.underlying,
@@ -82,8 +96,13 @@ async def on_entry_signal(engine: Engine, signal: EntrySignal) -> None:
         leverage_multiplier=signal.leverage_multiplier,
         signal_time=signal.at,
         reason=signal.reason,
+        reference_price=signal.reference_price,
     )
-    await submit(engine, intent)
+    if approved_by is not None:
+        engine.logs.log(signal.strategy.value, "APPROVED", symbol=signal.instrument,
+                        by=approved_by, coid=coid)
+    order = await submit(engine, intent)
+    return None if order is None else intent.client_order_id
 
 
 def _short_sale_conflict(engine: Engine, instrument: str) -> str | None:
@@ -131,6 +150,14 @@ async def exit_position(
                if i.side is side and i.purpose is not Purpose.ENTRY]
     if working:
         return  # an exit is already working
+    now = engine.clock.now()
+    refusal = engine.closes.refusal(held.symbol, now)
+    if refusal is not None:
+        # Kept, not dropped: sent once the interval has passed (`send_deferred_closes`).
+        waiting = engine.closes.defer(held.symbol, purpose.value, reason)
+        engine.logs.log(held.strategy, "CLOSE-DEFERRED", symbol=held.symbol, reason=reason,
+                        why=refusal, due=waiting.due)
+        return
     attempt = 0
     coid = client_order_id(held.strategy, at - MINUTE, held.symbol, purpose)
     while engine.intents.get(coid) is not None:
@@ -149,10 +176,23 @@ async def exit_position(
         leverage_multiplier=held.leverage_multiplier,
         signal_time=at,
         reason=reason,
+        reference_price=engine.last_prices.get(held.symbol),
     )
+    engine.closes.record(held.symbol, now)  # sent or refused, it counts: no close spam
     order = await submit(engine, intent)
     if (order is None or order.status is OrderStatus.REJECTED) and live is not None:
         live.strategy.on_exit_rejected(held.symbol)
+
+
+async def send_deferred_closes(engine: Engine, at: datetime) -> None:
+    """The closes the close throttle held back, once their interval has passed: each is
+    sent if its position is still open and no close is working (it may have filled, or
+    another close gone, meanwhile)."""
+    for waiting in engine.closes.due(engine.clock.now()):
+        held = engine.book.positions.get(waiting.symbol)
+        if held is None or not held.quantity:
+            continue
+        await exit_position(engine, held, Purpose(waiting.purpose), waiting.reason, at)
 
 
 async def submit(engine: Engine, intent: OrderIntent) -> BrokerOrder | None:
@@ -206,6 +246,9 @@ async def submit(engine: Engine, intent: OrderIntent) -> BrokerOrder | None:
             {
                 "level": "warning",
                 "message": f"order {intent.client_order_id} rejected: {order.reject_reason}",
+                "trigger": "order_rejected",
+                "strategy": intent.strategy,
+                "symbol": intent.instrument,
             },
         )
     return order
@@ -239,8 +282,10 @@ async def cancel_stale_entries(engine: Engine, at: datetime) -> None:
 
 async def flatten(engine: Engine, purpose: Purpose, reason: str) -> list[str]:
     """Cancel every working entry (purchases and short sales), then close every position:
-    sell the longs, buy the shorts back. Returns the closing orders' client ids."""
+    sell the longs, buy the shorts back. Returns the closing orders' client ids. Entries
+    waiting for approval are dropped first: nothing is entered beside a flatten."""
     gateway, _ = engine.require_started()
+    entry_approvals.drop_all(engine, f"every position is being closed ({reason})")
     for intent in engine.intents.working():
         if intent.purpose is Purpose.ENTRY and intent.order is not None:
             try:

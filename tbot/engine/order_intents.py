@@ -80,6 +80,8 @@ class OrderIntent:
     order: BrokerOrder | None = None
     filled_quantity: Decimal = field(default=Decimal(0))
     failed: bool = False  # the submission never reached the broker
+    reference_price: Decimal | None = None
+    """The instrument's price when the order was decided (slippage is measured from it)."""
 
     @property
     def is_short_sale(self) -> bool:

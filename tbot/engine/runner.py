@@ -18,15 +18,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tbot.admin.bot_home import BotHome
+from tbot.alerts.engine_alerts import EngineAlerts
 from tbot.clock import Clock
+from tbot.config.setting_types import split_listen_address
 from tbot.control.roles import RoleMap
 from tbot.control.server import ControlServer
 from tbot.control.socket_path import socket_override
 from tbot.control.topics import TOPICS
 from tbot.engine.control_methods import ControlMethods
-from tbot.engine.engine import ALERTED_FLAG, Engine, EngineOptions
+from tbot.engine.engine import ALERTED_FLAG, Engine, EngineOptions, EngineStartError
 from tbot.engine.event_bus import Handler, Subscription
 from tbot.engine.systemd_notify import SystemdNotifier
+from tbot.engine.telemetry import EngineTelemetry
 
 log = logging.getLogger("tbot.engine")
 
@@ -92,7 +95,10 @@ async def run_engine(home: BotHome, options: EngineOptions,
                      market_clock: Clock | None = None) -> int:
     """Run the engine until it is stopped; returns the process exit status.
     (`market_clock`: see `Engine`; tests run a real broker's session fast with it.)"""
+    # A malformed alert secret stops the start here, before the writer lock is taken.
+    alerts = EngineAlerts.open(home.paths, home.config.bot, home.identity.bot_identity)
     engine = Engine(home, options, market_clock)
+    telemetry = EngineTelemetry(engine.gauge_sample)
     server: ControlServer | None = None
     notifier = SystemdNotifier.from_environment()
     log_events: LogEvents | None = None
@@ -100,8 +106,12 @@ async def run_engine(home: BotHome, options: EngineOptions,
     watchdog: asyncio.Task[None] | None = None
     try:
         await asyncio.to_thread(engine.start_blocking)
+        alerts.attach(engine.bus, engine.clock)  # before start(): recovery may alert
+        engine.bus.subscribe_all(telemetry.on_event)  # counts from the first event
+        _serve_metrics(telemetry, home.config.bot.METRICS_LISTEN)
         await engine.start()
-        methods = ControlMethods(engine)
+        methods = ControlMethods(engine, metrics=lambda: {
+            "metrics": telemetry.as_dict(), "alert_delivery": alerts.counters()})
         roles = RoleMap.from_grants(home.config.env.CONTROL_ROLES, owner_uid=os.getuid())
         socket_path = control_socket_path(home, options.socket_path)
         socket_path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,9 +150,29 @@ async def run_engine(home: BotHome, options: EngineOptions,
             forwarding.cancel()  # nothing is published to a stopping server
         if server is not None:
             await server.stop()
+        telemetry.close()
+        try:  # after the last event (shutdown's); its queues get a few seconds to drain
+            await asyncio.to_thread(alerts.close)
+        except Exception:  # closing goes on to the ledger and lock
+            log.exception("closing the alert senders failed")
         with contextlib.suppress(Exception):  # closing goes on to the ledger and lock
             await engine.stop_streams()
         await asyncio.to_thread(engine.close_blocking)
+
+
+def _serve_metrics(telemetry: EngineTelemetry, listen: str) -> None:
+    """The Prometheus endpoint at METRICS_LISTEN, when set; a taken or unusable address
+    stops the start (exit 2) rather than run without the metrics asked for."""
+    if not listen:
+        return
+    host, port = split_listen_address(listen)
+    try:
+        bound = telemetry.serve(host, port)
+    except OSError as error:
+        raise EngineStartError(
+            f"METRICS_LISTEN={listen}: cannot serve the metrics there: {error.strerror or error}"
+        ) from None
+    log.info("metrics served at http://%s:%d/metrics", *bound)
 
 
 def _install_signal_handlers(engine: Engine) -> None:

@@ -89,6 +89,13 @@ class StatusReport:
             "market_data": self._market_data(),
             "order_stream": self._order_stream(),
             "counters": self.engine.counters.as_dict(self.engine.retries()),
+            # Each guard's state: the console shows drawdown against its limit and, once
+            # triggered, the countdown to the close-all.
+            "guards": {"drawdown": self.engine.drawdown.status(),
+                       "market": self.engine.market.status()},
+            # TRADE_CONFIRMATION_REQUIRED: how many entries wait (`entries.pending` lists them).
+            "approvals": {"required": self.engine.bot.TRADE_CONFIRMATION_REQUIRED,
+                          "waiting": len(self.engine.approvals)},
             "config": {
                 "loaded_at": utc_text(self.engine.config_loaded_at),
                 "changed_on_disk": False,

@@ -2,7 +2,8 @@
 
 The states follow NautilusTrader's RiskEngine: ACTIVE trades normally; REDUCING (an
 operator's pause) lets only orders that reduce positions through; HALTED lets nothing
-through except the halt's own flattening (the kill switch, the daily-loss limit). A halt is
+through except the halt's own flattening (the kill switch, the daily-loss limit, the
+drawdown guard). A halt is
 lifted only by an explicit reset, never by a resume, so a pause can never undo a halt.
 """
 
@@ -21,7 +22,9 @@ from tbot.strategy.signals import ExitReason
 DISABLED_BY_SETTINGS = "DISABLE_ALL_TRADES=true"
 
 # The orders a halt itself sends to flatten the book; every other order waits for a reset.
-HALT_FLATTENING_REASONS = frozenset({ExitReason.KILL_SWITCH, ExitReason.DAILY_LOSS_LIMIT})
+HALT_FLATTENING_REASONS = frozenset(
+    {ExitReason.KILL_SWITCH, ExitReason.DAILY_LOSS_LIMIT, ExitReason.DRAWDOWN_GUARD}
+)
 
 
 class TradingState(StrEnum):
@@ -121,7 +124,7 @@ class TradingStateMachine:
 
     def allows_exit(self, reason: ExitReason) -> bool:
         """True when an exit for `reason` may be sent: always in ACTIVE and REDUCING; in
-        HALTED only the halt's own flattening (kill switch, daily-loss limit)."""
+        HALTED only the halt's own flattening (kill switch, daily-loss limit, drawdown guard)."""
         if self._state is TradingState.HALTED:
             return reason in HALT_FLATTENING_REASONS
         return True

@@ -40,6 +40,7 @@ class ExitReason(StrEnum):
     SHUTDOWN = "shutdown"
     OPERATOR = "operator"
     DAILY_LOSS_LIMIT = "daily_loss_limit"
+    DRAWDOWN_GUARD = "drawdown_guard"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,12 @@ def test_every_entry_names_a_real_setting(template_bot: BotSettings) -> None:
 
 def test_the_template_s_inert_looking_keys_are_reported(template_bot: BotSettings) -> None:
     keys = [unbuilt.key for unbuilt in unbuilt_settings(template_bot)]
-    assert "FAILOVER_ENABLED" in keys and "MAX_DRAWDOWN_PCT" in keys
-    assert "TRADE_CONFIRMATION_REQUIRED" not in keys  # false: inert
+    assert "FAILOVER_ENABLED" in keys and "SLEEP_TIME" in keys
+    assert "MAX_DRAWDOWN_PCT" not in keys and "MIN_EQUITY" not in keys  # the drawdown guard
+    for built in ("CLOSE_MIN_INTERVAL_SECONDS", "PRICE_GAP_ALERT_PCT", "MAX_SLIPPAGE_BPS",
+                  "LIQUIDITY_CHECK_ENABLED"):  # the close throttle and the market guard
+        assert built not in keys
+    assert "TRADE_CONFIRMATION_REQUIRED" not in keys  # built: the approval queue
     assert "ENABLE_VIX_GATE" not in keys  # the simulated market has a VIX
 
 
@@ -47,22 +51,27 @@ def test_the_vix_gate_on_alpaca_is_said_to_have_no_source(template_bot: BotSetti
     assert "no VIX source" in vix.message
 
 
+def test_the_spread_check_on_alpaca_is_said_to_have_no_quotes(
+    template_bot: BotSettings,
+) -> None:
+    alpaca = template_bot.model_copy(update={"BROKER_NAME": BrokerName.ALPACA})
+    [liquidity] = [u for u in unbuilt_settings(alpaca) if u.key == "LIQUIDITY_CHECK_ENABLED"]
+    assert "reads no quotes yet" in liquidity.message
+
+
 def test_config_validate_lists_them(tmp_path: Path) -> None:
     home = init_home(tmp_path / "home")
     result = run_tbot("config", "validate", "--home", home)
     assert result.returncode == 0
     assert "not built yet: FAILOVER_ENABLED=true: failover broker routing" in result.stdout
     as_json = json.loads(run_tbot("config", "validate", "--home", home, "--json").stdout)
-    assert {"key": "MIN_EQUITY", "value": "100", "refuses_trading": False}.items() <= \
-        next(item for item in as_json["not_built"] if item["key"] == "MIN_EQUITY").items()
+    assert {"key": "SLEEP_TIME", "refuses_trading": False}.items() <= next(
+        item for item in as_json["not_built"] if item["key"] == "SLEEP_TIME").items()
 
 
-def test_trade_confirmation_required_refuses_to_start_the_engine(tmp_path: Path) -> None:
+def test_trade_confirmation_required_is_built_and_says_nothing(tmp_path: Path) -> None:
     home = init_home(tmp_path / "home")
     replace_setting(home, "TRADE_CONFIRMATION_REQUIRED", "true")
     validated = run_tbot("config", "validate", "--home", home)
-    assert "refused: TRADE_CONFIRMATION_REQUIRED=true" in validated.stdout
-    result = run_tbot("engine", "--home", home, "--sim", "--speed", "3000")
-    assert result.returncode == 2
-    assert "TRADE_CONFIRMATION_REQUIRED=true" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert validated.returncode == 0
+    assert "TRADE_CONFIRMATION_REQUIRED" not in validated.stdout

@@ -11,10 +11,32 @@ FROZEN_NOW = datetime(2026, 11, 20, 15, 1, 3, tzinfo=UTC)
 BOT = "TBOT_US_SIM_BOT01"
 
 
+def drawdown_record(phase: str = "armed") -> dict[str, Any]:
+    """The drawdown guard's `guards.drawdown` block: armed 0.24% below its peak, or (any
+    other phase) tripped at 20.56% with the close-all due at 15:01:10Z, 7 s after now."""
+    if phase == "armed":
+        return {"name": "drawdown", "phase": "armed", "equity": "100008.36",
+                "peak": "100250.00", "drawdown_pct": "0.24", "max_drawdown_pct": "20",
+                "min_equity": "100", "warning_seconds": 10, "trigger": None,
+                "deadline": None, "reason": None, "checked_at": "2026-11-20T15:01:00Z"}
+    return {"name": "drawdown", "phase": phase, "equity": "79640.00", "peak": "100250.00",
+            "drawdown_pct": "20.56", "max_drawdown_pct": "20", "min_equity": "100",
+            "warning_seconds": 10, "trigger": "max_drawdown",
+            "deadline": "2026-11-20T15:01:10Z", "reason": DRAWDOWN_REASON,
+            "checked_at": "2026-11-20T15:01:00Z"}
+
+
+DRAWDOWN_REASON = ("drawdown guard: drawdown 20.56% from peak 100250.00 (equity 79640.00) "
+                   "reached MAX_DRAWDOWN_PCT 20%")
+"""The reason the guard gives its warning, its close-all and its halt."""
+
+
 def status_record(
-    *, trading_state: str = "active", engine_state: str = "monitoring", reason: str = "started"
+    *, trading_state: str = "active", engine_state: str = "monitoring", reason: str = "started",
+    drawdown: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An `engine.status` answer in the open window's monitoring phase."""
+    """An `engine.status` answer in the open window's monitoring phase (the drawdown guard
+    armed unless `drawdown` says otherwise)."""
     return {
         "bot": BOT,
         "version": "v0.3.0",
@@ -54,6 +76,7 @@ def status_record(
             "errors": 0,
             "retries": 0,
         },
+        "guards": {"drawdown": drawdown if drawdown is not None else drawdown_record()},
         "config": {"loaded_at": "2026-11-20T14:25:00Z", "changed_on_disk": False},
         "subscribers": 1,
     }

@@ -66,7 +66,8 @@ def discover_with_reviews(role: str) -> dict[str, Any]:
 
 def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
             trading_state: str = "active", reason: str = "started",
-            answers: dict[str, object] | None = None) -> ConsoleApp:
+            answers: dict[str, object] | None = None,
+            drawdown: dict[str, Any] | None = None) -> ConsoleApp:
     """The real console app on fixture engine records."""
     clock = FrozenClock(fixtures.FROZEN_NOW)
     settings = ConsoleSettings(bot_name=fixtures.BOT, bot_id="BOT01", socket_path=SOCKET,
@@ -75,7 +76,8 @@ def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
     def link(state: Any, notify: Any) -> FixtureLink:
         return FixtureLink(
             state, notify, clock,
-            status=fixtures.status_record(trading_state=trading_state, reason=reason),
+            status=fixtures.status_record(trading_state=trading_state, reason=reason,
+                                          drawdown=drawdown),
             positions=fixtures.positions_records(), orders=fixtures.orders_records(),
             pnl=fixtures.pnl_record(), account=fixtures.account_record(),
             pnl_history=fixtures.pnl_history_record(),

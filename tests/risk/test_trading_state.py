@@ -143,6 +143,7 @@ def test_active_and_reducing_allow_every_exit(state: TradingState, reason: ExitR
     [
         (ExitReason.KILL_SWITCH, True),
         (ExitReason.DAILY_LOSS_LIMIT, True),
+        (ExitReason.DRAWDOWN_GUARD, True),
         (ExitReason.TRAILING_STOP, False),
         (ExitReason.TIMEOUT, False),
         (ExitReason.SHUTDOWN, False),

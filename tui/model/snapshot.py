@@ -164,6 +164,46 @@ class FeedView:
 
 
 @dataclass(frozen=True)
+class DrawdownView:
+    """The drawdown guard (`guards.drawdown`): equity against its peak and the limits, and
+    once triggered, why and when it closes every position."""
+
+    phase: str
+    """armed, warning (counting down), closing, halted."""
+    equity: Decimal | None
+    peak: Decimal | None
+    drawdown_pct: Decimal | None
+    max_drawdown_pct: Decimal
+    min_equity: Decimal
+    trigger: str | None
+    deadline: datetime | None
+    reason: str
+
+    @property
+    def counting_down(self) -> bool:
+        """True while the warning runs or the close-all is under way."""
+        return self.phase in ("warning", "closing")
+
+
+def _drawdown_view(block: object, what: str) -> DrawdownView | None:
+    if block is None:
+        return None
+    if not isinstance(block, Mapping):
+        raise SnapshotError(f"{what}: expected an object, got {block!r}")
+    return DrawdownView(
+        phase=_text(block, "phase", what),
+        equity=_decimal(block, "equity", what, optional=True),
+        peak=_decimal(block, "peak", what, optional=True),
+        drawdown_pct=_decimal(block, "drawdown_pct", what, optional=True),
+        max_drawdown_pct=_required_decimal(block, "max_drawdown_pct", what),
+        min_equity=_required_decimal(block, "min_equity", what),
+        trigger=_text(block, "trigger", what, optional=True) or None,
+        deadline=_time(block, "deadline", what),
+        reason=_text(block, "reason", what, optional=True),
+    )
+
+
+@dataclass(frozen=True)
 class EngineStatus:
     """One `engine.status` answer."""
 
@@ -181,6 +221,8 @@ class EngineStatus:
     """None for the simulated broker's generated or replayed bars."""
     order_stream_connected: bool | None = None
     """None when the broker pushes no order updates (the simulated one)."""
+    drawdown: DrawdownView | None = None
+    """None from an engine without the drawdown guard."""
 
     @classmethod
     @_wire_parser
@@ -229,6 +271,8 @@ class EngineStatus:
             config_changed_on_disk=bool(config.get("changed_on_disk", False)),
             market_data=_feed_view(record.get("market_data"), f"{what}.market_data"),
             order_stream_connected=_stream_connected(record.get("order_stream")),
+            drawdown=_drawdown_view((record.get("guards") or {}).get("drawdown"),
+                                    f"{what}.guards.drawdown"),
         )
 
 

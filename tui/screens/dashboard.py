@@ -1,6 +1,8 @@
 """The dashboard: what the bot is doing now, on one screen.
 
-Top: the trading-state banner (only when not ACTIVE), the strategy panel and the PnL panel.
+Top: the trading-state banner (only when not ACTIVE), the drawdown guard's banner (only
+while it counts down to closing every position), the strategy panel and the PnL panel (with
+the drawdown against its limit).
 Middle: the positions table, updated in place by symbol. Then the intraday PnL chart when
 the terminal is tall enough (32 rows or more). Bottom: recent orders and fills, and the
 alert/event log. `t` toggles the chart: on a short terminal (80x24) it takes the positions'
@@ -44,6 +46,7 @@ from tui.widgets.data_grid import DataGrid
 from tui.widgets.event_log import EventLog
 from tui.widgets.filterable_grid import FilterableGrid
 from tui.widgets.grid_source import ListSource
+from tui.widgets.guard_banner import GuardBanner
 from tui.widgets.pnl_chart import PnlChart
 from tui.widgets.pnl_panel import PnlPanel
 from tui.widgets.review_line import ReviewLine, render_review
@@ -184,6 +187,7 @@ class DashboardScreen(LiveScreen):
 
     def body(self) -> ComposeResult:
         yield TradingStateBanner(id="trading-banner")
+        yield GuardBanner(id="guard-banner")
         with Horizontal(id="dash-top"):
             with Vertical(id="dash-left"):
                 yield StrategyPanel(id="strategy-panel")
@@ -249,9 +253,12 @@ class DashboardScreen(LiveScreen):
             self.call_after_refresh(self.load_review_counts)
         if link_changed or topics & {Topic.STATUS}:
             self.query_one(TradingStateBanner).show(live)
+            if self.query_one(GuardBanner).show(live):
+                # The guard's banner says more (the countdown, the figures): one is enough.
+                self.query_one(TradingStateBanner).set_class(False, "-shown")
             self.query_one(StrategyPanel).show(live)
-        if link_changed or topics & {Topic.PNL, Topic.ACCOUNT}:
-            self.query_one(PnlPanel).show(live)
+        if link_changed or topics & {Topic.PNL, Topic.ACCOUNT, Topic.STATUS}:
+            self.query_one(PnlPanel).show(live)  # STATUS: the drawdown guard's line
         if Topic.POSITIONS in topics:
             self._show_positions(live)
         if link_changed or topics & {Topic.ORDERS, Topic.FILLS}:

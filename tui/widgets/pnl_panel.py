@@ -1,5 +1,6 @@
 """Today's PnL: realized, unrealized, fees and total, for the day and per strategy, with the
-account's equity, cash and session start equity.
+account's equity, cash and session start equity, and the drawdown guard's figure (drawdown
+from the peak against MAX_DRAWDOWN_PCT).
 
 Amounts stay Decimal until they are formatted (`tui.model.formatting`); gains are green,
 losses red, and every figure carries its sign so it reads without colour too.
@@ -16,6 +17,7 @@ from textual.widget import Widget
 from tui.model.formatting import money, signed_money
 from tui.model.live_state import LiveState
 from tui.model.snapshot import AccountSummary, PnlFigures, PnlSummary
+from tui.widgets.guard_banner import drawdown_line
 from tui.widgets.strategy_panel import ordered_names, stale_note
 
 _MIN_NUMBER_WIDTH = 9
@@ -83,7 +85,9 @@ def render_pnl(live: LiveState, width: int) -> Text:
         lines = [Text("waiting for the engine…", style="dim")]
     else:
         lines = _table_lines(live.pnl, width)
-    panel = Text("\n").join([title, *lines, *_account_lines(live.account)])
+    guard = drawdown_line(live.status.drawdown if live.status is not None else None)
+    panel = Text("\n").join([title, *lines, *_account_lines(live.account),
+                             *([guard] if guard is not None else [])])
     panel.no_wrap = True
     panel.overflow = "ellipsis"
     return panel
