@@ -5,16 +5,24 @@ posts N trade entries of 3-4 postings each (a buy with a fee, a sell with a real
 through the API in batches, then inserts the very same rows (read back from the API-written
 file, so identical tuples) with raw `executemany` into a second ledger file of identical
 schema (indexes and triggers included), batch for batch. Prints rows/s for both, the ratio
-(target: API >= 0.5x raw), how much of the API time went to the per-batch backups, and how
-long `verify_ledger` takes on the API-written file (target < 2 s).
+(target: API >= 0.5x raw), how much of the API time went to the pre-write backups (an
+increment per batch; the first batch of a fresh home starts the set's snapshot in the
+background), and how long `verify_ledger` takes on the API-written file (target < 2 s).
+
+Then, on a copy of a big ledger (`big_ledger.build_big_ledger`, 1,000,000 entries by
+default, cached between runs): the full snapshot's time (off the write path), the pre-write
+backup's time and bytes for single-fill writes (targets: at most 50 ms and 1 MB per fill),
+and a full restore's time (snapshot copy + increments, then verify).
 
     .venv/bin/python benchmarks/ledger_post.py [--entries 100000] [--batch 10000] [--rounds 3]
+        [--big-entries 1000000] [--fills 200] [--cache DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -25,13 +33,19 @@ from decimal import Decimal
 from pathlib import Path
 from statistics import median
 
-from tbot.clock import FrozenClock
-from tbot.config.identity import BotIdentity
-from tbot.config.paths import BotPaths
-from tbot.ledger.coa_file import create_coa_file
-from tbot.ledger.database import WRITER_PRAGMAS
-from tbot.ledger.models import AuditRow, LedgerEntry, LedgerPosting, Trade
-from tbot.ledger.posting import (
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.big_ledger import IDENTITY as BIG_IDENTITY  # noqa: E402
+from benchmarks.big_ledger import build_big_ledger  # noqa: E402
+from tbot.clock import FrozenClock  # noqa: E402
+from tbot.config.identity import BotIdentity  # noqa: E402
+from tbot.config.paths import BotPaths  # noqa: E402
+from tbot.ledger.backups import restore_set, take_snapshot  # noqa: E402
+from tbot.ledger.coa_file import create_coa_file  # noqa: E402
+from tbot.ledger.database import WRITER_PRAGMAS  # noqa: E402
+from tbot.ledger.models import AuditRow, LedgerEntry, LedgerPosting, Trade  # noqa: E402
+from tbot.ledger.posting import (  # noqa: E402
     BackupPolicy,
     EntryDraft,
     LedgerWriter,
@@ -39,8 +53,8 @@ from tbot.ledger.posting import (
     TradeDraft,
     create_ledger_file,
 )
-from tbot.ledger.schema import insert_statement
-from tbot.ledger.verify import verify_ledger
+from tbot.ledger.schema import insert_statement  # noqa: E402
+from tbot.ledger.verify import verify_ledger  # noqa: E402
 
 IDENTITY = BotIdentity(entity_code="BENCH", jurisdiction_code="US", broker_code="ALP", bot_id="B01")
 START = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -246,8 +260,8 @@ def run(entries: int, batch: int, rounds: int, root: Path) -> None:
         f"  {last.rows / api:10,.0f} rows/s"
     )
     print(
-        f"    backups: {-(-entries // batch)} per round, {backups:.2f} s of work on the "
-        f"writer's helper thread; post_batch waited {waits:.2f} s for them"
+        f"    pre-write backups: {-(-entries // batch)} per round (increments), {backups:.2f} s "
+        f"of work on the writer's helper thread; post_batch waited {waits:.2f} s for them"
     )
     print(
         f"  raw executemany     {raw:8.2f} s  {entries / raw:10,.0f} entries/s"
@@ -263,6 +277,68 @@ def run(entries: int, batch: int, rounds: int, root: Path) -> None:
         f"postings, {audit_rows:,} audit rows (range {min(r.verify_seconds for r in results):.2f}"
         f"-{max(r.verify_seconds for r in results):.2f}; target < 2 s)"
     )
+
+
+def big_fill(number: int, moment: datetime) -> EntryDraft:
+    """One single-fill BUY on the big ledger's chart (the simulated broker's accounts)."""
+    quantity = Decimal(1 + number % 300)
+    price = Decimal(100 + number % 50)
+    cost = quantity * price
+    fee = Decimal("0.35")
+    postings = (
+        PostingDraft("1115", cost, quantity=quantity, symbol="AAPL"),
+        PostingDraft("5045", fee),
+        PostingDraft("1070", -(cost + fee)),
+    )
+    trade = TradeDraft("BUY", "open", "AAPL", "long", quantity, price, -fee, "sim")
+    return EntryDraft(f"BENCH-FILL-{number:07d}", moment, "BUY", "bench fill", postings,
+                      trade=trade)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def run_big(entries: int, fills: int, cache: Path, root: Path) -> None:
+    """Pre-write backup cost per single fill, snapshot and restore times, on a copy of a
+    big ledger's home (the cached original is never written)."""
+    started = time.perf_counter()
+    cached = build_big_ledger(cache, entries).parents[3]
+    home = root / "big"
+    shutil.copytree(cached, home)
+    prepared = time.perf_counter() - started
+    paths = BotPaths(home, BIG_IDENTITY)
+    size = paths.ledger_db.stat().st_size
+    clock = FrozenClock(datetime(2030, 1, 2, 15, 0, tzinfo=UTC))
+    snapshot = take_snapshot(paths, clock.now())
+    seconds: list[float] = []
+    sizes: list[int] = []
+    policy = BackupPolicy(retention_days=7, keep_per_day=48)
+    with LedgerWriter(paths, clock, policy) as writer:
+        for number in range(fills):
+            clock.advance(timedelta(seconds=1))
+            before = writer.backup_seconds
+            writer.post(big_fill(number, clock.now()), actor="bench")
+            increment = writer.backups.last_increment
+            if increment is not None:  # the first write has nothing new since the snapshot
+                seconds.append(writer.backup_seconds - before)
+                sizes.append(increment.stat().st_size)
+    started = time.perf_counter()
+    restored = restore_set(snapshot.set_dir, root / "restored")
+    rebuild = time.perf_counter() - started
+    verify = verify_ledger(restored.ledger_path, restored.coa_path)
+    print(f"big ledger: {entries:,} entries, {size / 1e6:,.0f} MB "
+          f"(copied from the cache in {prepared:.1f} s)")
+    print(f"  full snapshot (off the write path): {snapshot.seconds:.2f} s, "
+          f"{snapshot.manifest.snapshot_bytes / 1e6:,.0f} MB")
+    print(f"  pre-write backup per single-fill write ({len(seconds)} writes): median "
+          f"{median(seconds) * 1000:.1f} ms, p95 {_percentile(seconds, 0.95) * 1000:.1f} ms, "
+          f"max {max(seconds) * 1000:.1f} ms (target <= 50 ms); median {median(sizes):,.0f} "
+          f"bytes, max {max(sizes):,} bytes (target <= 1 MB)")
+    print(f"  full restore: {rebuild:.2f} s to rebuild from the snapshot and "
+          f"{restored.increments_applied} increments, then verify {verify.seconds:.2f} s "
+          f"({'ok' if verify.ok else 'PROBLEMS'}); {rebuild + verify.seconds:.2f} s in all")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,15 +358,29 @@ def main(argv: list[str] | None = None) -> int:
         default=3,
         help="independent rounds; the medians are reported (default 3)",
     )
+    parser.add_argument("--big-entries", type=int, default=1_000_000,
+                        help="entries of the big ledger for the backup figures (0: skip)")
+    parser.add_argument("--fills", type=int, default=200,
+                        help="single-fill writes measured on the big ledger")
+    parser.add_argument("--cache", type=Path,
+                        default=Path(tempfile.gettempdir()) / "tbot-bench",
+                        help="where big ledgers are built once and reused")
     args = parser.parse_args(argv)
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(dir=args.dir, prefix="ledger_post."))
-        run(args.entries, args.batch, args.rounds, root)
+        _run_all(args, root)
     else:
         with tempfile.TemporaryDirectory(prefix="ledger_post.") as root:
-            run(args.entries, args.batch, args.rounds, Path(root))
+            _run_all(args, Path(root))
     return 0
+
+
+def _run_all(args: argparse.Namespace, root: Path) -> None:
+    if args.rounds > 0:
+        run(args.entries, args.batch, args.rounds, root)
+    if args.big_entries > 0:
+        run_big(args.big_entries, args.fills, args.cache, root)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,30 @@
-"""`tbot coa list`, `tbot ledger trial-balance`, `tbot ledger verify` (all read-only)."""
+"""`tbot coa list`, `tbot ledger trial-balance`, `tbot ledger verify` (read-only), and the
+ledger's backups: `tbot ledger backup [--drill]`, `tbot ledger restore --to DIR [--as-of
+TIME]`, `tbot ledger drill` (they read the live ledger and write only backup files or the
+restored copy)."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from tbot.admin.bot_home import open_bot_paths
+from tbot.admin.bot_home import open_bot_paths, open_home
 from tbot.cli.output import Output
+from tbot.clock import SystemClock
 from tbot.config.paths import resolve_home
 from tbot.errors import EXIT_FINDING, EXIT_OK, TbotError
 from tbot.ledger.amounts import format_money
+from tbot.ledger.backups import (
+    DrillReport,
+    RestoreResult,
+    SnapshotResult,
+    restore_ledger,
+    run_drill,
+    take_snapshot,
+)
 from tbot.ledger.chart import Chart
 from tbot.ledger.coa_file import load_chart
 from tbot.ledger.reports import TrialBalance, trial_balance
@@ -40,6 +53,40 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="re-check balance, accounts, orphans and the audit chain (exit 1 on findings)",
     )
     verify.set_defaults(handler=run_verify)
+    backup = ledger_actions.add_parser(
+        "backup",
+        parents=[common],
+        help="take a full snapshot now: start a new backup set (the engine keeps writing)",
+    )
+    backup.add_argument(
+        "--drill",
+        action="store_true",
+        help="first run the restore drill on the newest set (exit 1 if it fails; the "
+        "snapshot is taken either way)",
+    )
+    backup.set_defaults(handler=run_backup)
+    restore = ledger_actions.add_parser(
+        "restore",
+        parents=[common],
+        help="rebuild the ledger from a backup set into DIR and verify it (exit 1 on findings)",
+    )
+    restore.add_argument("--to", required=True, type=Path, metavar="DIR",
+                         help="folder for the rebuilt ledger and chart (never overwritten)")
+    restore.add_argument(
+        "--as-of",
+        type=_parse_moment,
+        metavar="TIME",
+        help="the ledger as backed up at or before TIME: ISO 8601 with a zone "
+        "(2026-03-02T15:00:00Z) or a date (the end of that day, UTC)",
+    )
+    restore.set_defaults(handler=run_restore)
+    drill = ledger_actions.add_parser(
+        "drill",
+        parents=[common],
+        help="rebuild the newest backup set and compare it with the live ledger (exit 1 on "
+        "a difference)",
+    )
+    drill.set_defaults(handler=run_drill_command)
 
 
 def _parse_date(text: str) -> date:
@@ -47,6 +94,24 @@ def _parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def _parse_moment(text: str) -> datetime:
+    """An aware moment, or a date meaning the end of that day (UTC)."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day + timedelta(days=1), time(), UTC) - timedelta(
+                microseconds=1)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time; expected e.g. 2026-03-02T15:00:00Z or 2026-03-02"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone; add Z (UTC) or an offset such as +00:00")
+    return moment.astimezone(UTC)
 
 
 def _require(path: Any, what: str) -> None:
@@ -227,4 +292,135 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
         out.emit_json(verify_as_json(report))
     else:
         print_verify(out, report)
+    return EXIT_OK if report.ok else EXIT_FINDING
+
+
+# -- backups -------------------------------------------------------------------------------
+def snapshot_as_json(result: SnapshotResult) -> dict[str, Any]:
+    """A snapshot taken, as plain data."""
+    manifest = result.manifest
+    return {
+        "set": str(result.set_dir),
+        "taken_at_utc": manifest.taken_at_utc,
+        "bytes": manifest.snapshot_bytes,
+        "head": manifest.state.head.as_json(),
+        "seconds": round(result.seconds, 3),
+        "pruned": [str(path) for path in result.pruned],
+    }
+
+
+def restore_as_json(result: RestoreResult) -> dict[str, Any]:
+    """A restore, as plain data."""
+    return {
+        "set": str(result.set_dir),
+        "ledger": str(result.ledger_path),
+        "coa": str(result.coa_path),
+        "snapshot_taken_at_utc": result.snapshot_taken_at_utc,
+        "increments_applied": result.increments_applied,
+        "backed_up_at_utc": result.backed_up_at_utc,
+        "head": result.state.head.as_json(),
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def drill_as_json(report: DrillReport) -> dict[str, Any]:
+    """A drill, as plain data."""
+    return {
+        "ok": report.ok,
+        "set": report.set_name,
+        "restore": None if report.restore is None else restore_as_json(report.restore),
+        "verify": None if report.verify is None else verify_as_json(report.verify),
+        "head_in_live": report.head_in_live,
+        "tables": [
+            {"table": t.table, "up_to_row": t.mark, "restored_rows": t.restored_rows,
+             "live_rows": t.live_rows, "same": t.same}
+            for t in report.tables
+        ],
+        "differences": report.differences(),
+        "seconds": round(report.seconds, 3),
+    }
+
+
+def print_restore(out: Output, result: RestoreResult) -> None:
+    """What was rebuilt from which set."""
+    out.table(
+        "Ledger restored",
+        ["", ""],
+        [
+            ["set", result.set_dir.name],
+            ["snapshot taken", result.snapshot_taken_at_utc],
+            ["increments applied", str(result.increments_applied)],
+            ["as backed up at", result.backed_up_at_utc],
+            ["chain head", str(result.state.head)],
+            ["ledger", str(result.ledger_path)],
+            ["chart", str(result.coa_path)],
+        ],
+    )
+
+
+def print_drill(out: Output, report: DrillReport) -> None:
+    """The drill's comparison table and verdict."""
+    if report.restore is not None:
+        print_restore(out, report.restore)
+    if report.verify is not None:
+        print_verify(out, report.verify)
+    if report.tables:
+        out.table(
+            "Restored against live",
+            ["table", "up to row", "restored", "live", "same"],
+            [[t.table, str(t.mark), str(t.restored_rows), str(t.live_rows),
+              "yes" if t.same else "[bold red]NO[/]"] for t in report.tables],
+            right_align=["up to row", "restored", "live"],
+        )
+    if report.ok:
+        out.say(f"[green]drill passed[/]: set {report.set_name} rebuilds the live ledger "
+                f"({report.seconds:.2f}s)")
+    else:
+        out.say(f"[bold red]drill FAILED[/] (set {report.set_name}): "
+                + "; ".join(report.differences()))
+
+
+def run_backup(args: argparse.Namespace, out: Output) -> int:
+    """Take a full snapshot (a new backup set), after the drill with --drill."""
+    home = open_home(resolve_home(args.home))
+    _require(home.paths.ledger_db, "ledger")
+    drill = run_drill(home.paths) if args.drill else None
+    result = take_snapshot(home.paths, SystemClock().now(), home.backup_policy)
+    ok = drill is None or drill.ok
+    if out.json_mode:
+        payload: dict[str, Any] = {"ok": ok, "snapshot": snapshot_as_json(result)}
+        if drill is not None:
+            payload["drill"] = drill_as_json(drill)
+        out.emit_json(payload)
+    else:
+        if drill is not None:
+            print_drill(out, drill)
+        out.say(f"[green]snapshot taken[/]: {result.set_dir} "
+                f"({result.manifest.snapshot_bytes:,} bytes, {result.seconds:.2f}s; "
+                f"{len(result.pruned)} old set(s) pruned)")
+    return EXIT_OK if ok else EXIT_FINDING
+
+
+def run_restore(args: argparse.Namespace, out: Output) -> int:
+    """Rebuild the ledger from a backup set into --to, then verify it."""
+    paths = open_bot_paths(resolve_home(args.home))
+    result, report = restore_ledger(paths, args.to, args.as_of)
+    if out.json_mode:
+        out.emit_json({"ok": report.ok, "restore": restore_as_json(result),
+                       "verify": verify_as_json(report)})
+    else:
+        print_restore(out, result)
+        print_verify(out, report)
+    return EXIT_OK if report.ok else EXIT_FINDING
+
+
+def run_drill_command(args: argparse.Namespace, out: Output) -> int:
+    """Rebuild the newest set and compare it with the live ledger; exit 1 on a difference."""
+    paths = open_bot_paths(resolve_home(args.home))
+    _require(paths.ledger_db, "ledger")
+    report = run_drill(paths)
+    if out.json_mode:
+        out.emit_json(drill_as_json(report))
+    else:
+        print_drill(out, report)
     return EXIT_OK if report.ok else EXIT_FINDING

@@ -2,10 +2,11 @@
 
 Every write (`post`, `post_batch`, `reverse`, `commit_batch`, `record_event`) goes:
 
-1. take an online backup of the ledger (`backup.LedgerBackups`) on a helper thread while
-   the main thread validates in Python (`validation.DraftCompiler`, the COA's postable
-   accounts cached) and refuses FITIDs duplicated in the batch or already in the file;
-   nothing is written until both are done;
+1. take the pre-write backup (`backups.LedgerBackups`: an increment holding the rows
+   committed since the previous backup, fsynced, added to the newest backup set) on a
+   helper thread while the main thread validates in Python (`validation.DraftCompiler`,
+   the COA's postable accounts cached) and refuses FITIDs duplicated in the batch or
+   already in the file; nothing is written until both are done;
 2. in ONE ``BEGIN IMMEDIATE`` transaction: assign ids in Python (we are the only writer,
    under `WriterLock`), build the rows and the audit hash chain in Python, and insert them
    with one `executemany` per table on the underlying sqlite3 connection;
@@ -17,8 +18,8 @@ no gain, because a thread stepping SQLite must win the GIL back for every row.)
 Rows never go through the ORM one by one: that is what makes bulk posting fast. The INSERT
 column lists come from the Peewee models, which stay the single schema definition.
 
-A refused batch writes nothing to the ledger; its backup (an exact copy of the unchanged
-ledger) may already have been taken.
+A refused batch writes nothing to the ledger; its increment (of the unchanged ledger) may
+already have been taken. A failed backup refuses the write (LedgerError).
 
 `commit_batch` writes entries, reversals and reconciliation rows (`batch`) the same way, in
 one transaction with one more audit row for the batch. Opening a ledger file made before
@@ -54,7 +55,7 @@ from tbot.ledger.audit_chain import (
     recon_rows_text,
     sha256_hex,
 )
-from tbot.ledger.backup import BackupPolicy, LedgerBackups
+from tbot.ledger.backups import BackupPolicy, BackupSetError, LedgerBackups
 from tbot.ledger.batch import (
     BATCH_DETAIL_KEYS,
     BatchResult,
@@ -66,7 +67,7 @@ from tbot.ledger.batch import (
     prepare_rows,
 )
 from tbot.ledger.coa_file import load_chart, read_metadata
-from tbot.ledger.database import open_reader_connection, open_writer_database
+from tbot.ledger.database import open_writer_database
 from tbot.ledger.drafts import EntryDraft, PostedEntry, PostingDraft, TradeDraft
 from tbot.ledger.errors import (
     AlreadyReversedError,
@@ -173,6 +174,7 @@ class LedgerWriter:
         try:
             if helper is not None:
                 helper.shutdown(wait=True)
+            self._backups.close()  # a background snapshot ends whole, not half-made
             if database is not None:
                 database.close()
         finally:
@@ -204,6 +206,16 @@ class LedgerWriter:
     def backup_wait_seconds(self) -> float:
         """Of `backup_seconds`, the part callers waited for (not hidden by validation)."""
         return self._backup_wait_seconds
+
+    @property
+    def backups(self) -> LedgerBackups:
+        """The pre-write backups (the newest increment written: `last_increment`)."""
+        return self._backups
+
+    def wait_for_backups(self, timeout: float | None = None) -> bool:
+        """Wait for a snapshot this writer started in the background (a home without a
+        backup set); False if it is still running after `timeout` seconds."""
+        return self._backups.wait_for_snapshot(timeout)
 
     # -- writes ---------------------------------------------------------------------------
     def post(self, draft: EntryDraft, *, actor: str) -> PostedEntry:
@@ -365,8 +377,9 @@ class LedgerWriter:
         if find_recon_gaps(connection, path).empty:
             return
         try:
-            self._backup_seconds += self._take_backup(self._clock.now())
-        except (OSError, sqlite3.Error) as problem:
+            # A schema change waits for a whole backup set if there is none yet.
+            self._backup_seconds += self._take_backup(self._clock.now(), wait_for_set=True)
+        except (OSError, sqlite3.Error, BackupSetError) as problem:
             raise LedgerError(f"the pre-write backup of the ledger failed: {problem}") from None
         created = format_utc(self._clock.now())
         try:
@@ -479,14 +492,11 @@ class LedgerWriter:
         """Begin the pre-write backup on the helper thread; nothing writes until it ends."""
         return self._require_helper().submit(self._take_backup, self._clock.now())
 
-    def _take_backup(self, moment: datetime) -> float:
+    def _take_backup(self, moment: datetime, *, wait_for_set: bool = False) -> float:
         started = time.perf_counter()
-        # Its own read-only connection: the writer's stays free for validation meanwhile.
-        source = open_reader_connection(self._paths.ledger_db)
-        try:
-            self._backups.take(source, moment)
-        finally:
-            source.close()
+        # It reads through its own read-only connection: the writer's stays free for
+        # validation meanwhile.
+        self._backups.take(moment, wait_for_set=wait_for_set)
         return time.perf_counter() - started
 
     def _finish_backup(self, backup: Future[float]) -> None:
@@ -495,7 +505,7 @@ class LedgerWriter:
         try:
             self._backup_seconds += backup.result()
             self._backup_wait_seconds += time.perf_counter() - waiting_since
-        except (OSError, sqlite3.Error) as problem:
+        except (OSError, sqlite3.Error, BackupSetError) as problem:
             raise LedgerError(f"the pre-write backup of the ledger failed: {problem}") from None
 
     def _write(

@@ -1,134 +1,194 @@
-"""An online backup before every write, kept per the retention policy."""
+"""Pre-write backups: a set of one full snapshot plus an increment before each write,
+kept per the retention policy."""
 
 from __future__ import annotations
 
 import sqlite3
+import stat
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from tbot.clock import FrozenClock
 from tbot.config.paths import BotPaths
-from tbot.ledger.backup import BackupPolicy, LedgerBackups
+from tbot.ledger.backups import BackupPolicy, BackupSets, LedgerBackups, take_snapshot
+from tbot.ledger.backups.restore import restore_set
+from tbot.ledger.errors import DuplicateFitidError
 from tbot.ledger.posting import LedgerWriter
 from tbot.ledger.verify import verify_ledger
 
+from .backup_support import increment_files, increment_header, ledger_rows, newest_set
 from .conftest import EntryFactory
 
 
-def _entry_count(database: Path) -> int:
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        return connection.execute("SELECT COUNT(*) FROM ledger_entries").fetchone()[0]
-    finally:
-        connection.close()
+def _set_names(paths: BotPaths) -> list[str]:
+    return [str(path.relative_to(paths.backups_dir)) for path in
+            BackupSets(paths).complete_sets()]
 
 
-def _backups(paths: BotPaths) -> list[str]:
-    return sorted(
-        str(path.relative_to(paths.backups_dir)) for path in paths.backups_dir.rglob("*.db")
-    )
+def test_the_first_write_on_a_home_without_a_set_starts_a_snapshot_in_the_background(
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths
+) -> None:
+    assert BackupSets(ledger_paths).newest() is None
+    writer.post(make_entry("FIT-1"), actor="engine")  # does not wait for the snapshot
+    assert writer.wait_for_backups(timeout=30)
+    assert _set_names(ledger_paths) == [
+        "2026-03-02/ACME_US_ALP_B01_BOT_ledger.20260302T143000Z.set"]
+    writer.post(make_entry("FIT-2"), actor="engine")
+    restored = restore_set(newest_set(ledger_paths), ledger_paths.home / "restored")
+    # The rows of FIT-1 are in the snapshot or in the increment taken before FIT-2.
+    assert ledger_rows(restored.ledger_path)["ledger_entries"][0][1] == "FIT-1"
 
 
-def test_each_write_is_preceded_by_a_backup_of_the_ledger_before_it(
+def test_each_write_is_preceded_by_an_increment_of_what_was_committed_before_it(
     writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
 ) -> None:
-    writer.post(make_entry("FIT-1"), actor="engine")
+    take_snapshot(ledger_paths, clock.now())
+    writer.post(make_entry("FIT-1"), actor="engine")  # nothing since the snapshot
+    assert writer.backups.last_increment is None
     clock.advance(timedelta(seconds=1))
     writer.post_batch([make_entry("FIT-2"), make_entry("FIT-3")], actor="engine")
     clock.advance(timedelta(seconds=1))
     writer.record_event("home.init", actor="operator", subject="home", details={})
-    assert _backups(ledger_paths) == [
-        "2026-03-02/ACME_US_ALP_B01_BOT_ledger.20260302T143000Z.db",
-        "2026-03-02/ACME_US_ALP_B01_BOT_ledger.20260302T143001Z.db",
-        "2026-03-02/ACME_US_ALP_B01_BOT_ledger.20260302T143002Z.db",
-    ]
-    counts = [_entry_count(ledger_paths.backups_dir / name) for name in _backups(ledger_paths)]
-    assert counts == [0, 1, 3]
+    first, second = increment_files(newest_set(ledger_paths))
+    assert (first.name, second.name) == ("inc-00000001.jsonl.gz", "inc-00000002.jsonl.gz")
+    one, two = increment_header(first), increment_header(second)
+    assert one["marks_before"]["ledger_entries"] == 0
+    assert one["marks_after"]["ledger_entries"] == 1  # FIT-1, committed before FIT-2
+    assert one["head_after"]["audit_id"] == 2
+    assert two["marks_after"]["ledger_entries"] == 3
+    assert two["head_before"] == one["head_after"]
+    assert (one["taken_at_utc"], two["taken_at_utc"]) == (
+        "2026-03-02T14:30:01.000000Z", "2026-03-02T14:30:02.000000Z")
 
 
-def test_backups_in_the_same_second_get_unique_names(
-    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths
+def test_an_increment_costs_what_was_written_not_what_the_ledger_holds(
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
 ) -> None:
-    for number in range(3):
-        writer.post(make_entry(f"FIT-{number}"), actor="engine")
-    assert _backups(ledger_paths) == [
-        "2026-03-02/ACME_US_ALP_B01_BOT_ledger.20260302T143000Z-1.db",
-        "2026-03-02/ACME_US_ALP_B01_BOT_ledger.20260302T143000Z-2.db",
-        "2026-03-02/ACME_US_ALP_B01_BOT_ledger.20260302T143000Z.db",
-    ]
-    newest = ledger_paths.backups_dir / _backups(ledger_paths)[1]
-    assert _entry_count(newest) == 2  # "-2" is the third backup, taken before FIT-2
+    writer.post_batch([make_entry(f"BULK-{n}") for n in range(2000)], actor="engine")
+    writer.wait_for_backups(timeout=30)
+    take_snapshot(ledger_paths, clock.now())
+    writer.post(make_entry("FIT-1"), actor="engine")
+    writer.post(make_entry("FIT-2"), actor="engine")
+    increment = writer.backups.last_increment
+    assert increment is not None
+    assert increment_header(increment)["rows"] == 4  # an entry, 2 postings, its audit row
+    assert increment.stat().st_size < 2000
 
 
-def test_backups_are_pruned_per_policy_across_days(
-    ledger_paths: BotPaths, clock: FrozenClock, make_entry: EntryFactory
+def test_nothing_written_since_the_last_backup_means_no_new_increment(
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
+) -> None:
+    take_snapshot(ledger_paths, clock.now())
+    writer.post(make_entry("FIT-1"), actor="engine")
+    with pytest.raises(DuplicateFitidError):
+        writer.post(make_entry("FIT-1"), actor="engine")  # its increment holds FIT-1
+    writer.post(make_entry("FIT-2"), actor="engine")  # nothing new since that one
+    assert writer.backups.last_increment is None
+    assert len(increment_files(newest_set(ledger_paths))) == 1
+
+
+def test_a_table_that_is_not_append_only_is_carried_whole(
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock,
+    tamper: sqlite3.Connection,
+) -> None:
+    take_snapshot(ledger_paths, clock.now())
+    tamper.execute("UPDATE coa_metadata SET coa_version = 'v9.9.9'")  # no trigger guards it
+    writer.post(make_entry("FIT-1"), actor="engine")
+    writer.post(make_entry("FIT-2"), actor="engine")
+    restored = restore_set(newest_set(ledger_paths), ledger_paths.home / "restored")
+    rows = ledger_rows(restored.ledger_path)
+    assert rows["coa_metadata"] == ledger_rows(ledger_paths.ledger_db)["coa_metadata"]
+    assert rows["coa_metadata"][0][3] == "v9.9.9"
+
+
+def test_a_new_snapshot_starts_a_new_set_and_increments_follow_it(
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
+) -> None:
+    take_snapshot(ledger_paths, clock.now())
+    writer.post(make_entry("FIT-1"), actor="engine")
+    clock.advance(timedelta(hours=1))
+    take_snapshot(ledger_paths, clock.now())  # as `tbot ledger backup` would, meanwhile
+    writer.post(make_entry("FIT-2"), actor="engine")
+    writer.post(make_entry("FIT-3"), actor="engine")
+    first, second = BackupSets(ledger_paths).complete_sets()
+    assert increment_files(first) == []
+    assert [increment_header(p)["set"] for p in increment_files(second)] == [second.name]
+    restored = restore_set(second, ledger_paths.home / "restored")
+    assert [row[1] for row in ledger_rows(restored.ledger_path)["ledger_entries"]] == [
+        "FIT-1", "FIT-2"]
+
+
+def test_sets_are_pruned_per_policy_across_days_and_the_newest_is_kept(
+    ledger_paths: BotPaths, clock: FrozenClock
 ) -> None:
     policy = BackupPolicy(retention_days=2, keep_per_day=2)
-    with LedgerWriter(ledger_paths, clock, policy) as writer:
-        for day in range(3):
-            clock.set(datetime(2026, 3, 2 + day, 15, 0, tzinfo=UTC))
-            for minute in range(3):
-                writer.post(make_entry(f"FIT-{day}-{minute}"), actor="engine")
-                clock.advance(timedelta(minutes=1))
-    assert _backups(ledger_paths) == [
-        "2026-03-03/ACME_US_ALP_B01_BOT_ledger.20260303T150100Z.db",
-        "2026-03-03/ACME_US_ALP_B01_BOT_ledger.20260303T150200Z.db",
-        "2026-03-04/ACME_US_ALP_B01_BOT_ledger.20260304T150100Z.db",
-        "2026-03-04/ACME_US_ALP_B01_BOT_ledger.20260304T150200Z.db",
+    for day in range(3):
+        for minute in range(3):
+            clock.set(datetime(2026, 3, 2 + day, 15, minute, tzinfo=UTC))
+            take_snapshot(ledger_paths, clock.now(), policy)
+    assert _set_names(ledger_paths) == [
+        "2026-03-03/ACME_US_ALP_B01_BOT_ledger.20260303T150100Z.set",
+        "2026-03-03/ACME_US_ALP_B01_BOT_ledger.20260303T150200Z.set",
+        "2026-03-04/ACME_US_ALP_B01_BOT_ledger.20260304T150100Z.set",
+        "2026-03-04/ACME_US_ALP_B01_BOT_ledger.20260304T150200Z.set",
     ]
     assert not (ledger_paths.backups_dir / "2026-03-02").exists()
 
 
-def test_pruning_removes_what_a_reader_left_beside_a_backup(
-    ledger_paths: BotPaths, clock: FrozenClock, make_entry: EntryFactory
-) -> None:
-    with LedgerWriter(ledger_paths, clock, BackupPolicy(1, 1)) as writer:
-        writer.post(make_entry("FIT-1"), actor="engine")
-        first_day = LedgerBackups(ledger_paths, BackupPolicy(1, 1)).existing()
-        assert verify_ledger(first_day[0], ledger_paths.coa_db()).ok  # may leave -wal/-shm
-        clock.advance(timedelta(days=1))
-        writer.post(make_entry("FIT-2"), actor="engine")
-    assert _backups(ledger_paths) == [
-        "2026-03-03/ACME_US_ALP_B01_BOT_ledger.20260303T143000Z.db"]
-    assert not first_day[0].parent.exists()
-
-
-def test_pruning_leaves_files_it_does_not_own(
-    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
+def test_pruning_leaves_files_it_does_not_own_and_ages_out_old_single_file_backups(
+    ledger_paths: BotPaths, clock: FrozenClock
 ) -> None:
     foreign_day = ledger_paths.backups_dir / "2026-03-01"
     foreign_day.mkdir(parents=True)
     notes = foreign_day / "operator-notes.txt"
     notes.write_text("keep me")
+    old_style = foreign_day / "ACME_US_ALP_B01_BOT_ledger.20260301T120000Z.db"
+    old_style.write_bytes(b"a backup of an older version")
     other_bot = ledger_paths.ledger_backup_dir(clock.now().date()) / (
-        "OTHER_US_ALP_B02_BOT_ledger.20260302T120000Z.db")
-    other_bot.parent.mkdir(parents=True)
-    other_bot.write_bytes(b"another bot's backup")
-    backups = LedgerBackups(ledger_paths, BackupPolicy(retention_days=1, keep_per_day=1))
-    writer.post(make_entry("FIT-1"), actor="engine")
-    writer.post(make_entry("FIT-2"), actor="engine")
-    backups.prune()
+        "OTHER_US_ALP_B02_BOT_ledger.20260302T120000Z.set")
+    other_bot.mkdir(parents=True)
+    policy = BackupPolicy(retention_days=1, keep_per_day=1)
+    take_snapshot(ledger_paths, clock.now(), policy)
+    clock.advance(timedelta(seconds=1))
+    take_snapshot(ledger_paths, clock.now(), policy)
     assert notes.read_text() == "keep me"
     assert other_bot.exists()
-    assert len(backups.existing()) == 1
+    assert not old_style.exists()
+    assert len(BackupSets(ledger_paths).complete_sets()) == 1
 
 
-def test_a_backup_is_a_sound_ledger(
-    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths
+def test_backup_files_are_0640_and_their_folders_0750(
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
+) -> None:
+    take_snapshot(ledger_paths, clock.now())
+    writer.post(make_entry("FIT-1"), actor="engine")
+    writer.post(make_entry("FIT-2"), actor="engine")
+    set_dir = newest_set(ledger_paths)
+    files = [path for path in set_dir.iterdir()]
+    assert len(files) == 4  # snapshot, chart, manifest, one increment
+    assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o640}
+    assert stat.S_IMODE(set_dir.stat().st_mode) == 0o750
+    assert stat.S_IMODE(set_dir.parent.stat().st_mode) == 0o750
+    assert {path.stat().st_gid for path in files} == {ledger_paths.home.stat().st_gid}
+
+
+def test_a_snapshot_is_a_sound_ledger(
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
 ) -> None:
     writer.post_batch([make_entry(f"FIT-{n}") for n in range(5)], actor="engine")
-    writer.post(make_entry("FIT-LAST"), actor="engine")
-    latest = LedgerBackups(ledger_paths, BackupPolicy(1, 10)).existing()[-1]
-    report = verify_ledger(latest, ledger_paths.coa_db())
+    writer.wait_for_backups(timeout=30)
+    result = take_snapshot(ledger_paths, clock.now())
+    report = verify_ledger(result.set_dir / "snapshot.db", result.set_dir / "coa.db")
     assert report.ok
     assert report.entries == 5
+    assert result.manifest.state.marks["ledger_entries"] == 5
 
 
 def test_writer_reports_the_time_spent_on_backups(
-    writer: LedgerWriter, make_entry: EntryFactory
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
 ) -> None:
+    take_snapshot(ledger_paths, clock.now())
     assert writer.backup_seconds == 0
     writer.post(make_entry("FIT-1"), actor="engine")
     first = writer.backup_seconds
@@ -137,7 +197,17 @@ def test_writer_reports_the_time_spent_on_backups(
     assert writer.backup_seconds > first
 
 
+def test_the_old_import_path_still_gives_the_backups(ledger_paths: BotPaths) -> None:
+    from tbot.ledger.backup import BackupPolicy as OldPolicy
+    from tbot.ledger.backup import LedgerBackups as OldBackups
+
+    assert (OldPolicy, OldBackups) == (BackupPolicy, LedgerBackups)
+    assert OldBackups(ledger_paths, OldPolicy(1, 1)).existing() == []
+
+
 @pytest.mark.parametrize(("days", "per_day"), [(0, 1), (1, 0), (-1, 5)])
 def test_backup_policy_refuses_nonpositive_numbers(days: int, per_day: int) -> None:
     with pytest.raises(ValueError, match="must be a whole number >= 1"):
         BackupPolicy(retention_days=days, keep_per_day=per_day)
+
+

@@ -1,0 +1,123 @@
+"""Backup files and folders written durably, with the modes the home's operators get.
+
+Every file is written under a `.partial` name, fsynced, renamed into place and its folder
+fsynced, so a crash (SIGKILL, power loss) leaves either the whole file or a `.partial`
+that the next writer removes; never a half file under the real name.
+
+Modes: files 0640 and folders 0750 (set exactly, whatever the umask), given the group of
+the bot home directory when that differs from ours and we may (`chown` to a group we
+belong to). The home's group is how a home "says" who its operators are: operations
+creates the home `tbot:tbot` (docs/operations.md); there is no separate setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+BACKUP_FILE_MODE = 0o640
+"""Backup files: the owner writes, the operators' group reads, others nothing."""
+BACKUP_DIR_MODE = 0o750
+PARTIAL_SUFFIX = ".partial"
+
+
+def home_group(home: Path) -> int | None:
+    """The group of the bot home directory (the operators' group), or None if unknown."""
+    try:
+        return home.stat().st_gid
+    except OSError:
+        return None
+
+
+def give_to_operators(path: Path, gid: int | None, mode: int) -> None:
+    """Set `path` to exactly `mode` and, if allowed, to group `gid`."""
+    os.chmod(path, mode)
+    if gid is not None and path.stat().st_gid != gid:
+        # Only a group we belong to (or root) is allowed: otherwise keep ours.
+        with contextlib.suppress(PermissionError):
+            os.chown(path, -1, gid)
+
+
+def make_dirs(path: Path, gid: int | None) -> None:
+    """Create `path` and missing parents as 0750 folders of the operators' group."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, BACKUP_DIR_MODE)
+        except FileExistsError:
+            continue
+        give_to_operators(folder, gid, BACKUP_DIR_MODE)
+        fsync_dir(folder.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the creations, renames and deletions in `folder` durable."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush `path`'s content to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_durably(path: Path, data: bytes, gid: int | None) -> None:
+    """Write `data` to the new file `path` (0640): under `.partial`, fsynced, renamed,
+    folder fsynced. On failure (a full disk...) the partial file is removed and `path`
+    does not exist."""
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()  # left by a crash mid-write
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, BACKUP_FILE_MODE)
+    try:
+        try:
+            os.fchmod(descriptor, BACKUP_FILE_MODE)
+            if gid is not None:
+                with contextlib.suppress(PermissionError):
+                    os.fchown(descriptor, -1, gid)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_file: Path, gid: int | None, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive `flock` on `lock_file` for the block; yields False (without the
+    lock) when `wait` is False and someone else holds it."""
+    make_dirs(lock_file.parent, gid)
+    descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT, BACKUP_FILE_MODE)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)

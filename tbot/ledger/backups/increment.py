@@ -1,0 +1,278 @@
+"""One increment of a backup set: the rows a ledger gained since the previous backup.
+
+File `inc-{sequence:08d}.jsonl.gz` in the set's folder: gzip of JSON lines (UTF-8, one
+object a line, so `zcat FILE | head -1` shows the header):
+
+1. the header: format, set name, sequence, `taken_at_utc`, the audit-chain head and the
+   high-water marks before and after (`head_before`, `head_after`, `marks_before`,
+   `marks_after`), the digests of the tables copied whole (`whole_after`) and of the
+   schema (`schema_digest`), the number of rows, and `body_bytes` / `body_sha256` of
+   everything after the header line;
+2. when the schema changed since the previous backup, `{"schema": [[type, name, table,
+   sql], ...]}` (the whole schema, creation order);
+3. one line per table that changed, parents first: `{"table", "mode": "append"|"replace",
+   "columns", "rows"}`; values are JSON numbers, strings and null (a BLOB, should one
+   appear, is `{"base64": ...}`).
+
+`read_increment` refuses (IncrementDamaged) a file that does not decompress to the end, a
+header that is not one, or a body whose length or SHA-256 differs: a truncated or altered
+increment is named, never half-applied.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import re
+import sqlite3
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tbot.ledger.backups.ledger_state import (
+    ChainHead,
+    LedgerState,
+    SchemaObject,
+    TableLayout,
+    head_is_in,
+    read_state,
+    rows_digest,
+    whole_rows,
+)
+from tbot.ledger.errors import LedgerError
+
+INCREMENT_FORMAT = "tbot-ledger-increment"
+INCREMENT_VERSION = 1
+_NAME = re.compile(r"^inc-(\d{8})\.jsonl\.gz$")
+_COMPRESS_LEVEL = 1  # a few times faster than 6 and about as small on these rows
+
+
+class BackupSetError(LedgerError):
+    """A backup set that cannot be used as it is (restore refuses it), naming the file."""
+
+
+class IncrementDamaged(BackupSetError):
+    """An increment file that is truncated, altered or not an increment at all."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        super().__init__(f"increment {path.name} of backup set {path.parent.name} is "
+                         f"damaged: {problem}")
+
+
+def increment_name(sequence: int) -> str:
+    """The file name of increment number `sequence` (from 1)."""
+    return f"inc-{sequence:08d}.jsonl.gz"
+
+
+def increment_sequence(name: str) -> int | None:
+    """The sequence number in an increment file name, None for any other name."""
+    match = _NAME.match(name)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class IncrementHeader:
+    """The first line of an increment."""
+
+    set_name: str
+    sequence: int
+    taken_at_utc: str
+    head_before: ChainHead
+    head_after: ChainHead
+    marks_before: dict[str, int]
+    marks_after: dict[str, int]
+    whole_after: dict[str, str]
+    schema_digest: str
+    rows: int
+    body_bytes: int
+    body_sha256: str
+
+    @property
+    def state_after(self) -> LedgerState:
+        """The ledger's state this increment brings a restore to."""
+        return LedgerState(self.head_after, self.marks_after, self.whole_after,
+                           self.schema_digest)
+
+    def as_json(self) -> dict[str, Any]:
+        """The header line's object."""
+        return {
+            "format": INCREMENT_FORMAT, "version": INCREMENT_VERSION, "set": self.set_name,
+            "sequence": self.sequence, "taken_at_utc": self.taken_at_utc,
+            "head_before": self.head_before.as_json(), "head_after": self.head_after.as_json(),
+            "marks_before": self.marks_before, "marks_after": self.marks_after,
+            "whole_after": self.whole_after, "schema_digest": self.schema_digest,
+            "rows": self.rows, "body_bytes": self.body_bytes, "body_sha256": self.body_sha256,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> IncrementHeader:
+        """Parse a header line's object (KeyError/TypeError/ValueError when malformed)."""
+        if data.get("format") != INCREMENT_FORMAT or data.get("version") != INCREMENT_VERSION:
+            raise ValueError(f"not a version-{INCREMENT_VERSION} tbot ledger increment")
+        before = LedgerState.from_json({"head": data["head_before"], "marks": data["marks_before"],
+                                        "whole": {}, "schema_digest": ""})
+        after = LedgerState.from_json({"head": data["head_after"], "marks": data["marks_after"],
+                                       "whole": data["whole_after"],
+                                       "schema_digest": data["schema_digest"]})
+        return cls(str(data["set"]), int(data["sequence"]), str(data["taken_at_utc"]),
+                   before.head, after.head, before.marks, after.marks, after.whole,
+                   after.schema_digest, int(data["rows"]), int(data["body_bytes"]),
+                   str(data["body_sha256"]))
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """The rows of one table in an increment: appended, or the table's whole content."""
+
+    table: str
+    replace: bool
+    columns: tuple[str, ...]
+    rows: list[Any]
+    """Each row a sequence of stored values in `columns` order."""
+
+
+@dataclass(frozen=True)
+class Increment:
+    """A whole increment, read and checked."""
+
+    path: Path
+    header: IncrementHeader
+    schema: list[SchemaObject] | None
+    tables: list[TableRows]
+
+
+@dataclass(frozen=True)
+class CollectedIncrement:
+    """What `collect_increment` found: the file's bytes and header, or nothing to add."""
+
+    data: bytes | None
+    header: IncrementHeader | None
+    state: LedgerState
+
+
+def _blob_as_json(value: object) -> dict[str, str]:
+    # Only called for what JSON cannot hold: rows are encoded as they come, no per-value
+    # Python loop (that loop cost more than the rest of the increment together).
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"cannot store a {type(value).__name__} in an increment")
+
+
+def _blob_from_json(item: dict[str, Any]) -> Any:
+    if item.keys() == {"base64"}:
+        return base64.b64decode(item["base64"])
+    return item
+
+
+def _line(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                      default=_blob_as_json).encode("utf-8") + b"\n"
+
+
+def collect_increment(
+    connection: sqlite3.Connection,
+    previous: LedgerState,
+    *,
+    set_name: str,
+    sequence: int,
+    taken_at_utc: str,
+) -> CollectedIncrement:
+    """The increment after `previous` of the file open on `connection` (inside the
+    caller's read transaction). `data` is None when nothing changed since `previous`.
+
+    Raises BackupSetError when the file does not continue `previous` (a table shrank or
+    vanished, or the chain head `previous` ended on is not in the file): the set belongs
+    to another ledger, or the ledger was replaced.
+    """
+    state, layouts, schema = read_state(connection)
+    for table, mark in previous.marks.items():
+        now = state.marks.get(table)
+        if now is None or now < mark:
+            raise BackupSetError(
+                f"the ledger does not continue backup set {set_name}: table {table} "
+                f"{'is gone' if now is None else f'ends at row {now}, the set at {mark}'}")
+    if not head_is_in(connection, previous.head):
+        raise BackupSetError(f"the ledger does not continue backup set {set_name}: its "
+                             f"{previous.head} is not in the ledger")
+    if (state.marks == previous.marks and state.whole == previous.whole
+            and state.schema_digest == previous.schema_digest):
+        return CollectedIncrement(None, None, state)
+    body = bytearray()
+    if state.schema_digest != previous.schema_digest:
+        body += _line({"schema": [list(item) for item in schema]})
+    count = 0
+    for layout in layouts:
+        rows = _changed_rows(connection, layout, previous, state)
+        if rows is None:
+            continue
+        count += len(rows)
+        body += _line({"table": layout.name, "mode": "append" if layout.append_only else
+                       "replace", "columns": list(layout.columns),
+                       "rows": rows})
+    header = IncrementHeader(
+        set_name, sequence, taken_at_utc, previous.head, state.head, dict(previous.marks),
+        dict(state.marks), dict(state.whole), state.schema_digest, count, len(body),
+        hashlib.sha256(body).hexdigest())
+    data = gzip.compress(_line(header.as_json()) + bytes(body), compresslevel=_COMPRESS_LEVEL,
+                         mtime=0)
+    return CollectedIncrement(data, header, state)
+
+
+def _changed_rows(connection: sqlite3.Connection, layout: TableLayout, previous: LedgerState,
+                  state: LedgerState) -> list[tuple[Any, ...]] | None:
+    """The rows of `layout` to record, or None when it did not change."""
+    if layout.append_only:
+        mark = previous.marks.get(layout.name)
+        if mark is None:
+            # New in this increment (a migration), or just became append-only: its rows
+            # are all recorded; restore creates the table from the schema first.
+            mark = 0
+        if state.marks[layout.name] == mark and layout.name in previous.marks:
+            return None
+        return connection.execute(layout.select_sql("WHERE rowid > ?"), (mark,)).fetchall()
+    if previous.whole.get(layout.name) == state.whole[layout.name]:
+        return None
+    rows = whole_rows(connection, layout)
+    if rows_digest(rows) != state.whole[layout.name]:  # cannot happen in one read txn
+        raise BackupSetError(f"table {layout.name} changed while it was being backed up")
+    return rows
+
+
+def read_increment(path: Path) -> Increment:
+    """Read and check one increment file (IncrementDamaged if it is not whole)."""
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except (EOFError, OSError, zlib.error) as problem:
+        raise IncrementDamaged(path, f"it does not decompress ({problem}); truncated?") from None
+    header_line, newline, body = raw.partition(b"\n")
+    if not newline:
+        raise IncrementDamaged(path, "no header line")
+    try:
+        header = IncrementHeader.from_json(json.loads(header_line))
+    except (ValueError, KeyError, TypeError, AttributeError) as problem:
+        raise IncrementDamaged(path, f"its header is not valid ({problem})") from None
+    if len(body) != header.body_bytes:
+        raise IncrementDamaged(path, f"{len(body)} body bytes where the header says "
+                               f"{header.body_bytes}; truncated?")
+    if hashlib.sha256(body).hexdigest() != header.body_sha256:
+        raise IncrementDamaged(path, "its content does not match its SHA-256")
+    if header.sequence != increment_sequence(path.name):
+        raise IncrementDamaged(path, f"it says it is increment {header.sequence}")
+    schema: list[SchemaObject] | None = None
+    tables: list[TableRows] = []
+    try:
+        for line in body.splitlines():
+            item = json.loads(line, object_hook=_blob_from_json)
+            if "schema" in item:
+                schema = [(str(a), str(b), str(c), str(d)) for a, b, c, d in item["schema"]]
+                continue
+            tables.append(TableRows(
+                str(item["table"]), item["mode"] == "replace", tuple(item["columns"]),
+                item["rows"]))
+    except (ValueError, KeyError, TypeError) as problem:
+        raise IncrementDamaged(path, f"a line is not valid ({problem})") from None
+    return Increment(path, header, schema, tables)
