@@ -19,6 +19,7 @@ from tbot.config.setting_types import (
     BrokerNameChoice,
     BuildModeChoice,
     CriticalAlertChannelChoice,
+    DataFailureActionChoice,
     Days,
     Duration,
     Flag,
@@ -92,6 +93,8 @@ class BotSettings(BaseModel):
     # Trade Execution & Risk Controls
     TRADE_CONFIRMATION_REQUIRED: Flag
     API_RETRY_LIMIT: NonNegativeInt
+    BROKER_RECOVERY_SECONDS: Seconds
+    DATA_FAILURE_ACTION: DataFailureActionChoice
     API_TIMEOUT: Seconds
     FRACTIONAL: Flag
     TOTAL_ALLOCATION: Fraction

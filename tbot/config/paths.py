@@ -208,6 +208,17 @@ class BotPaths(HomePaths):
         return self.logs_dir / "unresolved_orders.log"
 
     @property
+    def error_tracebacks_log(self) -> Path:
+        """`logs/error_tracebacks.log`: the full traceback of every error the engine caught
+        (`tbot.engine.error_journal`)."""
+        return self.logs_dir / "error_tracebacks.log"
+
+    @property
+    def disaster_mode_log(self) -> Path:
+        """`logs/disaster_mode.log`: defense mode's entries, exits and why."""
+        return self.logs_dir / "disaster_mode.log"
+
+    @property
     def engine_log_file(self) -> Path:
         """`logs/engine.log`: the engine's own operational log."""
         return self.logs_dir / "engine.log"

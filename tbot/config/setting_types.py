@@ -84,6 +84,14 @@ class BrokerName(StrEnum):
     SIM = "SIM"
 
 
+class DataFailureAction(StrEnum):
+    """DATA_FAILURE_ACTION: what the engine does when its market data stops."""
+
+    HALT = "halt"
+    FLATTEN = "flatten"
+    SHUTDOWN = "shutdown"
+
+
 class MarketGuardAction(StrEnum):
     """MARKET_GUARD_POSITION_ACTION: what the market guard does to a position it flags."""
 
@@ -613,6 +621,9 @@ BrokerNameChoice = Annotated[
     BrokerName, BeforeValidator(canonical(BrokerName)), one_of(BrokerName)
 ]
 ShortTypeChoice = Annotated[ShortType, BeforeValidator(canonical(ShortType)), one_of(ShortType)]
+DataFailureActionChoice = Annotated[
+    DataFailureAction, BeforeValidator(canonical(DataFailureAction)), one_of(DataFailureAction)
+]
 MarketGuardActionChoice = Annotated[
     MarketGuardAction, BeforeValidator(canonical(MarketGuardAction)), one_of(MarketGuardAction)
 ]

@@ -41,7 +41,7 @@ from tbot.booking.fifo_lots import LotBook
 from tbot.booking.fill_entries import FillBooker
 from tbot.booking.strategy_logs import StrategyLogs
 from tbot.booking.trade_records import TradeHistoryWriter
-from tbot.broker.errors import BrokerError
+from tbot.broker.errors import BrokerAuthError, BrokerError
 from tbot.broker.models import (
     AccountSnapshot,
     BrokerFill,
@@ -59,6 +59,7 @@ from tbot.engine.approval_queue import ApprovalQueue
 from tbot.engine.broker_gateway import BrokerGateway
 from tbot.engine.drawdown_watch import DrawdownHooks, DrawdownWatch, latest_guard_record
 from tbot.engine.entry_screen import EntryScreen
+from tbot.engine.error_journal import ErrorJournal
 from tbot.engine.event_bus import EQUITY_TOPIC, MINUTE_TOPIC, EventBus
 from tbot.engine.ledger_desk import ENGINE_ACTOR, LedgerDesk
 from tbot.engine.market_watch import MarketHooks, MarketWatch
@@ -77,6 +78,7 @@ from tbot.engine.sim_clock import SimClock
 from tbot.engine.status_report import StatusReport
 from tbot.engine.telemetry import GaugeSample
 from tbot.engine.trading_universe import FeedCoverage, UniverseError, choose_universe
+from tbot.engine.watchdog import Watchdog, WatchdogHooks
 from tbot.errors import TbotError
 from tbot.ledger.errors import LedgerError
 from tbot.market.bars import Bar, BarFeed, LiveBarFeed
@@ -232,9 +234,16 @@ class Engine:
         self.closes = CloseThrottle(timedelta(seconds=self.bot.CLOSE_MIN_INTERVAL_SECONDS))
         self.market = self._market_watch()
         self.approvals = ApprovalQueue(self.bot.MAX_SLIPPAGE_BPS)
+        self.watchdog = Watchdog(timedelta(seconds=self.bot.BROKER_RECOVERY_SECONDS),
+                                 self.bot.DATA_FAILURE_ACTION, self._watchdog_hooks())
+        self.exit_code = 0
+        """The process's exit status once stopped (1: stopped to be restarted)."""
+        self._background: set[asyncio.Task[None]] = set()
         # Strategy logs read with the market's time (simulated or real).
         self._market_clock = SwitchableClock(self.real_clock)
         self.logs = StrategyLogs(self.paths, self._market_clock)
+        self.journal = ErrorJournal(self.paths.error_tracebacks_log, self.logs,
+                                    self._market_clock, self.bot.BROKER_NAME.value)
         self.history = TradeHistoryWriter(self.paths, self.bot.LOG_FORMAT)
         self.report = StatusReport(self)
         self.reconciliation: EngineReconciliation | None = None
@@ -483,18 +492,44 @@ class Engine:
             self._heartbeat = monotonic_time.monotonic()
             async with self.trading_lock:  # the guard's countdown runs on the engine's clock
                 await self.drawdown.tick()
+                await self.watchdog.tick()
             now = self.clock.now()
             cursor = self._require_cursor()
             # A live feed's bars arrive a little after their minute ends.
             due = cursor + MINUTE + (self._live_feed.publish_lag if self._live_feed else ZERO)
             if now >= due:
-                async with self.trading_lock:
-                    await self._process_minute(cursor)
+                try:
+                    async with self.trading_lock:
+                        await self._process_minute(cursor)
+                except Exception as error:  # classified, written down, retried or escalated
+                    await self._minute_failed(cursor, error)
+                    continue
+                self.journal.cleared()
                 self._cursor = cursor + MINUTE
                 continue
             if await self._idle_until_next_window(now):
                 continue
             await self._sleep_until(self.drawdown.wake_before(due))
+
+    async def _minute_failed(self, minute: datetime, error: Exception) -> None:
+        """A market minute raised: written down (error_tracebacks.log, unresolved_orders.log),
+        retried on the next turn, and after API_RETRY_LIMIT failures in a row escalated:
+        trading HALTED, positions kept, and the engine stops with exit 1 for systemd to
+        restart it (the seed: a critical exception shuts the system down)."""
+        kind = self.journal.record(error, where=f"the minute {minute.isoformat()}")
+        log.error("the minute %s failed (%s error, %d in a row): %s", minute.isoformat(),
+                  kind.value, self.journal.consecutive, error, extra=ALERTED)
+        self.publish("alerts", {"level": "error", "trigger": f"{kind.value}_error",
+                                "message": f"the minute {minute:%H:%M}Z failed with a "
+                                           f"{kind.value} error: {error!r}"})
+        if self.journal.consecutive <= self.bot.API_RETRY_LIMIT:
+            await asyncio.sleep(min(2.0 ** self.journal.consecutive, 30.0))  # then retried
+            return
+        reason = (f"escalated: {self.journal.consecutive} {kind.value} errors in a row "
+                  f"(API_RETRY_LIMIT={self.bot.API_RETRY_LIMIT}), last {error!r}")
+        await self.fail_closed(reason)
+        self.exit_code = 1
+        self.request_stop(reason)
 
     def _require_cursor(self) -> datetime:
         if self._cursor is None:
@@ -620,6 +655,7 @@ class Engine:
             return
         self._feed_was_healthy = health.healthy
         if health.healthy:
+            self.watchdog.data_back()
             log.warning("market data %s is flowing again", health.feed, extra=ALERTED)
             self.publish("alerts", {"level": "info", "trigger": "market_data",
                                     "message": f"market data {health.feed} is flowing again"})
@@ -629,6 +665,10 @@ class Engine:
             log.error(message, extra=ALERTED)
             self.publish("alerts", {"level": "error", "message": message,
                                     "trigger": "market_data"})
+            task = asyncio.get_running_loop().create_task(
+                self.watchdog.data_failed(f"{health.feed}: {health.reason}"))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _new_day(self, day: date) -> None:
         if self.current_day is not None and self.current_day not in self.summarized_days:
@@ -877,6 +917,61 @@ class Engine:
         self.publish("alerts", {"level": "error", "message": f"broker: {error.message}",
                                 "trigger": "broker"})
         log.error("broker call failed: %s", error.message, extra=ALERTED)
+        if error.retryable or isinstance(error, BrokerAuthError):
+            # The broker is down (or refuses our key), not this one request: the watchdog
+            # suspends trading. A task: this is called from inside broker calls.
+            task = asyncio.get_running_loop().create_task(self.watchdog.broker_failed(error))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _watchdog_hooks(self) -> WatchdogHooks:
+        """What the watchdog may do (`tbot.engine.watchdog`)."""
+
+        def suspend(reason: str) -> bool:
+            change = self.state.pause(reason, self.clock.now())
+            self._announce_state(change)
+            return change is not None
+
+        def resume(reason: str) -> None:
+            self._announce_state(self.state.resume(self.clock.now(), reason))
+
+        def halt(reason: str) -> None:
+            self._announce_state(self.state.halt(reason, self.clock.now()))
+
+        async def probe() -> bool:
+            await self._refresh_account()
+            return self.gateway is not None and self.gateway.health.healthy
+
+        def stop(reason: str, code: int) -> None:
+            self.exit_code = code
+            self.request_stop(reason)
+
+        def alert(record: Mapping[str, object]) -> None:
+            self.publish("alerts", record)
+
+        async def audit(action: str, details: Mapping[str, object]) -> None:
+            try:
+                await self.desk.run(self.desk.record_event, action, ENGINE_ACTOR, "trading",
+                                    details)
+            except LedgerError:
+                log.exception("could not audit %s", action)
+
+        return WatchdogHooks(
+            now=lambda: self.clock.now(),
+            trading_state=lambda: (self.state.state.value, self.state.reason),
+            suspend=suspend,
+            resume=resume,
+            halt=halt,
+            cancel_entries=lambda: order_flow.cancel_working_entries(self),
+            flatten=lambda reason: order_flow.flatten(self, Purpose.FLATTEN,
+                                                      ExitReason.DATA_FAILURE.value),
+            probe=probe,
+            broker_healthy=lambda: self.gateway is not None and self.gateway.health.healthy,
+            stop=stop,
+            alert=alert,
+            audit=audit,
+            announce=lambda reason: self.publish("state", self._state_event(reason)),
+        )
 
     # == state and reporting ===============================================================
     def _set_engine_state(self, state: EngineState) -> None:

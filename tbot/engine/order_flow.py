@@ -280,12 +280,11 @@ async def cancel_stale_entries(engine: Engine, at: datetime) -> None:
         )
 
 
-async def flatten(engine: Engine, purpose: Purpose, reason: str) -> list[str]:
-    """Cancel every working entry (purchases and short sales), then close every position:
-    sell the longs, buy the shorts back. Returns the closing orders' client ids. Entries
-    waiting for approval are dropped first: nothing is entered beside a flatten."""
+async def cancel_working_entries(engine: Engine) -> int:
+    """Cancel every working entry order (purchases and short sales) as far as the broker
+    answers; how many it canceled."""
     gateway, _ = engine.require_started()
-    entry_approvals.drop_all(engine, f"every position is being closed ({reason})")
+    canceled = 0
     for intent in engine.intents.working():
         if intent.purpose is Purpose.ENTRY and intent.order is not None:
             try:
@@ -294,6 +293,18 @@ async def flatten(engine: Engine, purpose: Purpose, reason: str) -> list[str]:
                 )
             except BrokerError as error:
                 engine.broker_trouble(error)
+                continue
+            canceled += 1
+            engine.publish("orders", engine.report.order_row(intent.order))
+    return canceled
+
+
+async def flatten(engine: Engine, purpose: Purpose, reason: str) -> list[str]:
+    """Cancel every working entry (purchases and short sales), then close every position:
+    sell the longs, buy the shorts back. Returns the closing orders' client ids. Entries
+    waiting for approval are dropped first: nothing is entered beside a flatten."""
+    entry_approvals.drop_all(engine, f"every position is being closed ({reason})")
+    await cancel_working_entries(engine)
     sent: list[str] = []
     at = engine.clock.now()
     for held in list(engine.book.positions.values()):

@@ -138,7 +138,7 @@ async def run_engine(home: BotHome, options: EngineOptions,
         await engine.run()
         notifier.stopping(engine.stop_reason)
         await engine.shutdown()
-        return 0
+        return engine.exit_code
     finally:
         if watchdog is not None:
             watchdog.cancel()

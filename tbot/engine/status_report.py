@@ -92,7 +92,8 @@ class StatusReport:
             # Each guard's state: the console shows drawdown against its limit and, once
             # triggered, the countdown to the close-all.
             "guards": {"drawdown": self.engine.drawdown.status(),
-                       "market": self.engine.market.status()},
+                       "market": self.engine.market.status(),
+                       "watchdog": self.engine.watchdog.status()},
             # TRADE_CONFIRMATION_REQUIRED: how many entries wait (`entries.pending` lists them).
             "approvals": {"required": self.engine.bot.TRADE_CONFIRMATION_REQUIRED,
                           "waiting": len(self.engine.approvals)},

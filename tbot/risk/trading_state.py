@@ -23,7 +23,8 @@ DISABLED_BY_SETTINGS = "DISABLE_ALL_TRADES=true"
 
 # The orders a halt itself sends to flatten the book; every other order waits for a reset.
 HALT_FLATTENING_REASONS = frozenset(
-    {ExitReason.KILL_SWITCH, ExitReason.DAILY_LOSS_LIMIT, ExitReason.DRAWDOWN_GUARD}
+    {ExitReason.KILL_SWITCH, ExitReason.DAILY_LOSS_LIMIT, ExitReason.DRAWDOWN_GUARD,
+     ExitReason.DATA_FAILURE}
 )
 
 

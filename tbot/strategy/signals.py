@@ -41,6 +41,7 @@ class ExitReason(StrEnum):
     OPERATOR = "operator"
     DAILY_LOSS_LIMIT = "daily_loss_limit"
     DRAWDOWN_GUARD = "drawdown_guard"
+    DATA_FAILURE = "data_failure"
 
 
 @dataclass(frozen=True, slots=True)
