@@ -75,6 +75,7 @@ class Watchdog:
         self.suspended_reason: str | None = None
         self._healthy_since: datetime | None = None
         self._next_probe: datetime | None = None
+        self._cancel_again = False
         self.data_failed_at: datetime | None = None
 
     def status(self) -> dict[str, object]:
@@ -107,6 +108,9 @@ class Watchdog:
         self.suspended_since = now
         self.suspended_reason = reason
         self._next_probe = now + timedelta(seconds=PROBE_SECONDS)
+        # A broker that is down may not take the cancels either: asked again once it
+        # answers (an entry must not fill into a suspension).
+        self._cancel_again = True
         canceled = await hooks.cancel_entries()
         message = (f"trading suspended: the broker failed ({error.message}); "
                    f"{canceled} working entr{'y' if canceled == 1 else 'ies'} canceled; "
@@ -136,6 +140,9 @@ class Watchdog:
         if not hooks.broker_healthy():
             self._healthy_since = None
             return
+        if self._cancel_again:
+            self._cancel_again = False
+            await hooks.cancel_entries()
         if self._healthy_since is None:
             self._healthy_since = now
         if now - self._healthy_since < self.recovery:
@@ -154,6 +161,7 @@ class Watchdog:
         self._clear()
 
     def _clear(self) -> None:
+        self._cancel_again = False
         self.suspended_since = None
         self.suspended_reason = None
         self._healthy_since = None
