@@ -213,6 +213,9 @@ class BotSettings(BaseModel):
     DEFENSE_MODE_ACTIVE: Flag
     DEFENSE_MODE_TRADE_LIMIT_PCT: Percent
     DEFENSE_MODE_TOTAL_ALLOCATION: Fraction
+    DEFENSE_MODE_AUTO_DRAWDOWN_PCT: Percent
+    DEFENSE_MODE_AUTO_WIN_RATE: Fraction
+    DEFENSE_MODE_WIN_RATE_TRADES: PositiveInt
 
     # Drawdown, market and reconciliation guards
     MAX_DRAWDOWN_PCT: Percent

@@ -67,8 +67,6 @@ NOT_BUILT: tuple[NotBuilt, ...] = (
     NotBuilt("ENABLE_SLIPPAGE_MODEL", "the simulated broker's slippage model is not built yet "
              "(SLIPPAGE_MEAN_PCT, SLIPPAGE_STDDEV_PCT and SIMULATED_LATENCY_MS have no effect; "
              "it fills at the bar's prices)", _true),
-    NotBuilt("DEFENSE_MODE_ACTIVE", "defense mode is not built yet (DEFENSE_MODE_* have no "
-             "effect)", _true),
     NotBuilt("LIQUIDITY_CHECK_ENABLED", "with BROKER_NAME=ALPACA the market guard reads no "
              "quotes yet: spreads are not checked (LIQUIDITY_SPREAD_THRESHOLD_BPS has no "
              "effect); the gap check and slippage do act",

@@ -431,6 +431,8 @@ class ControlMethods:
         engine.home = type(engine.home)(config=fresh, identity=engine.identity, paths=engine.paths)
         engine.limits = limits
         engine.gate = RiskGate(bot, engine.state, limits)
+        await engine.defense.reconfigure(bot)
+        engine.apply_trading_settings()  # defense mode's settings, if it is on
         engine.drawdown.reconfigure(DrawdownLimits.from_settings(bot))
         engine.market.reconfigure(bot)
         engine.approvals.max_move_bps = bot.MAX_SLIPPAGE_BPS

@@ -57,6 +57,7 @@ from tbot.config.setting_types import BrokerName, StrategyName
 from tbot.engine import entry_approvals, fill_booking, order_flow, recovery
 from tbot.engine.approval_queue import ApprovalQueue
 from tbot.engine.broker_gateway import BrokerGateway
+from tbot.engine.defense_watch import DefenseHooks, DefenseWatch
 from tbot.engine.drawdown_watch import DrawdownHooks, DrawdownWatch, latest_guard_record
 from tbot.engine.entry_screen import EntryScreen
 from tbot.engine.error_journal import ErrorJournal
@@ -91,6 +92,7 @@ from tbot.market.quotes import Quote
 from tbot.market.replay_feed import ReplayFeed
 from tbot.market.universe import ETF_POOLS
 from tbot.risk.close_throttle import CloseThrottle
+from tbot.risk.defense_mode import effective_settings
 from tbot.risk.drawdown_guard import DrawdownLimits
 from tbot.risk.limits import SessionLimits
 from tbot.risk.risk_gate import RiskGate
@@ -236,6 +238,8 @@ class Engine:
         self.approvals = ApprovalQueue(self.bot.MAX_SLIPPAGE_BPS)
         self.watchdog = Watchdog(timedelta(seconds=self.bot.BROKER_RECOVERY_SECONDS),
                                  self.bot.DATA_FAILURE_ACTION, self._watchdog_hooks())
+        self.defense = DefenseWatch(self.bot, self.paths.disaster_mode_log,
+                                    self._defense_hooks())
         self.exit_code = 0
         """The process's exit status once stopped (1: stopped to be restarted)."""
         self._background: set[asyncio.Task[None]] = set()
@@ -395,6 +399,7 @@ class Engine:
         await recovery.adopt_broker_positions(self)
         await self.require_reconciliation().after_adoption(startup)
         await self.drawdown.restore(self.account.equity if self.account else None)
+        await self.defense.start()
         self._start_order_updates()
         self.screen = self._entry_screen()
         self.screen.prefetch(self.current_day, self.universe)
@@ -633,6 +638,9 @@ class Engine:
             self.publish("pnl", pnl)
             await self._check_daily_loss()
             await self.drawdown.check(self.account.equity if self.account else None)
+            drawdown = self.drawdown.status().get("drawdown_pct")
+            await self.defense.observe_drawdown(drawdown if isinstance(drawdown, Decimal)
+                                                else None)
             if self.order_updates is not None and self.intents.working():
                 # Fills pushed while this minute held the lock wait behind it: read them
                 # first, or the check below sees shares the ledger has not booked yet.
@@ -677,6 +685,7 @@ class Engine:
                 await self._end_of_day(self.current_day)
         self.current_day = day
         self.day_started_at = self.clock.now()
+        await self.defense.new_day(day)
         if self.screen is not None:
             self.screen.prefetch(day, self.universe)
         self.pnl_curve.start_day(day)
@@ -699,8 +708,8 @@ class Engine:
         if not self.enabled.get(window.strategy.value, False):
             return
         try:
-            strategy = build_strategy(window.strategy, self.bot, window, self.universe,
-                                      self._market_sources())
+            strategy = build_strategy(window.strategy, self.trading_bot(), window,
+                                      self.universe, self._market_sources())
         except UnknownStrategyError as error:
             self.alert_once(f"unbuilt:{key}", "warning", f"{error}; its window is skipped")
             return
@@ -923,6 +932,36 @@ class Engine:
             task = asyncio.get_running_loop().create_task(self.watchdog.broker_failed(error))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+    def trading_bot(self) -> BotSettings:
+        """The settings the engine trades with now: defense mode's while it is on."""
+        return effective_settings(self.bot) if self.defense.active else self.bot
+
+    def apply_trading_settings(self) -> None:
+        """Rebuild the risk gate and the session limits from `trading_bot()` (defense mode
+        turned on or off, or a config reload)."""
+        bot = self.trading_bot()
+        self.limits.max_trades = bot.MAX_TRADES
+        self.limits.max_open_positions = bot.MAX_OPEN_POSITIONS
+        self.gate = RiskGate(bot, self.state, self.limits)
+
+    def _defense_hooks(self) -> DefenseHooks:
+        """What defense mode may do (`tbot.engine.defense_watch`)."""
+
+        async def audit(action: str, details: Mapping[str, object]) -> None:
+            try:
+                await self.desk.run(self.desk.record_event, action, ENGINE_ACTOR, "trading",
+                                    details)
+            except LedgerError:
+                log.exception("could not audit %s", action)
+
+        return DefenseHooks(
+            now=lambda: self.clock.now(),
+            apply_settings=lambda _active: self.apply_trading_settings(),
+            alert=lambda record: self.publish("alerts", record),
+            audit=audit,
+            announce=lambda reason: self.publish("state", self._state_event(reason)),
+        )
 
     def _watchdog_hooks(self) -> WatchdogHooks:
         """What the watchdog may do (`tbot.engine.watchdog`)."""

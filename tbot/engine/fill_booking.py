@@ -29,6 +29,7 @@ from tbot.engine.order_intents import OrderIntent, ParsedClientId, Purpose, pars
 from tbot.engine.position_book import HeldPosition
 from tbot.ledger.errors import DuplicateFitidError, LedgerError
 from tbot.market.universe import is_inverse_etf
+from tbot.risk.defense_mode import DEFENSE_TAG
 from tbot.strategy.signals import TAG_INVERSE_ETF, TAG_NONE, TAG_SHORT_SELL
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ async def book_fill(engine: Engine, fill: BrokerFill, *, recovered: bool = False
             side=position_side,
             tag=tag,
             leverage_multiplier=leverage,
-            memo_hint=intent.reason if intent else "recovered after restart",
+            memo_hint=_tagged(intent) if intent else "recovered after restart",
         )
         draft = booker.entry_for_fill(fill, context)
     except LedgerError as error:  # oversell, or facts the ledger cannot take
@@ -198,6 +199,11 @@ def _recovered_context(fill: BrokerFill, parsed: ParsedClientId | None,
     return "long", TAG_NONE
 
 
+def _tagged(intent: OrderIntent) -> str:
+    """The order's reason, tagged when it was placed in defense mode."""
+    return f"{intent.reason} {DEFENSE_TAG}" if intent.defense else intent.reason
+
+
 async def _record_round_trip(
     engine: Engine,
     fill: BrokerFill,
@@ -222,12 +228,14 @@ async def _record_round_trip(
         return
     if trip is None:
         return
+    if intent is not None:  # a trade of ours closed: defense mode's win rate hears of it
+        await engine.defense.record_trade(trip.realized_gain)
     engine.history.append(
         record_of_round_trip(
             trip,
             side=position_side,
             broker=engine.broker_name().value,
-            exit_reason=intent.reason if intent else "recovered",
+            exit_reason=_tagged(intent) if intent else "recovered",
             order_id=fill.order_id,
             signal_time=signal_time,
         )

@@ -97,6 +97,7 @@ async def on_entry_signal(engine: Engine, signal: EntrySignal, *,
         signal_time=signal.at,
         reason=signal.reason,
         reference_price=signal.reference_price,
+        defense=engine.defense.active,
     )
     if approved_by is not None:
         engine.logs.log(signal.strategy.value, "APPROVED", symbol=signal.instrument,
@@ -177,6 +178,7 @@ async def exit_position(
         signal_time=at,
         reason=reason,
         reference_price=engine.last_prices.get(held.symbol),
+        defense=engine.defense.active,
     )
     engine.closes.record(held.symbol, now)  # sent or refused, it counts: no close spam
     order = await submit(engine, intent)
@@ -225,6 +227,7 @@ async def submit(engine: Engine, intent: OrderIntent) -> BrokerOrder | None:
         purpose=intent.purpose,
         coid=intent.client_order_id,
         status=order.status,
+        **({"defense": True} if intent.defense else {}),  # only while defense mode is on
     )
     if order.status is OrderStatus.REJECTED:
         if intent.purpose is Purpose.ENTRY:

@@ -82,6 +82,8 @@ class OrderIntent:
     failed: bool = False  # the submission never reached the broker
     reference_price: Decimal | None = None
     """The instrument's price when the order was decided (slippage is measured from it)."""
+    defense: bool = False
+    """Placed while defense mode was on (tagged in the strategy log, memo and history)."""
 
     @property
     def is_short_sale(self) -> bool:

@@ -93,7 +93,8 @@ class StatusReport:
             # triggered, the countdown to the close-all.
             "guards": {"drawdown": self.engine.drawdown.status(),
                        "market": self.engine.market.status(),
-                       "watchdog": self.engine.watchdog.status()},
+                       "watchdog": self.engine.watchdog.status(),
+                       "defense": self.engine.defense.status()},
             # TRADE_CONFIRMATION_REQUIRED: how many entries wait (`entries.pending` lists them).
             "approvals": {"required": self.engine.bot.TRADE_CONFIRMATION_REQUIRED,
                           "waiting": len(self.engine.approvals)},
