@@ -94,17 +94,17 @@ class TableLayout:
 
     def select_sql(self, where: str = "") -> str:
         """SELECT of every column in `columns` order, by rowid."""
-        quoted = ", ".join(_quote(column) for column in self.columns)
-        return f"SELECT {quoted} FROM {_quote(self.name)} {where} ORDER BY rowid"  # noqa: S608
+        quoted = ", ".join(quote_identifier(column) for column in self.columns)
+        return f"SELECT {quoted} FROM {quote_identifier(self.name)} {where} ORDER BY rowid"  # noqa: S608
 
     def insert_sql(self, columns: tuple[str, ...]) -> str:
         """INSERT of `columns` (the columns an increment recorded)."""
-        quoted = ", ".join(_quote(column) for column in columns)
+        quoted = ", ".join(quote_identifier(column) for column in columns)
         marks = ", ".join("?" for _ in columns)
-        return f"INSERT INTO {_quote(self.name)} ({quoted}) VALUES ({marks})"  # noqa: S608
+        return f"INSERT INTO {quote_identifier(self.name)} ({quoted}) VALUES ({marks})"  # noqa: S608
 
 
-def _quote(identifier: str) -> str:
+def quote_identifier(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
@@ -133,7 +133,7 @@ def table_layouts(connection: sqlite3.Connection, schema: list[SchemaObject]
     for kind, name, _, _ in schema:
         if kind != "table":
             continue
-        info = connection.execute(f"PRAGMA table_info({_quote(name)})").fetchall()
+        info = connection.execute(f"PRAGMA table_info({quote_identifier(name)})").fetchall()
         columns = tuple(row[1] for row in info)
         keys = [row for row in info if row[5]]
         has_alias = len(keys) == 1 and str(keys[0][2]).upper() == "INTEGER"
@@ -162,7 +162,7 @@ def chain_head(connection: sqlite3.Connection) -> ChainHead:
 def high_water_mark(connection: sqlite3.Connection, table: str) -> int:
     """The largest rowid of `table`, 0 when empty."""
     return int(connection.execute(
-        f"SELECT COALESCE(MAX(rowid), 0) FROM {_quote(table)}"  # noqa: S608
+        f"SELECT COALESCE(MAX(rowid), 0) FROM {quote_identifier(table)}"  # noqa: S608
     ).fetchone()[0])
 
 
