@@ -106,3 +106,36 @@ def test_a_call_that_never_answers_times_out() -> None:
     with pytest.raises(BrokerUnavailableError, match="no answer"):
         asyncio.run(gateway.call("slow", broker.slow))
     gateway.close()
+
+
+class ThrottledBroker(FlakyBroker):
+    """Spends `throttled` seconds of each call waiting for its own request budget (as the
+    Alpaca adapter does at the rate limit), then `answering` seconds on the broker."""
+
+    def __init__(self, throttled: float, answering: float) -> None:
+        super().__init__()
+        self.throttled, self.answering = throttled, answering
+        self.waited = 0.0
+
+    def throttled_seconds(self) -> float:
+        return self.waited
+
+    def paged(self) -> str:
+        self.waited += self.throttled  # counted when the wait starts, as the budget does
+        time.sleep(self.throttled + self.answering)
+        return "all pages"
+
+
+def test_time_waiting_for_the_request_budget_does_not_count_against_the_timeout() -> None:
+    broker = ThrottledBroker(throttled=0.4, answering=0.05)
+    gateway = gateway_for(broker, retries=0, timeout=0.2)
+    assert asyncio.run(gateway.call("paged", broker.paged)) == "all pages"
+    gateway.close()
+
+
+def test_a_broker_slow_beyond_its_budget_wait_still_times_out() -> None:
+    broker = ThrottledBroker(throttled=0.1, answering=0.6)
+    gateway = gateway_for(broker, retries=0, timeout=0.2)
+    with pytest.raises(BrokerUnavailableError, match=r"no answer from the broker within 0\.2 s"):
+        asyncio.run(gateway.call("paged", broker.paged))
+    gateway.close()

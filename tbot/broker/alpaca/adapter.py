@@ -298,6 +298,11 @@ class AlpacaBroker:
                              budget=self.budget, timeout_seconds=self.timeout_seconds,
                              stale_seconds=stale_seconds)
 
+    def throttled_seconds(self) -> float:
+        """Seconds this account's calls have spent waiting for the request budget so far
+        (the engine's broker gateway does not count them against its timeout)."""
+        return self.budget.waited_seconds
+
     def headroom(self) -> Headroom:
         """The request budget's count and the server's last rate-limit figures."""
         return self.budget.headroom()
