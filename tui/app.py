@@ -2,8 +2,9 @@
 
 Views are Textual modes (each keeps its own screen stack, so `esc` walks back through a
 drill-down without losing the others): 1 dashboard, 2 orders and fills, 3 ledger,
-4 reconciliation, 5 mapping. Commands are app-wide and come from `tui.commands.registry`,
-which also feeds the palette (ctrl+p) and the help screen (?).
+4 reconciliation, 5 mapping, 6 entries waiting for approval. Commands are app-wide and
+come from `tui.commands.registry`, which also feeds the palette (ctrl+p) and the help
+screen (?).
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ def _mapping_view() -> Screen[None]:
     return MappingQueueScreen()
 
 
+def _approvals_view() -> Screen[None]:
+    from tui.approvals.screens import ApprovalsScreen
+
+    return ApprovalsScreen()
+
+
 class ConsoleApp(App[None]):
     """The operator console for one bot."""
 
@@ -81,6 +88,7 @@ class ConsoleApp(App[None]):
         "ledger": _ledger_view,
         "recon": _recon_view,
         "mapping": _mapping_view,
+        "approvals": _approvals_view,
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -89,6 +97,8 @@ class ConsoleApp(App[None]):
         Binding("3", "switch_mode('ledger')", "Ledger", id="view.ledger"),
         Binding("4", "switch_mode('recon')", "Recon", id="view.recon", show=False),
         Binding("5", "switch_mode('mapping')", "Mapping", id="view.mapping", show=False),
+        Binding("6", "switch_mode('approvals')", "Approvals", id="view.approvals",
+                show=False),
         Binding("c", "show_command_log", "Cmd log", id="app.command_log", show=False),
         Binding("question_mark", "show_help", "Help", id="app.help", key_display="?"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -150,6 +160,7 @@ class ConsoleApp(App[None]):
     def binding_ids(self) -> frozenset[str]:
         """Every binding id a keymap file may name: the app's, each view's (with the
         bindings they inherit), the dialogs' and the tables'."""
+        from tui.approvals.screens import BINDING_OWNERS as APPROVAL_OWNERS
         from tui.ledger.screens import (
             AccountScreen,
             EntryScreen,
@@ -167,7 +178,8 @@ class ConsoleApp(App[None]):
         ledger_views = (JournalScreen, AccountScreen, EntryScreen)
         owners = (
             DashboardScreen, OrdersScreen, TrialBalanceScreen, *ledger_views,
-            *RECON_OWNERS, *MAPPING_OWNERS, CommandLogScreen, CommandEntryScreen,
+            *RECON_OWNERS, *MAPPING_OWNERS, *APPROVAL_OWNERS, CommandLogScreen,
+            CommandEntryScreen,
             HelpScreen, *dialogs, DataGrid, FilterInput,
         )
         for owner in owners:

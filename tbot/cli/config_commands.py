@@ -35,7 +35,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     validate.set_defaults(handler=run_config_validate)
     encrypt = config_actions.add_parser(
-        "encrypt", parents=[common], help="write .env_bot.enc from .env_bot (key: env.key)"
+        "encrypt",
+        parents=[common],
+        help="write .env_bot.enc from .env_bot under a new env.key (old one backed up)",
     )
     encrypt.add_argument(
         "--remove-plaintext", action="store_true", help="delete .env_bot once encrypted"
@@ -52,7 +54,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     secrets = commands.add_parser("secrets", help="set, show or list encrypted secrets")
     secret_actions = secrets.add_subparsers(dest="action", metavar="ACTION", required=True)
     set_parser = secret_actions.add_parser(
-        "set", parents=[common], help="encrypt a JSON object file as secret NAME"
+        "set",
+        parents=[common],
+        help="encrypt a JSON object file as secret NAME (its key rotates; old one backed up)",
     )
     set_parser.add_argument("name", choices=sorted(SECRETS), metavar="NAME")
     set_parser.add_argument("--from-file", required=True, type=Path, metavar="FILE")
@@ -159,10 +163,24 @@ def run_secrets_set(args: argparse.Namespace, out: Output) -> int:
 
 
 def _report_change(out: Output, change: ConfigChange, summary: str) -> int:
+    rotation = change.rotation
     if out.json_mode:
-        out.emit_json({"ok": True, "written": change.written, "previous_backup": change.backup})
+        result: dict[str, Any] = {
+            "ok": True,
+            "written": change.written,
+            "previous_backup": change.backup,
+        }
+        if rotation is not None:
+            result["rotated_keys"] = rotation.rotated_keys
+            result["key_backup_dir"] = rotation.backup_dir
+        out.emit_json(result)
     else:
         out.say(summary)
+        if rotation is not None:
+            out.say(
+                f"rotated key {', '.join(rotation.rotated_keys)}; previous keys and files "
+                f"backed up in {rotation.backup_dir}"
+            )
         if change.backup:
             out.say(f"previous version kept at {change.backup}")
     return EXIT_OK

@@ -85,5 +85,6 @@ def load_identity(paths: HomePaths) -> BotIdentity:
 
 
 def save_identity(paths: HomePaths, identity: BotIdentity) -> None:
-    """Write `identity` as the `bot_identity` secret (creating its key if needed)."""
-    SecretStore(paths).set(IDENTITY_SECRET, identity.as_file_dict())
+    """Write `identity` as the `bot_identity` secret of a new home (creating its key if
+    needed). An existing identity is changed with `tbot secrets set`, which rotates its key."""
+    SecretStore(paths).write_new(IDENTITY_SECRET, identity.as_file_dict())

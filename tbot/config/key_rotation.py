@@ -16,13 +16,18 @@ While a `.next` key exists, `decrypt_file` opens files whose header names it, so
 safe between any two operations. Recovery looks at each `.next` key: if some file already
 uses it, the remaining files are re-encrypted and the key promoted; otherwise it is deleted.
 No key material ever reaches a log line, an error or the report.
+
+`rotate_keys` can also rotate only some keys and write new content as part of the same
+rotation (`keys=`, `new_contents=`): that is how `tbot secrets set` and `tbot config encrypt`
+change a file. A file with new content is written first in its key's group, so once any file
+uses the pending key the change is in; recovery then carries it through.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +60,9 @@ NO_PREVIOUS_KEY = "none"
 # A fresh 256-bit key equal to a known one means a broken random source, not bad luck:
 # retry a few times, then refuse rather than loop.
 _MAX_KEY_ATTEMPTS = 5
+# Rotations now follow every `tbot secrets set`, so two in one second are normal (a script
+# setting several secrets): the second gets `<stamp>-2`, never the first one's directory.
+_MAX_BACKUPS_PER_SECOND = 100
 
 
 class RotationError(TbotError):
@@ -71,6 +79,7 @@ class RotationReport:
     fingerprints: dict[str, tuple[str, str]]
     finished_interrupted: list[str]
     home: Path | None = field(default=None)
+    replaced: list[Path] = field(default_factory=list)
 
     def _shown(self, path: Path) -> str:
         if self.home is not None:
@@ -89,7 +98,15 @@ class RotationReport:
                 name: {"old": old, "new": new} for name, (old, new) in self.fingerprints.items()
             },
             "finished_interrupted": list(self.finished_interrupted),
+            "new_content": [self._shown(path) for path in self.replaced],
         }
+
+    def backup_of(self, path: Path) -> Path | None:
+        """The backup copy of `path` taken before this rotation, if `path` existed then."""
+        if self.home is None:
+            return None
+        copy = _backup_copy(self.home, self.backup_dir, path.resolve())
+        return copy if copy.exists() else None
 
 
 @dataclass(frozen=True)
@@ -101,15 +118,28 @@ class _KeyGroup:
     files: list[Path]
 
 
-def _key_groups(paths: HomePaths) -> list[_KeyGroup]:
+def _files_by_key(paths: HomePaths) -> dict[str, list[Path]]:
+    """Every file each key encrypts, whether it exists yet or not."""
     files_by_key: dict[str, list[Path]] = {name: [] for name in KEYS}
     for secret_name, spec in SECRETS.items():
         files_by_key[spec.key.name].append(paths.secret_file(secret_name))
     files_by_key["env"].append(paths.env_bot_enc_file)
+    return files_by_key
+
+
+def _key_groups(paths: HomePaths) -> list[_KeyGroup]:
     return [
         _KeyGroup(name, paths.key_file(name), [f for f in files if f.exists()])
-        for name, files in files_by_key.items()
+        for name, files in _files_by_key(paths).items()
     ]
+
+
+def key_of_file(paths: HomePaths, file: Path) -> str:
+    """The name of the key that encrypts `file` (a secret or `.env_bot.enc`)."""
+    for name, files in _files_by_key(paths).items():
+        if file in files:
+            return name
+    raise RotationError(f"{file} is not a file any key of this home encrypts")
 
 
 def _replace(path: Path, data: bytes, before_replace: BeforeReplace | None) -> None:
@@ -197,54 +227,117 @@ def _backup_copy(home: Path, backup_dir: Path, path: Path) -> Path:
     return backup_dir / path.relative_to(home)
 
 
-def _back_up(home: Path, backup_dir: Path, sources: list[Path]) -> None:
-    """Copy `sources` under `backup_dir` keeping their home-relative layout, durably."""
-    ensure_private_dir(backup_dir.parent)
-    try:
-        os.mkdir(backup_dir, PRIVATE_DIR_MODE)
-    except FileExistsError:
-        raise RotationError(
-            f"key backup {backup_dir} already exists and is never overwritten; "
-            "wait a second and run the rotation again. Nothing was changed."
-        ) from None
-    os.chmod(backup_dir, PRIVATE_DIR_MODE)
-    fsync_dir(backup_dir.parent)
+def _make_backup_dir(wanted: Path) -> Path:
+    """Create `wanted`, or `wanted-2`, `wanted-3`... if taken: an existing backup directory
+    is never reused, let alone overwritten."""
+    ensure_private_dir(wanted.parent)
+    for n in range(1, _MAX_BACKUPS_PER_SECOND + 1):
+        candidate = wanted if n == 1 else wanted.with_name(f"{wanted.name}-{n}")
+        try:
+            os.mkdir(candidate, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(candidate, PRIVATE_DIR_MODE)
+        fsync_dir(candidate.parent)
+        return candidate
+    raise RotationError(
+        f"key backups {wanted} to {wanted.name}-{_MAX_BACKUPS_PER_SECOND} already exist and "
+        "are never overwritten; wait a second and try again. Nothing was changed."
+    )
+
+
+def _back_up(home: Path, wanted: Path, sources: list[Path]) -> Path:
+    """Copy `sources` under a new backup directory (`wanted` or a numbered sibling) keeping
+    their home-relative layout, durably; returns the directory."""
+    backup_dir = _make_backup_dir(wanted)
     for source in sources:
         atomic_write_bytes(_backup_copy(home, backup_dir, source), source.read_bytes())
+    return backup_dir
+
+
+def _other_keys(groups: list[_KeyGroup]) -> set[bytes]:
+    """The keys of `groups` as stored, read leniently: they only serve as keys not to reuse,
+    so a key this rotation does not touch must not be able to stop it."""
+    found: set[bytes] = set()
+    for group in groups:
+        try:
+            key = group.key_path.read_bytes().strip()
+        except OSError:
+            continue
+        if is_fernet_key(key):
+            found.add(key)
+    return found
 
 
 def rotate_keys(
-    paths: HomePaths, clock: Clock, *, before_replace: BeforeReplace | None = None
+    paths: HomePaths,
+    clock: Clock,
+    *,
+    keys: Iterable[str] | None = None,
+    new_contents: Mapping[Path, bytes] | None = None,
+    before_replace: BeforeReplace | None = None,
 ) -> RotationReport:
-    """Give every key of the home a new value and re-encrypt every file with it.
+    """Give keys of the home a new value and re-encrypt every file of each with it.
 
-    Backs everything up first and refuses (changing nothing) if any file fails to decrypt
-    or the backup directory for this second already exists. `before_replace(path)` is
-    called before each atomic replace or rename, for tests that inject failures.
+    `keys` names the keys to rotate (default: all). `new_contents` maps files of those keys
+    (existing or not) to the plaintext they hold after the rotation; the other files keep
+    theirs. Backs everything up first and refuses (changing nothing) if any file fails to
+    decrypt. `before_replace(path)` is called before each atomic replace or rename, for
+    tests that inject failures.
     """
     finished = recover_interrupted_rotation(paths, before_replace=before_replace)
     home = paths.home.resolve()
-    groups = _key_groups(paths)
+    all_groups = _key_groups(paths)
+    wanted = list(KEYS) if keys is None else list(keys)
+    unknown = [name for name in wanted if name not in KEYS]
+    if unknown:
+        raise RotationError(f"unknown keys {unknown}; known keys: {', '.join(KEYS)}")
+    groups = [g for g in all_groups if g.name in wanted]
+    changes = dict(new_contents or {})
+    for file in changes:
+        owner = key_of_file(paths, file)
+        if owner not in wanted:
+            raise RotationError(f"{file} is encrypted with key {owner!r}, which is not rotated")
+    # Files with new content go first in their group: once a file uses the pending key, the
+    # change is made and recovery completes it rather than undoing it.
+    groups = [
+        _KeyGroup(
+            g.name,
+            g.key_path,
+            [f for f in _files_by_key(paths)[g.name] if f in changes]
+            + [f for f in g.files if f not in changes],
+        )
+        for g in groups
+    ]
 
     old_keys: dict[str, bytes | None] = {}
     plaintexts: dict[Path, bytes] = {}
+    existing: list[Path] = []
     for group in groups:
         old_keys[group.name] = read_key(group.key_path) if group.key_path.exists() else None
         for file in group.files:
-            plaintexts[file] = decrypt_file(file, group.key_path)
+            if file.exists():
+                existing.append(file)
+            if file in changes:
+                # Its old content is not needed (and may be the damaged file being replaced):
+                # it is only backed up as it is.
+                plaintexts[file] = changes[file]
+            else:
+                plaintexts[file] = decrypt_file(file, group.key_path)
 
-    backup_dir = paths.key_backup_dir(clock.now())
-    earlier_keys = _keys_in(backup_dir.parent)
     present_keys = [g.key_path for g in groups if old_keys[g.name] is not None]
-    _back_up(home, backup_dir, present_keys + list(plaintexts))
+    earlier_keys = _keys_in(paths.key_backup_dir(clock.now()).parent)
+    backup_dir = _back_up(home, paths.key_backup_dir(clock.now()), present_keys + existing)
     for group in groups:  # a backup that does not open is no backup
         for file in group.files:
-            decrypt_file(
-                _backup_copy(home, backup_dir, file), _backup_copy(home, backup_dir, group.key_path)
-            )
-    log.info("backed up %d keys and %d files to %s", len(present_keys), len(plaintexts), backup_dir)
+            if file in existing and file not in changes:
+                decrypt_file(
+                    _backup_copy(home, backup_dir, file),
+                    _backup_copy(home, backup_dir, group.key_path),
+                )
+    log.info("backed up %d keys and %d files to %s", len(present_keys), len(existing), backup_dir)
 
-    current = {key for key in old_keys.values() if key is not None}
+    current = {key for key in old_keys.values() if key is not None} | _other_keys(all_groups)
     new_keys = _fresh_keys([g.name for g in groups], current | earlier_keys)
 
     fingerprints: dict[str, tuple[str, str]] = {}
@@ -271,4 +364,5 @@ def rotate_keys(
         fingerprints=fingerprints,
         finished_interrupted=finished,
         home=home,
+        replaced=[f for f in reencrypted if f in changes],
     )

@@ -1,6 +1,9 @@
 """The encrypted JSON secrets of a bot home: `storage/secrets/<name>.json.enc`.
 
 Each secret is one JSON object encrypted with its own key (see `secret_names.SECRETS`).
+Changing a secret rotates its key (`set`, `set_from_file`): the new value is written under a
+new key, atomically and backed up, by `key_rotation.rotate_keys`. Only a secret that does not
+exist yet can be written under the key already there (`write_new`, for a new home).
 Values are decrypted in memory only; nothing here logs them or puts them in an error. A
 file given by an operator that is not valid JSON is reported by line and column, never by
 quoting it (it may be the secret itself).
@@ -14,12 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tbot.clock import Clock
 from tbot.config.encrypted_files import (
     CorruptEncryptedFileError,
     create_key_file,
     decrypt_file,
     write_encrypted,
 )
+from tbot.config.key_rotation import RotationReport, rotate_keys
 from tbot.config.paths import HomePaths
 from tbot.config.secret_names import SECRETS
 from tbot.errors import TbotError
@@ -94,12 +99,16 @@ class SecretStore:
         """Whether secret `name` has been written."""
         return self.path(name).exists()
 
-    def set(self, name: str, values: Mapping[str, Any]) -> Path:
-        """Encrypt `values` (a JSON object) as secret `name`, creating its key if needed.
-
-        Returns the file written. The write is atomic: a failure keeps the previous secret.
-        """
+    def write_new(self, name: str, values: Mapping[str, Any]) -> Path:
+        """Write secret `name`, which must not exist yet, under its current key (creating the
+        key if needed); returns the file. For building a new home: a secret that already
+        exists is changed only through `set`, which rotates its key."""
         target = self.path(name)
+        if target.exists():
+            raise SecretValueError(
+                f"secret {name!r} already exists; change it with `tbot secrets set {name}`, "
+                "which rotates its key"
+            )
         plaintext = _encode(values, f"secret {name!r}")
         key_path = self.paths.secret_key_file(name)
         if not key_path.exists():
@@ -109,8 +118,27 @@ class SecretStore:
         log.info("wrote secret %s to %s", name, target)
         return target
 
-    def set_from_file(self, name: str, file: Path) -> Path:
-        """Store the JSON object held in `file` as secret `name`.
+    def set(self, name: str, values: Mapping[str, Any], clock: Clock) -> RotationReport:
+        """Store `values` (a JSON object) as secret `name` under a NEW key.
+
+        The secret's key is rotated in the same step (`rotate_keys`): previous key and file
+        backed up first, every file of that key re-encrypted, each write atomic, and an
+        interruption leaves every file readable. `clock` names the backup directory.
+        """
+        target = self.path(name)
+        plaintext = _encode(values, f"secret {name!r}")
+        report = rotate_keys(
+            self.paths, clock, keys=[SECRETS[name].key.name], new_contents={target: plaintext}
+        )
+        log.info("wrote secret %s to %s under a new key", name, target)
+        return report
+
+    def set_from_file(self, name: str, file: Path, clock: Clock) -> RotationReport:
+        """Store the JSON object held in `file` as secret `name`, rotating its key (`set`)."""
+        return self.set(name, self.read_values_file(name, file), clock)
+
+    def read_values_file(self, name: str, file: Path) -> Mapping[str, Any]:
+        """The JSON object held in `file`, checked to be storable as secret `name`.
 
         A malformed file is reported by position only: its content is never echoed.
         """
@@ -134,7 +162,7 @@ class SecretStore:
                 problem = f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         if problem is not None:
             raise SecretValueError(f"{file}: {problem}; expected a JSON object")
-        return self.set(name, _require_object(values, str(file)))
+        return _require_object(values, str(file))
 
     def load(self, name: str) -> dict[str, Any]:
         """The decrypted values of secret `name` (in memory only)."""

@@ -85,28 +85,47 @@ class MarketWatch:
         quotes = (self._hooks.quotes(minute_start)
                   if self.guard.limits.spread_bps is not None else None)
         raised = self.guard.observe({s: bar.close for s, bar in bars.items()}, quotes, at)
-        for flag in raised:
-            await self._act(flag)
+        if raised:
+            await self._act(raised)
         # A position closed since it was flagged needs no review any more.
         for symbol in [s for s in self.review if not self._hooks.holds(s)]:
             del self.review[symbol]
         return raised
 
-    async def _act(self, flag: MarketFlag) -> None:
-        held = self._hooks.holds(flag.symbol)
-        self._hooks.log_line(GUARD_NAME, "MARKET-GUARD", symbol=flag.symbol,
-                             kind=flag.kind.value, size=flag.size, held=held)
-        if held and self.action is MarketGuardAction.CLOSE:
-            message = f"market guard: closing {flag.symbol}: {flag.detail}"
-        elif held:
-            self.review[flag.symbol] = flag
-            message = f"market guard: review the position in {flag.symbol}: {flag.detail}"
+    async def _act(self, raised: list[MarketFlag]) -> None:
+        """One check's flags: a log line each, ONE alert for them all (a crash flags every
+        symbol at once; forty alerts would bury the rest), then each position's action."""
+        hooks = self._hooks
+        held = [flag for flag in raised if hooks.holds(flag.symbol)]
+        for flag in raised:
+            hooks.log_line(GUARD_NAME, "MARKET-GUARD", symbol=flag.symbol,
+                           kind=flag.kind.value, size=flag.size, held=flag in held)
+        closing = self.action is MarketGuardAction.CLOSE
+        if not closing:
+            for flag in held:
+                self.review[flag.symbol] = flag
+        if len(raised) == 1:
+            flag = raised[0]
+            what = (f"closing {flag.symbol}" if held and closing else
+                    f"review the position in {flag.symbol}" if held else
+                    f"no new entries in {flag.symbol} today")
+            message = f"market guard: {what}: {flag.detail}"
         else:
-            message = f"market guard: no new entries in {flag.symbol} today: {flag.detail}"
-        self._hooks.alert({"level": "warning", "message": message, "guard": GUARD_NAME,
-                           "trigger": flag.kind.value, "symbol": flag.symbol})
-        if held and self.action is MarketGuardAction.CLOSE:
-            await self._hooks.close(flag.symbol, f"market_guard_{flag.kind.value}")
+            named = ", ".join(f"{flag.symbol} {flag.size:+}%" if flag.kind.value != "spread"
+                              else f"{flag.symbol} spread {flag.size} bps"
+                              for flag in raised[:8])
+            more = f" and {len(raised) - 8} more" if len(raised) > 8 else ""
+            positions = ", ".join(flag.symbol for flag in held)
+            action = ("" if not held else
+                      f"; closing {positions}" if closing else f"; review {positions}")
+            message = (f"market guard: {len(raised)} symbols flagged, no new entries in them "
+                       f"today: {named}{more}{action}")
+        hooks.alert({"level": "warning", "message": message, "guard": GUARD_NAME,
+                     "trigger": raised[0].kind.value if len(raised) == 1 else "market",
+                     "symbol": raised[0].symbol if len(raised) == 1 else None})
+        if closing:
+            for flag in held:
+                await hooks.close(flag.symbol, f"market_guard_{flag.kind.value}")
 
     def entry_refusal(self, symbol: str, minute_start: datetime | None) -> str | None:
         """Why an entry in `symbol` may not go now (its flag, or its own quote's spread at

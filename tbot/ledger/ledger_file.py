@@ -67,4 +67,4 @@ def create_ledger_file(paths: BotPaths, clock: Clock, currency: str = "USD") -> 
             write_metadata(metadata)
         database.execute_sql(insert_statement(AuditRow), (*first_row, audit_row_hash(first_row)))
 
-    build_new_file(paths.ledger_db, "ledger file", wal=True, build=build)
+    build_new_file(paths.ledger_db, "ledger file", wal=True, build=build, home=paths.home)

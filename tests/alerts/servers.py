@@ -28,6 +28,8 @@ class Webhook:
     received: list[tuple[str, Any]] = field(default_factory=list)
     status: int = 200
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    delay: float = 0.0
+    """Seconds each POST takes to answer (a slow channel)."""
 
     @property
     def port(self) -> int:
@@ -71,6 +73,8 @@ def webhook(status: int = 200) -> Iterator[Webhook]:
                 from urllib.parse import parse_qs
 
                 body = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
+            if hook.delay:
+                time.sleep(hook.delay)
             self.send_response(hook.status)
             self.send_header("Content-Length", "0")
             self.end_headers()

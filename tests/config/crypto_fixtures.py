@@ -55,7 +55,7 @@ def populate_home(paths: HomePaths) -> dict[Path, bytes]:
     store = SecretStore(paths)
     expected: dict[Path, bytes] = {}
     for name, values in SECRET_VALUES.items():
-        written = store.set(name, values)
+        written = store.write_new(name, values)
         plaintext = written_plaintext(paths, written)
         assert json.loads(plaintext) == values  # the baseline itself is checked
         expected[written] = plaintext

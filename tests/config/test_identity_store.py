@@ -14,6 +14,7 @@ from tbot.config.identity_store import load_identity, save_identity
 from tbot.config.paths import HomePaths
 from tbot.config.problems import ConfigError
 from tbot.config.secret_store import SecretStore
+from tests.config.crypto_fixtures import frozen_clock
 
 IDENTITY_FILE = "storage/secrets/bot_identity.json.enc"
 VALID: dict[str, Any] = {
@@ -31,7 +32,7 @@ def paths(tmp_path: Path) -> HomePaths:
 
 
 def _store_raw(paths: HomePaths, values: dict[str, Any]) -> None:
-    SecretStore(paths).set("bot_identity", values)
+    SecretStore(paths).set("bot_identity", values, frozen_clock())
 
 
 def _problem_lines(error: ConfigError) -> list[str]:

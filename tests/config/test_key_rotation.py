@@ -241,17 +241,17 @@ def test_backup_files_are_0600_and_directories_0700(
     assert mode_of(report.backup_dir) == 0o700
 
 
-def test_an_existing_backup_directory_is_never_overwritten(
+def test_an_existing_backup_directory_is_never_overwritten_but_numbered_past(
     paths: HomePaths, expected: dict[Path, bytes], clock: FrozenClock
 ) -> None:
     backup_dir = paths.key_backup_dir(clock.now())
     backup_dir.mkdir(parents=True)
     (backup_dir / "earlier").write_bytes(b"keep me")
-    before = _files_by_content(paths, expected)
-    with pytest.raises(RotationError, match="already exists"):
-        rotate_keys(paths, clock)
+    report = rotate_keys(paths, clock)
+    assert report.backup_dir == backup_dir.with_name(backup_dir.name + "-2")
     assert (backup_dir / "earlier").read_bytes() == b"keep me"
-    assert _files_by_content(paths, expected) == before
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["earlier"]
+    assert_all_decrypt(paths, expected)
 
 
 def test_a_file_that_does_not_decrypt_stops_the_rotation_before_any_change(

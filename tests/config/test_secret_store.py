@@ -20,7 +20,7 @@ from tbot.config.secret_store import (
     UnknownSecretError,
     redact,
 )
-from tests.config.crypto_fixtures import mode_of
+from tests.config.crypto_fixtures import frozen_clock, mode_of
 
 BROKER = {"ALPACA": {"API_KEY": "AK1", "API_SECRET": "very-secret"}, "PAPER": True}
 
@@ -40,7 +40,7 @@ def store(paths: HomePaths) -> SecretStore:
 @pytest.fixture
 def stored(store: SecretStore) -> SecretStore:
     """A store already holding the broker secret."""
-    store.set("broker", BROKER)
+    store.set("broker", BROKER, frozen_clock())
     return store
 
 
@@ -55,17 +55,18 @@ def test_set_then_load_round_trips(stored: SecretStore) -> None:
 
 
 def test_set_creates_the_secret_key_and_private_files(store: SecretStore, paths: HomePaths) -> None:
-    written = store.set("smtp", {"SMTP_USER": "u"})
-    assert written == paths.secret_file("smtp")
+    report = store.set("smtp", {"SMTP_USER": "u"}, frozen_clock())
+    written = paths.secret_file("smtp")
+    assert report.replaced == [written]
     assert mode_of(written) == 0o600
     assert mode_of(paths.secret_key_file("smtp")) == 0o600
     assert b"SMTP_USER" not in written.read_bytes()
 
 
-def test_set_again_keeps_the_existing_key(stored: SecretStore, paths: HomePaths) -> None:
+def test_set_again_rotates_the_secret_key(stored: SecretStore, paths: HomePaths) -> None:
     key_before = read_key(paths.secret_key_file("broker"))
-    stored.set("broker", {"ALPACA": {}})
-    assert read_key(paths.secret_key_file("broker")) == key_before
+    stored.set("broker", {"ALPACA": {}}, frozen_clock())
+    assert read_key(paths.secret_key_file("broker")) != key_before
     assert stored.load("broker") == {"ALPACA": {}}
 
 
@@ -83,10 +84,12 @@ def test_unknown_secret_name_lists_the_valid_ones(
     store: SecretStore, tmp_path: Path, action: str
 ) -> None:
     calls = {
-        "set": lambda: store.set("brokr", {}),
+        "set": lambda: store.set("brokr", {}, frozen_clock()),
         "load": lambda: store.load("brokr"),
         "exists": lambda: store.exists("brokr"),
-        "set_from_file": lambda: store.set_from_file("brokr", _json_file(tmp_path, "{}")),
+        "set_from_file": lambda: store.set_from_file(
+            "brokr", _json_file(tmp_path, "{}"), frozen_clock()
+        ),
     }
     with pytest.raises(UnknownSecretError) as caught:
         calls[action]()
@@ -98,7 +101,7 @@ def test_unknown_secret_name_lists_the_valid_ones(
 @pytest.mark.parametrize("values", [["a", "b"], "text", 42, None], ids=str)
 def test_set_refuses_values_that_are_not_an_object(stored: SecretStore, values: Any) -> None:
     with pytest.raises(SecretValueError, match="must be a JSON object"):
-        stored.set("broker", values)
+        stored.set("broker", values, frozen_clock())
     assert stored.load("broker") == BROKER
 
 
@@ -106,13 +109,13 @@ def test_set_refuses_values_json_cannot_hold_and_keeps_the_old_secret(
     stored: SecretStore,
 ) -> None:
     with pytest.raises(SecretValueError, match="cannot be stored as JSON") as caught:
-        stored.set("broker", {"AMOUNT": Decimal("12.34")})
+        stored.set("broker", {"AMOUNT": Decimal("12.34")}, frozen_clock())
     assert "12.34" not in str(caught.value)
     assert stored.load("broker") == BROKER
 
 
 def test_set_from_file_stores_the_object(store: SecretStore, tmp_path: Path) -> None:
-    store.set_from_file("broker", _json_file(tmp_path, json.dumps(BROKER)))
+    store.set_from_file("broker", _json_file(tmp_path, json.dumps(BROKER)), frozen_clock())
     assert store.load("broker") == BROKER
 
 
@@ -121,7 +124,7 @@ def test_malformed_json_file_is_located_but_never_echoed(
 ) -> None:
     bad = _json_file(tmp_path, '{\n  "API_SECRET": "leaky-value-991",\n  oops\n}')
     with pytest.raises(SecretValueError) as caught:
-        stored.set_from_file("broker", bad)
+        stored.set_from_file("broker", bad, frozen_clock())
     error = caught.value
     assert "not valid JSON" in str(error) and "line 3" in str(error)
     assert "leaky-value-991" not in str(error) and "leaky-value-991" not in repr(error)
@@ -131,13 +134,13 @@ def test_malformed_json_file_is_located_but_never_echoed(
 
 def test_json_file_holding_an_array_is_refused(stored: SecretStore, tmp_path: Path) -> None:
     with pytest.raises(SecretValueError, match="holds an array; expected a JSON object"):
-        stored.set_from_file("broker", _json_file(tmp_path, '["x"]'))
+        stored.set_from_file("broker", _json_file(tmp_path, '["x"]'), frozen_clock())
     assert stored.load("broker") == BROKER
 
 
 def test_missing_input_file_is_reported(store: SecretStore, tmp_path: Path) -> None:
     with pytest.raises(SecretValueError, match="file not found"):
-        store.set_from_file("broker", tmp_path / "absent.json")
+        store.set_from_file("broker", tmp_path / "absent.json", frozen_clock())
     assert not store.exists("broker")
 
 
@@ -145,13 +148,13 @@ def test_input_file_that_is_not_utf8_is_refused(store: SecretStore, tmp_path: Pa
     path = tmp_path / "latin1.json"
     path.write_bytes('{"k": "caf\xe9"}'.encode("latin-1"))
     with pytest.raises(SecretValueError, match="not UTF-8"):
-        store.set_from_file("broker", path)
+        store.set_from_file("broker", path, frozen_clock())
 
 
 def test_loading_a_secret_never_written_names_the_file(
     store: SecretStore, paths: HomePaths
 ) -> None:
-    store.set("smtp", {})  # the home has keys, but no broker secret
+    store.set("smtp", {}, frozen_clock())  # the home has keys, but no broker secret
     expected = re.escape(str(paths.secret_file("broker")))
     with pytest.raises(EncryptedFileMissingError, match=expected):
         store.load("broker")

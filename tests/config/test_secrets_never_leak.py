@@ -123,7 +123,9 @@ def test_bad_json_from_file_leaks_nothing(
 ) -> None:
     bad = tmp_path / "broker.json"
     bad.write_text('{"API_SECRET": "' + DISTINCTIVE_SECRET + '", trailing', encoding="utf-8")
-    error = _raises_tbot_error(lambda: SecretStore(paths).set_from_file("broker", bad))
+    error = _raises_tbot_error(
+        lambda: SecretStore(paths).set_from_file("broker", bad, frozen_clock())
+    )
     _assert_nothing_leaked(error, debug_logs, forbidden)
 
 
@@ -132,7 +134,9 @@ def test_non_object_json_from_file_leaks_nothing(
 ) -> None:
     array = tmp_path / "broker.json"
     array.write_text(f'["{DISTINCTIVE_SECRET}"]', encoding="utf-8")
-    error = _raises_tbot_error(lambda: SecretStore(paths).set_from_file("broker", array))
+    error = _raises_tbot_error(
+        lambda: SecretStore(paths).set_from_file("broker", array, frozen_clock())
+    )
     _assert_nothing_leaked(error, debug_logs, forbidden)
 
 
@@ -140,7 +144,7 @@ def test_unserialisable_values_leak_nothing(
     paths: HomePaths, forbidden: list[str], debug_logs: pytest.LogCaptureFixture
 ) -> None:
     values = {"API_SECRET": DISTINCTIVE_SECRET, "BAD": {DISTINCTIVE_SECRET}}
-    error = _raises_tbot_error(lambda: SecretStore(paths).set("broker", values))
+    error = _raises_tbot_error(lambda: SecretStore(paths).set("broker", values, frozen_clock()))
     _assert_nothing_leaked(error, debug_logs, forbidden)
 
 
@@ -163,7 +167,9 @@ def test_open_key_file_error_leaks_nothing(
 def test_invalid_identity_error_leaks_nothing(
     paths: HomePaths, forbidden: list[str], debug_logs: pytest.LogCaptureFixture
 ) -> None:
-    SecretStore(paths).set("bot_identity", {"ENTITY_CODE": "X", "PASSWORD": DISTINCTIVE_SECRET})
+    SecretStore(paths).set(
+        "bot_identity", {"ENTITY_CODE": "X", "PASSWORD": DISTINCTIVE_SECRET}, frozen_clock()
+    )
     error = _raises_tbot_error(lambda: load_identity(paths))
     _assert_nothing_leaked(error, debug_logs, forbidden)
 
@@ -181,7 +187,7 @@ def test_successful_paths_log_nothing_secret(
     paths: HomePaths, forbidden: list[str], debug_logs: pytest.LogCaptureFixture
 ) -> None:
     store = SecretStore(paths)
-    store.set("broker", {"API_SECRET": DISTINCTIVE_SECRET})
+    store.set("broker", {"API_SECRET": DISTINCTIVE_SECRET}, frozen_clock())
     assert store.load("broker") == {"API_SECRET": DISTINCTIVE_SECRET}
     write_encrypted(paths.env_bot_enc_file, DISTINCTIVE_SECRET.encode(), paths.key_file("env"))
     report = rotate_keys(paths, frozen_clock())

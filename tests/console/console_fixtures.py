@@ -31,12 +31,82 @@ DRAWDOWN_REASON = ("drawdown guard: drawdown 20.56% from peak 100250.00 (equity 
 """The reason the guard gives its warning, its close-all and its halt."""
 
 
+def market_record(*, flagged: bool = False) -> dict[str, Any]:
+    """The market guard's `guards.market` block: calm, or (`flagged`) PFE gapped -7.9% in
+    one check with its position left for review, and SNAP's spread wide."""
+    flags = [
+        {"symbol": "PFE", "kind": "gap", "at": "2026-11-20T14:58:00Z", "size": "-7.93",
+         "detail": "PFE moved -7.93% in one check (PRICE_GAP_ALERT_PCT 5)"},
+        {"symbol": "SNAP", "kind": "spread", "at": "2026-11-20T15:00:00Z", "size": "212.40",
+         "detail": "SNAP spread 212.40 bps above LIQUIDITY_SPREAD_THRESHOLD_BPS 150"},
+    ] if flagged else []
+    return {"name": "market", "gap_pct": "5", "spread_bps": "150", "interval_seconds": 60,
+            "flags": flags, "position_action": "review", "review": ["PFE"] if flagged else [],
+            "slippage_flags": 0}
+
+
+def pending_entry_record(symbol: str, reference: str, trigger: str, seconds_left: int, *,
+                         direction: str = "long", underlying: str | None = None,
+                         tag: str = "none") -> dict[str, Any]:
+    """One `entries.pending` element of the open strategy, expiring `seconds_left` after
+    FROZEN_NOW (the engine's clock in every fixture)."""
+    expires = FROZEN_NOW + timedelta(seconds=seconds_left)
+    under = underlying or symbol
+    return {
+        "id": f"open-20261120T1500-{symbol}-entry", "strategy": "open",
+        "underlying": under, "instrument": symbol, "direction": direction, "tag": tag,
+        "trigger_price": trigger, "reference_price": reference,
+        "reason": f"{under} {trigger} > range high x 1.02",
+        "queued_at": "2026-11-20T15:00:00Z",
+        "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"), "seconds_left": seconds_left,
+    }
+
+
+def pending_records() -> list[dict[str, Any]]:
+    """Two entries waiting: a long PFE (4m10s left) and a bearish SNAP bought as the
+    inverse ETF SQQQ (45s left)."""
+    return [
+        pending_entry_record("PFE", "27.31", "27.31", 250),
+        pending_entry_record("SQQQ", "11.42", "8.05", 45, direction="bearish",
+                             underlying="SNAP", tag="InverseETF"),
+    ]
+
+
+def pending_answer(entries: list[dict[str, Any]] | None = None, *,
+                   required: bool = True) -> dict[str, Any]:
+    """An `entries.pending` answer (the two of `pending_records` unless `entries`)."""
+    return {"required": required, "max_move_bps": "50",
+            "entries": pending_records() if entries is None else entries}
+
+
+APPROVAL_METHODS = (("entries.pending", "viewer", False), ("entries.approve", "operator", True),
+                    ("entries.reject", "operator", True))
+
+
+def with_approval_methods(discover: dict[str, Any]) -> dict[str, Any]:
+    """`discover` plus the approval queue's three methods, allowed by the caller's role."""
+    rank = {"viewer": 0, "auditor": 1, "operator": 2, "admin": 3}
+    role = discover["role"]
+    discover["methods"] = [*discover["methods"], *(
+        {"name": name, "summary": name, "min_role": minimum, "changes_state": changes,
+         "allowed": rank[role] >= rank[minimum], "params": []}
+        for name, minimum, changes in APPROVAL_METHODS)]
+    return discover
+
+
 def status_record(
     *, trading_state: str = "active", engine_state: str = "monitoring", reason: str = "started",
-    drawdown: dict[str, Any] | None = None,
+    drawdown: dict[str, Any] | None = None, market: dict[str, Any] | None = None,
+    approvals: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An `engine.status` answer in the open window's monitoring phase (the drawdown guard
-    armed unless `drawdown` says otherwise)."""
+    armed unless `drawdown` says otherwise). `market` (`guards.market`) and `approvals`
+    are left out unless given, as an engine older than them answers."""
+    guards: dict[str, Any] = {"drawdown": drawdown if drawdown is not None
+                              else drawdown_record()}
+    if market is not None:
+        guards["market"] = market
+    extra = {"approvals": approvals} if approvals is not None else {}
     return {
         "bot": BOT,
         "version": "v0.3.0",
@@ -76,9 +146,10 @@ def status_record(
             "errors": 0,
             "retries": 0,
         },
-        "guards": {"drawdown": drawdown if drawdown is not None else drawdown_record()},
+        "guards": guards,
         "config": {"loaded_at": "2026-11-20T14:25:00Z", "changed_on_disk": False},
         "subscribers": 1,
+        **extra,
     }
 
 

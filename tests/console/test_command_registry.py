@@ -18,7 +18,7 @@ from tui.commands.registry import (
 from tui.model.live_state import ConnectionInfo, LinkState, LiveState, MethodAccess
 
 # Keys the console's conventions and views own (help, back, drill-in, j/k, filter, quit,
-# views 1-5, the command log); no command may take one.
+# views 1-6, the command log); no command may take one.
 CONVENTION_KEYS = {
     "question_mark",
     "escape",
@@ -33,6 +33,7 @@ CONVENTION_KEYS = {
     "3",
     "4",
     "5",
+    "6",
     "ctrl+p",
     "ctrl+c",
 }

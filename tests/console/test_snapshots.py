@@ -67,8 +67,11 @@ def discover_with_reviews(role: str) -> dict[str, Any]:
 def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
             trading_state: str = "active", reason: str = "started",
             answers: dict[str, object] | None = None,
-            drawdown: dict[str, Any] | None = None) -> ConsoleApp:
-    """The real console app on fixture engine records."""
+            drawdown: dict[str, Any] | None = None, market: dict[str, Any] | None = None,
+            approvals: dict[str, Any] | None = None,
+            approval_methods: bool = False) -> ConsoleApp:
+    """The real console app on fixture engine records (`market`, `approvals` and the
+    approval methods only when asked for: an engine older than them by default)."""
     clock = FrozenClock(fixtures.FROZEN_NOW)
     settings = ConsoleSettings(bot_name=fixtures.BOT, bot_id="BOT01", socket_path=SOCKET,
                                ledger_path=ledger)
@@ -77,11 +80,13 @@ def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
         return FixtureLink(
             state, notify, clock,
             status=fixtures.status_record(trading_state=trading_state, reason=reason,
-                                          drawdown=drawdown),
+                                          drawdown=drawdown, market=market,
+                                          approvals=approvals),
             positions=fixtures.positions_records(), orders=fixtures.orders_records(),
             pnl=fixtures.pnl_record(), account=fixtures.account_record(),
             pnl_history=fixtures.pnl_history_record(),
-            discover=discover_with_reviews(role),
+            discover=fixtures.with_approval_methods(discover_with_reviews(role))
+            if approval_methods else discover_with_reviews(role),
             fills=[fixtures.fill_event(1, "INTC", "buy", "21.917808219", "36.5073",
                                        "2026-11-20T14:53:00Z")],
             online=online, answers={**review_answers(), **(answers or {})},

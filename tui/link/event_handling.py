@@ -56,6 +56,9 @@ MALFORMED_RECORD_ERRORS: Final = (SnapshotError, TypeError, ValueError, Attribut
 
 _TRADING_LEVELS: Final = {"halted": "error", "reducing": "warning"}
 
+APPROVAL_TRIGGERS: Final = frozenset({"approval_needed", "approval_dropped"})
+"""The alerts the approval queue raises: an entry started waiting, or was dropped."""
+
 
 @dataclass(frozen=True)
 class EventEffect:
@@ -259,6 +262,9 @@ class StateUpdater:
         record = _object(data, "alerts event")
         level = record.get("level") or "warning"
         self._add_line(at, str(level), "alerts", _text(record, "message", "alerts event"))
+        if record.get("trigger") in APPROVAL_TRIGGERS:
+            # The queue changed: the approvals view reads it, the dashboard's count follows.
+            return EventEffect(frozenset({Topic.EVENTS, Topic.APPROVALS}), reload_status=True)
         return EventEffect(frozenset({Topic.EVENTS}))
 
     def _on_log(self, data: object, at: datetime) -> EventEffect:

@@ -46,6 +46,9 @@ class Topic(StrEnum):
     """The engine's mapping queue or rules changed (the mapping view reads them again)."""
     RECON = "recon"
     """A reconciliation sync, check or resolution happened."""
+    APPROVALS = "approvals"
+    """An entry started waiting for approval or was dropped (the approvals view reads the
+    queue again)."""
 
 
 ALL_TOPICS = frozenset(Topic)

@@ -204,6 +204,84 @@ def _drawdown_view(block: object, what: str) -> DrawdownView | None:
 
 
 @dataclass(frozen=True)
+class MarketFlagView:
+    """One symbol the market guard flagged today (`guards.market.flags`): it blocks new
+    entries in that symbol."""
+
+    symbol: str
+    kind: str
+    """gap, overnight_gap or spread (another word from a newer engine is shown as is)."""
+    at: datetime | None
+    size: Decimal | None
+    """The move in percent (a gap) or the spread in bps."""
+    detail: str
+
+
+@dataclass(frozen=True)
+class MarketGuardView:
+    """The market guard (`guards.market`): today's flags, the positions left for review,
+    and the fills that slipped beyond MAX_SLIPPAGE_BPS."""
+
+    flags: tuple[MarketFlagView, ...]
+    review: tuple[str, ...]
+    position_action: str
+    slippage_flags: int
+    gap_pct: Decimal | None
+    spread_bps: Decimal | None
+    """None when LIQUIDITY_CHECK_ENABLED=false."""
+
+
+def _market_view(block: object, what: str) -> MarketGuardView | None:
+    # Every field but the flags is optional: the console shows what a guard of any
+    # version says rather than nothing.
+    if block is None:
+        return None
+    if not isinstance(block, Mapping):
+        raise SnapshotError(f"{what}: expected an object, got {block!r}")
+    flags = block.get("flags") or []
+    review = block.get("review") or []
+    if not isinstance(flags, list):
+        raise SnapshotError(f"{what}: field 'flags' must be a list, got {flags!r}")
+    if not isinstance(review, list):
+        raise SnapshotError(f"{what}: field 'review' must be a list, got {review!r}")
+    return MarketGuardView(
+        flags=tuple(
+            MarketFlagView(
+                symbol=_text(flag, "symbol", f"{what}.flags[{index}]"),
+                kind=_text(flag, "kind", f"{what}.flags[{index}]", optional=True) or "flag",
+                at=_time(flag, "at", f"{what}.flags[{index}]"),
+                size=_decimal(flag, "size", f"{what}.flags[{index}]", optional=True),
+                detail=_text(flag, "detail", f"{what}.flags[{index}]", optional=True),
+            )
+            for index, flag in enumerate(flags)
+        ),
+        review=tuple(str(symbol) for symbol in review),
+        position_action=_text(block, "position_action", what, optional=True),
+        slippage_flags=_int(block, "slippage_flags", what),
+        gap_pct=_decimal(block, "gap_pct", what, optional=True),
+        spread_bps=_decimal(block, "spread_bps", what, optional=True),
+    )
+
+
+@dataclass(frozen=True)
+class ApprovalsView:
+    """`TRADE_CONFIRMATION_REQUIRED` (`approvals`): whether entries wait for an operator,
+    and how many wait now (`entries.pending` lists them)."""
+
+    required: bool
+    waiting: int
+
+
+def _approvals_view(block: object, what: str) -> ApprovalsView | None:
+    if block is None:
+        return None
+    if not isinstance(block, Mapping):
+        raise SnapshotError(f"{what}: expected an object, got {block!r}")
+    return ApprovalsView(required=block.get("required") is True,
+                         waiting=_int(block, "waiting", what))
+
+
+@dataclass(frozen=True)
 class EngineStatus:
     """One `engine.status` answer."""
 
@@ -223,6 +301,10 @@ class EngineStatus:
     """None when the broker pushes no order updates (the simulated one)."""
     drawdown: DrawdownView | None = None
     """None from an engine without the drawdown guard."""
+    market_guard: MarketGuardView | None = None
+    """None from an engine without the market guard."""
+    approvals: ApprovalsView | None = None
+    """None from an engine without the approval queue."""
 
     @classmethod
     @_wire_parser
@@ -236,6 +318,7 @@ class EngineStatus:
         counters = record.get("counters") or {}
         config = record.get("config") or {}
         enabled = strategy.get("enabled") or {} if isinstance(strategy, Mapping) else {}
+        guards = record.get("guards") or {}
         now = _time(clock, "now", f"{what}.clock")
         if now is None:
             raise SnapshotError(f"{what}.clock: missing field 'now'")
@@ -271,8 +354,9 @@ class EngineStatus:
             config_changed_on_disk=bool(config.get("changed_on_disk", False)),
             market_data=_feed_view(record.get("market_data"), f"{what}.market_data"),
             order_stream_connected=_stream_connected(record.get("order_stream")),
-            drawdown=_drawdown_view((record.get("guards") or {}).get("drawdown"),
-                                    f"{what}.guards.drawdown"),
+            drawdown=_drawdown_view(guards.get("drawdown"), f"{what}.guards.drawdown"),
+            market_guard=_market_view(guards.get("market"), f"{what}.guards.market"),
+            approvals=_approvals_view(record.get("approvals"), f"{what}.approvals"),
         )
 
 
@@ -535,4 +619,71 @@ class AccountSummary:
             equity=_required_decimal(record, "equity", what),
             session_start_equity=_decimal(record, "session_start_equity", what, optional=True),
             as_of=_time(record, "as_of", what),
+        )
+
+
+# -- entries waiting for approval ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingEntryView:
+    """One entry waiting for an operator (`entries.pending`); `id` is the client order id
+    it will be sent under, and what `entries.approve` / `entries.reject` take."""
+
+    id: str
+    strategy: str
+    underlying: str
+    instrument: str
+    direction: str
+    tag: str
+    trigger_price: Decimal | None
+    reference_price: Decimal | None
+    reason: str
+    queued_at: datetime | None
+    expires_at: datetime | None
+    seconds_left: int
+    """On the engine's clock, when the answer was made."""
+
+    @classmethod
+    @_wire_parser
+    def from_wire(cls, record: Mapping[str, Any]) -> PendingEntryView:
+        """Parse one element of `entries.pending`."""
+        what = f"pending entry {record.get('id', '?') if isinstance(record, Mapping) else '?'}"
+        return cls(
+            id=_text(record, "id", what),
+            strategy=_text(record, "strategy", what, optional=True),
+            underlying=_text(record, "underlying", what, optional=True),
+            instrument=_text(record, "instrument", what),
+            direction=_text(record, "direction", what, optional=True),
+            tag=_text(record, "tag", what, optional=True) or "none",
+            trigger_price=_decimal(record, "trigger_price", what, optional=True),
+            reference_price=_decimal(record, "reference_price", what, optional=True),
+            reason=_text(record, "reason", what, optional=True),
+            queued_at=_time(record, "queued_at", what),
+            expires_at=_time(record, "expires_at", what),
+            seconds_left=max(0, _int(record, "seconds_left", what)),
+        )
+
+
+@dataclass(frozen=True)
+class PendingEntries:
+    """One `entries.pending` answer: whether entries wait for approval at all
+    (TRADE_CONFIRMATION_REQUIRED), the price rule, and the entries waiting, oldest first."""
+
+    required: bool
+    max_move_bps: Decimal | None
+    entries: tuple[PendingEntryView, ...]
+
+    @classmethod
+    @_wire_parser
+    def from_wire(cls, record: Mapping[str, Any]) -> PendingEntries:
+        """Parse `entries.pending`."""
+        what = "entries.pending"
+        entries = _field(record, "entries", what)
+        if not isinstance(entries, list):
+            raise SnapshotError(f"{what}: field 'entries' must be a list, got {entries!r}")
+        return cls(
+            required=_field(record, "required", what) is True,
+            max_move_bps=_decimal(record, "max_move_bps", what, optional=True),
+            entries=tuple(PendingEntryView.from_wire(entry) for entry in entries),
         )

@@ -1,7 +1,9 @@
 """The dashboard: what the bot is doing now, on one screen.
 
 Top: the trading-state banner (only when not ACTIVE), the drawdown guard's banner (only
-while it counts down to closing every position), the strategy panel and the PnL panel (with
+while it counts down to closing every position), the approvals line (only while entries
+wait for an operator: `2 entries await approval — press 6`), the strategy panel (with the
+broker's and the market data's health and the market guard's line) and the PnL panel (with
 the drawdown against its limit).
 Middle: the positions table, updated in place by symbol. Then the intraday PnL chart when
 the terminal is tall enough (32 rows or more). Bottom: recent orders and fills, and the
@@ -42,6 +44,7 @@ from tui.widgets.activity_rows import (
     PositionsSource,
     activity_rows,
 )
+from tui.widgets.approval_banner import ApprovalBanner
 from tui.widgets.data_grid import DataGrid
 from tui.widgets.event_log import EventLog
 from tui.widgets.filterable_grid import FilterableGrid
@@ -188,6 +191,7 @@ class DashboardScreen(LiveScreen):
     def body(self) -> ComposeResult:
         yield TradingStateBanner(id="trading-banner")
         yield GuardBanner(id="guard-banner")
+        yield ApprovalBanner(id="approval-banner")
         with Horizontal(id="dash-top"):
             with Vertical(id="dash-left"):
                 yield StrategyPanel(id="strategy-panel")
@@ -256,6 +260,7 @@ class DashboardScreen(LiveScreen):
             if self.query_one(GuardBanner).show(live):
                 # The guard's banner says more (the countdown, the figures): one is enough.
                 self.query_one(TradingStateBanner).set_class(False, "-shown")
+            self.query_one(ApprovalBanner).show(live)
             self.query_one(StrategyPanel).show(live)
         if link_changed or topics & {Topic.PNL, Topic.ACCOUNT, Topic.STATUS}:
             self.query_one(PnlPanel).show(live)  # STATUS: the drawdown guard's line

@@ -27,7 +27,7 @@ CONVENTIONS: tuple[tuple[str, str], ...] = (
     ("enter", "drill in, choose, confirm"),
     ("j / k", "down / up, as well as the arrows"),
     ("/", "filter the table"),
-    ("1-5", "views: dashboard, orders, ledger, reconciliation, mapping"),
+    ("1-6", "views: dashboard, orders, ledger, reconciliation, mapping, approvals"),
     ("ctrl+p", "command palette: every command and view by name"),
     ("q", "quit"),
 )

@@ -1,4 +1,5 @@
-"""What the engine is doing: the strategy window and its phase, the broker, the counters.
+"""What the engine is doing: the strategy window and its phase, the broker (with its order
+stream and market data), the market guard, the counters.
 
 `TradingStateBanner` is the loud line above it when trading is not ACTIVE: the status bar
 already carries the state's badge, the banner adds why ("HALTED: daily loss limit").
@@ -15,6 +16,7 @@ from textual.widgets import Static
 from tui.model.formatting import TRADING_STATE_STYLES, clock_time, countdown
 from tui.model.live_state import LiveState
 from tui.model.snapshot import EngineStatus, StrategyView
+from tui.widgets.guard_banner import market_line
 
 STRATEGY_ORDER = ("open", "mid", "close")
 """The day's windows in the order they trade; other names follow alphabetically."""
@@ -107,8 +109,9 @@ def _counters_line(counters: Mapping[str, int]) -> Text:
     return line
 
 
-def render_strategy(live: LiveState) -> Text:
-    """The panel's lines (a function, so tests can read them)."""
+def render_strategy(live: LiveState, width: int | None = None) -> Text:
+    """The panel's lines (a function, so tests can read them); `width` lets the market
+    guard's line shorten its details to fit rather than lose its end."""
     title = Text("Strategy", style="bold")
     note = stale_note(live)
     if note:
@@ -118,11 +121,13 @@ def render_strategy(live: LiveState) -> Text:
     if status is None:
         lines = [title, Text("waiting for the engine…", style="dim")]
     else:
+        market = market_line(status.market_guard, width)
         lines = [
             title,
             *_phase_lines(status.strategy, status.clock.now),
             _enabled_line(status.strategy.enabled),
             _broker_line(status),
+            *([market] if market is not None else []),
             _counters_line(status.counters),
         ]
     panel = Text("\n").join(lines)
@@ -161,9 +166,18 @@ class StrategyPanel(Static):
     }
     """
 
+    _live: LiveState | None = None
+
     def show(self, live: LiveState) -> None:
         """Redraw from the live state (the countdown runs on the engine's clock)."""
-        self.update(render_strategy(live))
+        self._live = live
+        self.update(render_strategy(live, self.content_size.width or None))
+
+    def on_resize(self) -> None:
+        # The first show may come before the panel has a width: the market guard's line
+        # fits itself to the width once it is known.
+        if self._live is not None:
+            self.update(render_strategy(self._live, self.content_size.width or None))
 
 
 class TradingStateBanner(Static):

@@ -18,27 +18,19 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-BACKUP_FILE_MODE = 0o640
+from tbot.ledger.file_modes import (
+    OPERATOR_DIR_MODE,
+    OPERATOR_FILE_MODE,
+    give_to_operators,
+    home_group,
+)
+
+# The modes and group helpers are shared with new ledger files (`tbot.ledger.file_modes`).
+BACKUP_FILE_MODE = OPERATOR_FILE_MODE
 """Backup files: the owner writes, the operators' group reads, others nothing."""
-BACKUP_DIR_MODE = 0o750
+BACKUP_DIR_MODE = OPERATOR_DIR_MODE
 PARTIAL_SUFFIX = ".partial"
-
-
-def home_group(home: Path) -> int | None:
-    """The group of the bot home directory (the operators' group), or None if unknown."""
-    try:
-        return home.stat().st_gid
-    except OSError:
-        return None
-
-
-def give_to_operators(path: Path, gid: int | None, mode: int) -> None:
-    """Set `path` to exactly `mode` and, if allowed, to group `gid`."""
-    os.chmod(path, mode)
-    if gid is not None and path.stat().st_gid != gid:
-        # Only a group we belong to (or root) is allowed: otherwise keep ours.
-        with contextlib.suppress(PermissionError):
-            os.chown(path, -1, gid)
+__all__ = ["BACKUP_DIR_MODE", "BACKUP_FILE_MODE", "give_to_operators", "home_group"]
 
 
 def make_dirs(path: Path, gid: int | None) -> None:
