@@ -29,6 +29,7 @@ the reconciliation tables adds them (`migration`), audited, before anything else
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -87,6 +88,13 @@ from tbot.ledger.schema import insert_statement, require_layout
 from tbot.ledger.timestamps import format_utc
 from tbot.ledger.validation import CompiledEntry, DraftCompiler, is_clean_text
 from tbot.ledger.writer_lock import WriterLock
+
+log = logging.getLogger("tbot.ledger.writer")
+
+TRAILING_BACKUP_ROWS = 10_000
+"""A write of at least this many entries or rows is backed up right after it, in the
+background (`_trail_backup`), not before the next write: a write after a first broker sync
+would otherwise wait seconds for an increment of the sync's 200,000 rows."""
 
 __all__ = [
     "BackupPolicy",
@@ -319,6 +327,8 @@ class LedgerWriter:
                                          canonical_details(batch_details))
         except sqlite3.DatabaseError as problem:
             raise LedgerError(f"the ledger refused the write: {problem}") from None
+        if len(posted) + sum(len(ids) for ids in row_ids.values()) >= TRAILING_BACKUP_ROWS:
+            self._trail_backup()
         return BatchResult(posted, row_ids, audit_id)
 
     def record_event(
@@ -499,6 +509,14 @@ class LedgerWriter:
         self._backups.take(moment, wait_for_set=wait_for_set)
         return time.perf_counter() - started
 
+    def _trail_backup(self) -> None:
+        """Back up what a large write just committed, in the background: the next write's
+        pre-write backup then has little left to add. Nothing waits for it here; the next
+        pre-write backup runs after it on the same thread, and covers anything it failed
+        to."""
+        trailing = self._require_helper().submit(self._take_backup, self._clock.now())
+        trailing.add_done_callback(_log_trailing_failure)
+
     def _finish_backup(self, backup: Future[float]) -> None:
         """Wait for the backup; a failed backup stops the write."""
         waiting_since = time.perf_counter()
@@ -520,9 +538,12 @@ class LedgerWriter:
         connection = database.connection()
         try:
             with database.atomic("IMMEDIATE"):
-                return self._insert(connection, compiled, created, actor, originals)
+                posted = self._insert(connection, compiled, created, actor, originals)
         except sqlite3.DatabaseError as problem:
             raise LedgerError(f"the ledger refused the write: {problem}") from None
+        if len(compiled) >= TRAILING_BACKUP_ROWS:
+            self._trail_backup()
+        return posted
 
     def _insert(
         self,
@@ -622,3 +643,10 @@ def _chain_tail(connection: sqlite3.Connection) -> tuple[int, str]:
 def _require_text(label: str, value: object) -> None:
     if not is_clean_text(value):
         raise LedgerError(f"{label} must be non-empty printable text, not {value!r}")
+
+
+def _log_trailing_failure(done: Future[float]) -> None:
+    problem = None if done.cancelled() else done.exception()
+    if problem is not None:  # the next write's pre-write backup tries again, and refuses
+        log.warning("ledger backup after a write failed (the next write retries it): %s",
+                    problem)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from tbot.config.paths import BotPaths
 from tbot.ledger.backups import BackupPolicy, BackupSets, LedgerBackups, take_snapshot
 from tbot.ledger.backups.restore import restore_set
 from tbot.ledger.errors import DuplicateFitidError
-from tbot.ledger.posting import LedgerWriter
+from tbot.ledger.posting import TRAILING_BACKUP_ROWS, LedgerWriter
 from tbot.ledger.verify import verify_ledger
 
 from .backup_support import increment_files, increment_header, ledger_rows, newest_set
@@ -74,6 +75,25 @@ def test_an_increment_costs_what_was_written_not_what_the_ledger_holds(
     assert increment is not None
     assert increment_header(increment)["rows"] == 4  # an entry, 2 postings, its audit row
     assert increment.stat().st_size < 2000
+
+
+def test_a_large_write_is_backed_up_right_after_it_not_before_the_next(
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
+) -> None:
+    take_snapshot(ledger_paths, clock.now())
+    writer.post_batch([make_entry(f"BULK-{n}") for n in range(TRAILING_BACKUP_ROWS)],
+                      actor="engine")
+    writer.wait_for_backups(timeout=30)
+    set_dir = newest_set(ledger_paths)
+    deadline = time.monotonic() + 30
+    # Nothing was written since the snapshot before it: its only increment comes after it.
+    while not increment_files(set_dir):
+        assert time.monotonic() < deadline, "the large write was not backed up after it"
+        time.sleep(0.05)
+    (after,) = increment_files(set_dir)
+    assert increment_header(after)["rows"] >= 3 * TRAILING_BACKUP_ROWS  # entries, postings...
+    writer.post(make_entry("FIT-1"), actor="engine")  # finds the bulk backed up already
+    assert increment_files(set_dir) == [after]
 
 
 def test_nothing_written_since_the_last_backup_means_no_new_increment(
