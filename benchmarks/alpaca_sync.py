@@ -144,7 +144,8 @@ def build(root: Path, fake: FakeView) -> tuple[BotHome, FrozenClock]:
     env_bot.write_text(env_bot.read_text().replace("BROKER_NAME=SIM", "BROKER_NAME=ALPACA"))
     home = open_home(home_dir)
     SecretStore(home.paths).set("broker", {"alpaca": {
-        "api_key_id": fake.key_id, "secret_key": fake.secret_key, "trading_url": fake.url}})
+        "api_key_id": fake.key_id, "secret_key": fake.secret_key, "trading_url": fake.url}},
+        clock)
     accounts = accounts_for(BrokerName.ALPACA)
     booker = FillBooker(BrokerName.ALPACA, LotBook())
     with LedgerWriter(home.paths, clock, home.backup_policy) as writer:

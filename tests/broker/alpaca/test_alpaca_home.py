@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tbot.admin.init_home import init_home
-from tbot.clock import FrozenClock
+from tbot.clock import FrozenClock, SystemClock
 from tbot.config.secret_store import SecretStore
 from tbot.engine.order_intents import Purpose, client_order_id
 from tbot.market.bars import Bar
@@ -58,7 +58,7 @@ def alpaca_home(tmp_path, fake, data_fake) -> Path:
     SecretStore(home.paths).set("broker", {"alpaca": {
         "api_key_id": fake.key_id, "secret_key": fake.secret_key, "paper": True,
         "trading_url": fake.url, "data_url": data_fake.url,
-        "data_stream_url": data_fake.stream_url}})
+        "data_stream_url": data_fake.stream_url}}, SystemClock())
     return root
 
 
@@ -97,13 +97,14 @@ def test_a_wrong_key_and_a_live_account_without_live_trading_exit_2_plainly(
 
     paths = open_home(alpaca_home).paths
     SecretStore(paths).set("broker", {"alpaca": {
-        "api_key_id": fake.key_id, "secret_key": "not-the-key-123", "trading_url": fake.url}})
+        "api_key_id": fake.key_id, "secret_key": "not-the-key-123", "trading_url": fake.url}},
+        SystemClock())
     code, _, output = tbot("broker", "check", "--home", alpaca_home)
     assert code == 2 and "refused the credential" in output
     assert "not-the-key-123" not in output and "Traceback" not in output
     SecretStore(paths).set("broker", {"alpaca": {
         "api_key_id": fake.key_id, "secret_key": fake.secret_key, "paper": False,
-        "trading_url": fake.url}})
+        "trading_url": fake.url}}, SystemClock())
     code, _, output = tbot("recon", "sync", "--home", alpaca_home)
     assert code == 2 and "LIVE_TRADING" in output
 

@@ -20,7 +20,7 @@ import pytest
 
 from tbot.admin.bot_home import open_home
 from tbot.admin.init_home import init_home
-from tbot.clock import FrozenClock
+from tbot.clock import FrozenClock, SystemClock
 from tbot.config.secret_store import SecretStore
 from tbot.engine.engine import EngineOptions
 from tbot.engine.runner import run_engine
@@ -109,7 +109,7 @@ def session(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Sessio
         SecretStore(home.paths).set("broker", {"alpaca": {
             "api_key_id": broker.key_id, "secret_key": broker.secret_key, "paper": True,
             "trading_url": broker.url, "stream_url": stream.url, "data_url": data.url,
-            "data_stream_url": data.stream_url}})
+            "data_stream_url": data.stream_url}}, SystemClock())
         made = Session(root, broker, data, stream)
         socket_dir = Path(tempfile.mkdtemp(prefix="tbot-s-"))
         clock = SimClock(OPENING, SPEED)

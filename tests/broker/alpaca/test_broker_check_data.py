@@ -20,7 +20,7 @@ from tbot.broker.alpaca.credentials import AlpacaCredentials
 from tbot.broker.alpaca.data_check import DataFeedCheck, check_data_feed
 from tbot.broker.alpaca.request_budget import RequestBudget
 from tbot.cli.main import main
-from tbot.clock import FrozenClock
+from tbot.clock import FrozenClock, SystemClock
 from tbot.config.secret_store import SecretStore
 from tbot.market.bars import Bar
 from tests.broker.alpaca.conftest import NOW
@@ -104,7 +104,7 @@ def alpaca_home(tmp_path: Path, fake, data: FakeAlpacaData) -> Path:
     replace_setting(root, "BROKER_NAME", "ALPACA")
     SecretStore(home.paths).set("broker", {"alpaca": {
         "api_key_id": fake.key_id, "secret_key": fake.secret_key, "paper": True,
-        "trading_url": fake.url, "data_url": data.url}})
+        "trading_url": fake.url, "data_url": data.url}}, SystemClock())
     return root
 
 
