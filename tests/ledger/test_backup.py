@@ -96,6 +96,25 @@ def test_a_large_write_is_backed_up_right_after_it_not_before_the_next(
     assert increment_files(set_dir) == [after]
 
 
+def test_a_truncated_last_increment_is_noticed_by_the_next_writer_from_its_header(
+    ledger_paths: BotPaths, clock: FrozenClock, policy: BackupPolicy,
+    make_entry: EntryFactory, caplog: pytest.LogCaptureFixture,
+) -> None:
+    take_snapshot(ledger_paths, clock.now())
+    with LedgerWriter(ledger_paths, clock, policy) as writer:
+        writer.post(make_entry("FIT-1"), actor="engine")
+        writer.post(make_entry("FIT-2"), actor="engine")
+    damaged_set = newest_set(ledger_paths)
+    (last,) = increment_files(damaged_set)
+    last.write_bytes(last.read_bytes()[:-20])  # the disk lost its end
+    clock.advance(timedelta(seconds=1))
+    with LedgerWriter(ledger_paths, clock, policy) as writer:
+        writer.post(make_entry("FIT-3"), actor="engine")
+        writer.wait_for_backups(timeout=30)
+    assert "ALERT ledger backup" in caplog.text and "inc-00000001" in caplog.text
+    assert newest_set(ledger_paths) != damaged_set  # a new set took over
+
+
 def test_nothing_written_since_the_last_backup_means_no_new_increment(
     writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
 ) -> None:

@@ -38,7 +38,7 @@ from tbot.ledger.backups.durable import exclusive_lock, home_group
 from tbot.ledger.backups.increment import (
     BackupSetError,
     increment_sequence,
-    read_increment,
+    read_increment_header,
 )
 from tbot.ledger.backups.ledger_state import LedgerState
 
@@ -146,7 +146,7 @@ def set_tail(set_dir: Path) -> SetTail:
     if not increments:
         return SetTail(set_dir, 0, manifest.state)
     sequence, last = increments[-1]
-    return SetTail(set_dir, sequence, read_increment(last).header.state_after)
+    return SetTail(set_dir, sequence, read_increment_header(last).state_after)
 
 
 class BackupSets:

@@ -280,6 +280,32 @@ def _changed_rows(connection: sqlite3.Connection, layout: TableLayout, previous:
     return rows
 
 
+def read_increment_header(path: Path) -> IncrementHeader:
+    """The header of increment `path` without reading its body: what a writer resuming a
+    set needs (the state the set has reached). Reading a 200,000-row increment whole for
+    that took a second at every writer's start. Completeness is still checked: the gzip
+    trailer's length must equal the header line's plus the body's (a truncated file's last
+    bytes are not that); the body's own checksum is checked by restores and the drill."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            header_line = stream.readline()
+        size = path.stat().st_size
+        with path.open("rb") as raw:
+            raw.seek(max(size - 4, 0))
+            trailer = int.from_bytes(raw.read(4), "little")
+    except (EOFError, OSError, zlib.error) as problem:
+        raise IncrementDamaged(path, f"it cannot be read ({problem})") from None
+    try:
+        header = IncrementHeader.from_json(json.loads(header_line))
+    except (ValueError, KeyError, TypeError, AttributeError) as problem:
+        raise IncrementDamaged(path, f"its header is not valid ({problem})") from None
+    if trailer != (len(header_line) + header.body_bytes) % 2**32:
+        raise IncrementDamaged(path, "its length does not match its header; truncated?")
+    if header.sequence != increment_sequence(path.name):
+        raise IncrementDamaged(path, f"it says it is increment {header.sequence}")
+    return header
+
+
 def read_increment(path: Path) -> Increment:
     """Read and check one increment file (IncrementDamaged if it is not whole)."""
     try:
