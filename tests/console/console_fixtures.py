@@ -97,7 +97,7 @@ def with_approval_methods(discover: dict[str, Any]) -> dict[str, Any]:
 def status_record(
     *, trading_state: str = "active", engine_state: str = "monitoring", reason: str = "started",
     drawdown: dict[str, Any] | None = None, market: dict[str, Any] | None = None,
-    approvals: dict[str, Any] | None = None,
+    approvals: dict[str, Any] | None = None, defense: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An `engine.status` answer in the open window's monitoring phase (the drawdown guard
     armed unless `drawdown` says otherwise). `market` (`guards.market`) and `approvals`
@@ -106,6 +106,8 @@ def status_record(
                               else drawdown_record()}
     if market is not None:
         guards["market"] = market
+    if defense is not None:
+        guards["defense"] = defense
     extra = {"approvals": approvals} if approvals is not None else {}
     return {
         "bot": BOT,

@@ -91,6 +91,13 @@ def test_dashboard_with_a_calm_market_guard(snap_compare: Any, ledger_path: Path
     assert snap_compare(app, terminal_size=(80, 24), run_before=steps())
 
 
+def test_dashboard_in_defense_mode(snap_compare: Any, ledger_path: Path) -> None:
+    app = console(ledger_path, market=fixtures.market_record(), defense={
+        "name": "defense", "active": True, "manual": True, "since": "2026-11-20T14:25:00Z",
+        "reason": "DEFENSE_MODE_ACTIVE=true"})
+    assert snap_compare(app, terminal_size=(80, 24), run_before=steps())
+
+
 # -- approving and rejecting from the keyboard --------------------------------------------------
 
 
@@ -351,6 +358,24 @@ def test_the_strategy_panel_puts_the_market_guard_under_the_broker() -> None:
         market=fixtures.market_record(flagged=True)))
     lines = render_strategy(live, 36).plain.splitlines()
     assert lines[4:6] == ["broker SIM ● healthy", "market flags PFE, SNAP · review PFE"]
+
+
+def test_defense_mode_leads_the_market_line_while_it_is_on() -> None:
+    from tui.model.live_state import ConnectionInfo, LinkState, LiveState
+
+    live = LiveState(connection=ConnectionInfo(LinkState.ONLINE, fixtures.FROZEN_NOW, "s"))
+    defense = {"name": "defense", "active": True, "manual": False,
+               "since": "2026-11-20T14:58:00Z", "reason": "drawdown 10.2% reached 10%"}
+    live.status = EngineStatus.from_wire(fixtures.status_record(
+        market=fixtures.market_record(flagged=True), defense=defense))
+    assert live.status.defense is not None and live.status.defense.active
+    lines = render_strategy(live, 44).plain.splitlines()
+    assert lines[5] == "DEFENSE market flags PFE, SNAP · review PFE"
+    live.status = EngineStatus.from_wire(fixtures.status_record(
+        defense={**defense, "active": False}))
+    assert not any("DEFENSE" in line for line in render_strategy(live, 44).plain.splitlines())
+    live.status = EngineStatus.from_wire(fixtures.status_record(defense=defense))  # no market
+    assert "DEFENSE defense mode on" in render_strategy(live, 44).plain
 
 
 def test_status_blocks_of_a_newer_guard_are_read_tolerantly() -> None:

@@ -69,7 +69,8 @@ def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
             answers: dict[str, object] | None = None,
             drawdown: dict[str, Any] | None = None, market: dict[str, Any] | None = None,
             approvals: dict[str, Any] | None = None,
-            approval_methods: bool = False) -> ConsoleApp:
+            approval_methods: bool = False,
+            defense: dict[str, Any] | None = None) -> ConsoleApp:
     """The real console app on fixture engine records (`market`, `approvals` and the
     approval methods only when asked for: an engine older than them by default)."""
     clock = FrozenClock(fixtures.FROZEN_NOW)
@@ -81,7 +82,7 @@ def console(ledger: Path | None, *, online: bool = True, role: str = "admin",
             state, notify, clock,
             status=fixtures.status_record(trading_state=trading_state, reason=reason,
                                           drawdown=drawdown, market=market,
-                                          approvals=approvals),
+                                          approvals=approvals, defense=defense),
             positions=fixtures.positions_records(), orders=fixtures.orders_records(),
             pnl=fixtures.pnl_record(), account=fixtures.account_record(),
             pnl_history=fixtures.pnl_history_record(),

@@ -231,6 +231,27 @@ class MarketGuardView:
     """None when LIQUIDITY_CHECK_ENABLED=false."""
 
 
+@dataclass(frozen=True)
+class DefenseView:
+    """Defense mode (`guards.defense`): on or off, by the setting or by itself, and why."""
+
+    active: bool
+    manual: bool
+    since: datetime | None
+    reason: str | None
+
+
+def _defense_view(block: object, what: str) -> DefenseView | None:
+    if block is None:
+        return None
+    if not isinstance(block, Mapping):
+        raise SnapshotError(f"{what}: expected an object, got {block!r}")
+    return DefenseView(active=bool(block.get("active", False)),
+                       manual=bool(block.get("manual", False)),
+                       since=_time(block, "since", what),
+                       reason=_text(block, "reason", what, optional=True))
+
+
 def _market_view(block: object, what: str) -> MarketGuardView | None:
     # Every field but the flags is optional: the console shows what a guard of any
     # version says rather than nothing.
@@ -305,6 +326,8 @@ class EngineStatus:
     """None from an engine without the market guard."""
     approvals: ApprovalsView | None = None
     """None from an engine without the approval queue."""
+    defense: DefenseView | None = None
+    """None from an engine without defense mode."""
 
     @classmethod
     @_wire_parser
@@ -357,6 +380,7 @@ class EngineStatus:
             drawdown=_drawdown_view(guards.get("drawdown"), f"{what}.guards.drawdown"),
             market_guard=_market_view(guards.get("market"), f"{what}.guards.market"),
             approvals=_approvals_view(record.get("approvals"), f"{what}.approvals"),
+            defense=_defense_view(guards.get("defense"), f"{what}.guards.defense"),
         )
 
 

@@ -121,7 +121,15 @@ def render_strategy(live: LiveState, width: int | None = None) -> Text:
     if status is None:
         lines = [title, Text("waiting for the engine…", style="dim")]
     else:
-        market = market_line(status.market_guard, width)
+        defense = status.defense
+        on = defense is not None and defense.active
+        # Defense mode leads the market line when on: the panel keeps its height at 80x24.
+        lead = Text("DEFENSE ", style="bold black on yellow") if on else None
+        market = market_line(status.market_guard,
+                             None if width is None else width - (8 if on else 0))
+        if lead is not None:
+            market = Text.assemble(lead, market if market is not None else Text(
+                "defense mode on", style="yellow"))
         lines = [
             title,
             *_phase_lines(status.strategy, status.clock.now),
