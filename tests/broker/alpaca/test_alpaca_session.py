@@ -106,6 +106,9 @@ def session(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Sessio
         replace_setting(root, "ENABLE_FINNHUB_FUNDAMENTALS_FILTER", "false")
         replace_setting(root, "STRATEGY_OVERRIDE", "open")
         replace_setting(root, "ALPACA_MAX_REQUESTS_PER_MINUTE", "1000000")
+        # The data stream's drop below is a market-data failure: the watchdog halts trading
+        # and, so that every position still closes, flattens.
+        replace_setting(root, "DATA_FAILURE_ACTION", "flatten")
         SecretStore(home.paths).set("broker", {"alpaca": {
             "api_key_id": broker.key_id, "secret_key": broker.secret_key, "paper": True,
             "trading_url": broker.url, "stream_url": stream.url, "data_url": data.url,
@@ -159,6 +162,9 @@ def test_a_session_through_alpaca_trades_books_and_reconciles_cleanly(session):
     assert any("bar stream reconnected" in line for line in session.infos)
     # The silence while the data stream was away was said, and its end too.
     assert any("market data alpaca:iex unhealthy" in line for line in session.warnings)
+    # ...which the watchdog answered per DATA_FAILURE_ACTION: HALTED, positions closed.
+    assert any("DATA_FAILURE_ACTION=flatten" in line for line in session.warnings), \
+        session.warnings
     assert any("market data alpaca:iex is flowing again" in line for line in session.infos)
     assert sum("order catch-up: the order stream connected" in line
                for line in session.infos) >= 2
