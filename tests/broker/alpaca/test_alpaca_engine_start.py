@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tbot.admin.bot_home import open_home
+from tbot.clock import SystemClock
 from tbot.config.secret_store import SecretStore
 from tests.broker.alpaca.test_alpaca_home import (  # noqa: F401 (fixtures)
     REPO,
@@ -35,7 +36,7 @@ def refused_plainly(result: subprocess.CompletedProcess[str], *secrets: str) -> 
 
 
 def set_secret(home: Path, values: object) -> None:
-    SecretStore(open_home(home).paths).set("broker", values)
+    SecretStore(open_home(home).paths).set("broker", values, SystemClock())
 
 
 def test_without_a_broker_secret(alpaca_home):  # noqa: F811
