@@ -33,7 +33,13 @@ from tbot.ledger.posting import (
 from tbot.ledger.verify import verify_ledger
 
 POSTABLE = sorted(STANDARD_CHART.postable_codes())
-printable_text = st.text(max_size=40).filter(str.isprintable)
+# Drawn from printable characters (str.isprintable's categories left out, the space kept),
+# so that few texts are thrown away: filtering any text made Hypothesis's health check
+# fail now and then on a fresh machine.
+printable_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp",
+                                                 "Zs"), whitelist_characters=" "),
+    max_size=40).filter(str.isprintable)
 amounts = st.decimals(min_value=Decimal("-1000000000"), max_value=Decimal("1000000000"),
                       places=6, allow_nan=False, allow_infinity=False).filter(bool)
 legs = st.lists(
@@ -91,7 +97,8 @@ def _balanced(raw_legs: list[tuple]) -> tuple[PostingDraft, ...]:  # type: ignor
 
 
 @settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.filter_too_much])
 @given(raw_legs=legs, memo=printable_text, trntype=st.sampled_from(["BUY", "SELL", "XFER"]))
 def test_random_balanced_entries_post_and_verify_clean(
     ledger: Ledger, raw_legs: list[tuple], memo: str, trntype: str  # type: ignore[type-arg]
@@ -104,7 +111,8 @@ def test_random_balanced_entries_post_and_verify_clean(
 
 
 @settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.filter_too_much])
 @given(raw_legs=legs, offset=amounts)
 def test_random_unbalanced_entries_are_always_refused(
     ledger: Ledger, raw_legs: list[tuple], offset: Decimal  # type: ignore[type-arg]
