@@ -945,21 +945,23 @@ class Engine:
         self.limits.max_open_positions = bot.MAX_OPEN_POSITIONS
         self.gate = RiskGate(bot, self.state, self.limits)
 
+    async def _audit_trading(self, action: str, details: Mapping[str, object]) -> None:
+        """An audit row about trading from the engine's own guards; a ledger that refuses it
+        must not stop the guard (the refusal is logged)."""
+        try:
+            await self.desk.run(self.desk.record_event, action, ENGINE_ACTOR, "trading",
+                                details)
+        except LedgerError:
+            log.exception("could not audit %s", action)
+
     def _defense_hooks(self) -> DefenseHooks:
         """What defense mode may do (`tbot.engine.defense_watch`)."""
-
-        async def audit(action: str, details: Mapping[str, object]) -> None:
-            try:
-                await self.desk.run(self.desk.record_event, action, ENGINE_ACTOR, "trading",
-                                    details)
-            except LedgerError:
-                log.exception("could not audit %s", action)
 
         return DefenseHooks(
             now=lambda: self.clock.now(),
             apply_settings=lambda _active: self.apply_trading_settings(),
             alert=lambda record: self.publish("alerts", record),
-            audit=audit,
+            audit=self._audit_trading,
             announce=lambda reason: self.publish("state", self._state_event(reason)),
         )
 
@@ -988,13 +990,6 @@ class Engine:
         def alert(record: Mapping[str, object]) -> None:
             self.publish("alerts", record)
 
-        async def audit(action: str, details: Mapping[str, object]) -> None:
-            try:
-                await self.desk.run(self.desk.record_event, action, ENGINE_ACTOR, "trading",
-                                    details)
-            except LedgerError:
-                log.exception("could not audit %s", action)
-
         return WatchdogHooks(
             now=lambda: self.clock.now(),
             trading_state=lambda: (self.state.state.value, self.state.reason),
@@ -1008,7 +1003,7 @@ class Engine:
             broker_healthy=lambda: self.gateway is not None and self.gateway.health.healthy,
             stop=stop,
             alert=alert,
-            audit=audit,
+            audit=self._audit_trading,
             announce=lambda reason: self.publish("state", self._state_event(reason)),
         )
 

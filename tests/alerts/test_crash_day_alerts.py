@@ -16,7 +16,7 @@ from tbot.market.crash_day import write_crash_day
 from tests.alerts.servers import SmtpServer, Webhook
 from tests.engine.conftest import TRADING_DAY
 from tests.engine.engine_process import EngineProcess, init_home, run_tbot
-from tests.engine.test_entry_approvals import set_bot_keys
+from tests.engine.in_process import set_bot_keys
 
 SEED = 20261121  # the template's SIM_SEED
 # After the open strategy has bought (CSCO at 14:59 on this day), so a position falls.

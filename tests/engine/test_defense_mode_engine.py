@@ -12,12 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from tbot.admin.bot_home import open_home
-from tbot.config.setting_types import StrategyName
 from tbot.engine import order_flow
 from tbot.engine.engine import Engine, EngineOptions
-from tbot.strategy.signals import TAG_NONE, Direction, EntrySignal
 from tests.engine.conftest import TRADING_DAY
-from tests.engine.test_entry_approvals import set_bot_keys
+from tests.engine.in_process import entry, set_bot_keys, step
 
 MINUTE = timedelta(minutes=1)
 START = datetime.fromisoformat(f"{TRADING_DAY}T14:40:00+00:00")
@@ -30,18 +28,8 @@ def open_engine(home: Path, **keys: str) -> Engine:
     return engine
 
 
-async def step(engine: Engine, minute: datetime) -> None:
-    if engine.clock.now() < minute + MINUTE:
-        engine.clock.jump_to(minute + MINUTE)  # type: ignore[attr-defined]
-    await engine._process_minute(minute)
-    engine._cursor = minute + MINUTE
 
 
-def entry(engine: Engine, symbol: str, at: datetime) -> EntrySignal:
-    price = engine.last_prices[symbol]
-    return EntrySignal(strategy=StrategyName.CLOSE, underlying=symbol, instrument=symbol,
-                       direction=Direction.LONG, trigger_price=price, reference_price=price,
-                       at=at, reason="test entry", tag=TAG_NONE, leverage_multiplier=1)
 
 
 def test_defense_mode_by_the_setting_compresses_and_tags_every_trade(home: Path) -> None:

@@ -34,6 +34,7 @@ from tbot.risk.drawdown_guard import GuardPhase
 from tbot.risk.trading_state import TradingState
 from tbot.strategy.signals import TAG_NONE, Direction, EntrySignal
 from tests.engine.conftest import TRADING_DAY
+from tests.engine.in_process import set_bot_keys
 
 D = Decimal
 MINUTE = timedelta(minutes=1)
@@ -45,15 +46,6 @@ OPERATOR = Caller(uid=1001, gid=1001, pid=1, role=Role.OPERATOR, name="olive(uid
 ADMIN = Caller(uid=1002, gid=1002, pid=1, role=Role.ADMIN, name="ada(uid=1002)")
 
 
-def set_bot_keys(home: Path, **values: str) -> None:
-    """Rewrite `.env_bot` keys in place."""
-    path = home / ".env_bot"
-    lines = [
-        next((f"{key}={value}" for key, value in values.items() if line.startswith(f"{key}=")),
-             line)
-        for line in path.read_text().splitlines()
-    ]
-    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")

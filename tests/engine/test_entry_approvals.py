@@ -9,6 +9,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from tbot.admin.bot_home import open_home
-from tbot.config.setting_types import StrategyName
 from tbot.control.methods import Caller, NoParams, RpcError
 from tbot.control.roles import Role
 from tbot.control.wire import INVALID_PARAMS, REFUSED
@@ -24,22 +24,14 @@ from tbot.engine import order_flow
 from tbot.engine.control_methods import ApproveParams, ControlMethods, RejectParams
 from tbot.engine.engine import Engine, EngineOptions
 from tbot.engine.order_intents import Purpose
-from tbot.strategy.signals import TAG_NONE, Direction, EntrySignal
 from tests.engine.conftest import TRADING_DAY
+from tests.engine.in_process import entry, set_bot_keys, step
 
 MINUTE = timedelta(minutes=1)
 START = datetime.fromisoformat(f"{TRADING_DAY}T14:40:00+00:00")
 OPERATOR = Caller(uid=1001, gid=1001, pid=1, role=Role.OPERATOR, name="olive(uid=1001)")
 
 
-def set_bot_keys(home: Path, **values: str) -> None:
-    path = home / ".env_bot"
-    lines = [
-        next((f"{key}={value}" for key, value in values.items() if line.startswith(f"{key}=")),
-             line)
-        for line in path.read_text().splitlines()
-    ]
-    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture
@@ -51,19 +43,8 @@ def engine(home: Path) -> Iterator[Engine]:
     engine.close_blocking()
 
 
-async def step(engine: Engine, minute: datetime) -> None:
-    if engine.clock.now() < minute + MINUTE:
-        engine.clock.jump_to(minute + MINUTE)  # type: ignore[attr-defined]
-    await engine._process_minute(minute)
-    engine._cursor = minute + MINUTE
 
 
-def entry(engine: Engine, symbol: str, at: datetime,
-          price: Decimal | None = None) -> EntrySignal:
-    price = price if price is not None else engine.last_prices[symbol]
-    return EntrySignal(strategy=StrategyName.CLOSE, underlying=symbol, instrument=symbol,
-                       direction=Direction.LONG, trigger_price=price, reference_price=price,
-                       at=at, reason="test entry", tag=TAG_NONE, leverage_multiplier=1)
 
 
 def audited(engine: Engine, action: str) -> list[dict[str, object]]:
@@ -141,8 +122,9 @@ def test_an_entry_whose_price_moved_is_dropped_and_cannot_be_approved(engine: En
         await step(engine, START)
         price = engine.last_prices["PFE"]
         # Chosen at a price 2% away from the market's: beyond MAX_SLIPPAGE_BPS (50).
-        await order_flow.on_entry_signal(
-            engine, entry(engine, "PFE", START + MINUTE, price * Decimal("1.02")))
+        away = price * Decimal("1.02")
+        await order_flow.on_entry_signal(engine, replace(
+            entry(engine, "PFE", START + MINUTE), trigger_price=away, reference_price=away))
         (row,) = (await methods.entries_pending(NoParams(), OPERATOR))["entries"]
         with pytest.raises(RpcError) as refused:
             await methods.entries_approve(ApproveParams(id=row["id"]), OPERATOR)

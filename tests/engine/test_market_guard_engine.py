@@ -6,7 +6,6 @@ its Prometheus endpoint."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import urllib.request
 from collections.abc import Mapping
@@ -25,9 +24,9 @@ from tbot.engine.order_intents import Purpose
 from tbot.market.calendar import TradingCalendar
 from tbot.market.crash_day import crash_bars, write_bar_file
 from tbot.market.generated_feed import GeneratedFeed
-from tbot.strategy.signals import TAG_NONE, Direction, EntrySignal
 from tests.engine.conftest import TRADING_DAY
 from tests.engine.engine_process import EngineProcess
+from tests.engine.in_process import entry, set_bot_keys, step
 
 D = Decimal
 MINUTE = timedelta(minutes=1)
@@ -37,15 +36,6 @@ SEED = 20261121  # the template's SIM_SEED
 GAPPER, STEADY = "PFE", "F"
 
 
-def set_bot_keys(home: Path, **values: str) -> None:
-    """Rewrite `.env_bot` keys in place."""
-    path = home / ".env_bot"
-    lines = [
-        next((f"{key}={value}" for key, value in values.items() if line.startswith(f"{key}=")),
-             line)
-        for line in path.read_text().splitlines()
-    ]
-    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -66,21 +56,8 @@ def open_engine(home: Path, bars: Path) -> Engine:
     return engine
 
 
-async def step(engine: Engine, minute: datetime) -> None:
-    """One market minute as the run loop delivers it: at the minute's end."""
-    if engine.clock.now() < minute + MINUTE:
-        with contextlib.suppress(ValueError):
-            engine.clock.jump_to(minute + MINUTE)  # type: ignore[attr-defined]
-    await engine._process_minute(minute)
-    engine._cursor = minute + MINUTE
 
 
-def entry(engine: Engine, symbol: str, at: datetime,
-          strategy: StrategyName = StrategyName.CLOSE) -> EntrySignal:
-    price = engine.last_prices[symbol]
-    return EntrySignal(strategy=strategy, underlying=symbol, instrument=symbol,
-                       direction=Direction.LONG, trigger_price=price, reference_price=price,
-                       at=at, reason="test entry", tag=TAG_NONE, leverage_multiplier=1)
 
 
 async def hold_both(engine: Engine) -> datetime:

@@ -19,7 +19,6 @@ import pytest
 
 from tbot.admin.bot_home import open_home
 from tbot.broker.errors import BrokerUnavailableError
-from tbot.config.setting_types import StrategyName
 from tbot.control.methods import Caller, NoParams, RpcError
 from tbot.control.roles import Role
 from tbot.engine import order_flow
@@ -27,9 +26,8 @@ from tbot.engine.control_methods import ControlMethods, PauseParams
 from tbot.engine.engine import Engine, EngineOptions
 from tbot.engine.order_intents import Purpose
 from tbot.risk.trading_state import TradingState
-from tbot.strategy.signals import TAG_NONE, Direction, EntrySignal
 from tests.engine.conftest import TRADING_DAY
-from tests.engine.test_entry_approvals import set_bot_keys
+from tests.engine.in_process import entry, set_bot_keys
 
 MINUTE = timedelta(minutes=1)
 START = datetime.fromisoformat(f"{TRADING_DAY}T14:40:00+00:00")
@@ -79,11 +77,6 @@ async def step(engine: Engine, minute: datetime) -> None:
     engine._cursor = minute + MINUTE
 
 
-def entry(engine: Engine, symbol: str, at: datetime) -> EntrySignal:
-    price = engine.last_prices[symbol]
-    return EntrySignal(strategy=StrategyName.CLOSE, underlying=symbol, instrument=symbol,
-                       direction=Direction.LONG, trigger_price=price, reference_price=price,
-                       at=at, reason="test entry", tag=TAG_NONE, leverage_multiplier=1)
 
 
 def audit_actions(engine: Engine, prefix: str) -> list[tuple[str, dict[str, Any]]]:
