@@ -100,3 +100,20 @@ def leftover_work_files(paths: HomePaths) -> list[Path]:
 def mode_of(path: Path) -> int:
     """The permission bits of `path`."""
     return stat.S_IMODE(path.stat().st_mode)
+
+
+class InjectedFailure(Exception):
+    """The stand-in for a crash at one exact point of a rotation."""
+
+
+class FailAt:
+    """A before_replace hook that raises on its `fail_at`-th call (0-based) and counts calls."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at = fail_at
+        self.calls: list[Path] = []
+
+    def __call__(self, path: Path) -> None:
+        self.calls.append(path)
+        if len(self.calls) - 1 == self.fail_at:
+            raise InjectedFailure(f"injected failure before replacing {path}")

@@ -16,6 +16,8 @@ from tbot.config.paths import HomePaths
 from tbot.config.secret_names import KEYS
 from tbot.config.secret_store import SecretStore, SecretValueError
 from tests.config.crypto_fixtures import (
+    FailAt,
+    InjectedFailure,
     assert_all_decrypt,
     frozen_clock,
     key_path_of,
@@ -26,21 +28,6 @@ from tests.config.crypto_fixtures import (
 NEW_BROKER = {"API_KEY": "AK-new", "API_SECRET": "rotated-secret"}
 
 
-class InjectedFailure(Exception):
-    """The stand-in for a crash at one exact point of a rotation."""
-
-
-class FailAt:
-    """A before_replace hook that raises on its `fail_at`-th call (0-based)."""
-
-    def __init__(self, fail_at: int | None = None) -> None:
-        self.fail_at = fail_at
-        self.calls: list[Path] = []
-
-    def __call__(self, path: Path) -> None:
-        self.calls.append(path)
-        if len(self.calls) - 1 == self.fail_at:
-            raise InjectedFailure(f"injected failure before replacing {path}")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from tbot.config.atomic_write import fsync_dir
 from tbot.ledger.file_modes import (
     OPERATOR_DIR_MODE,
     OPERATOR_FILE_MODE,
@@ -47,15 +48,6 @@ def make_dirs(path: Path, gid: int | None) -> None:
             continue
         give_to_operators(folder, gid, BACKUP_DIR_MODE)
         fsync_dir(folder.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make the creations, renames and deletions in `folder` durable."""
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def fsync_file(path: Path) -> None:
