@@ -208,6 +208,8 @@ class BotSettings(BaseModel):
     LEDGER_EXPORT_MODE: LedgerExportModeChoice
     LEDGER_BACKUP_RETENTION_DAYS: Days
     LEDGER_BACKUP_KEEP_PER_DAY: PositiveInt
+    LOG_ROTATE_MAX_MB: PositiveInt
+    ARCHIVE_AFTER_DAYS: Days
 
     # Defense Mode
     DEFENSE_MODE_ACTIVE: Flag

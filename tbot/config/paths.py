@@ -101,6 +101,21 @@ class HomePaths:
         `tbot config encrypt` replaces it."""
         return self.backups_dir / "config" / utc_stamp(moment)
 
+    @property
+    def archive_dir(self) -> Path:
+        """`storage/archive/`: the encrypted cold archive (`tbot.archive`)."""
+        return self.storage_dir / "archive"
+
+    def archive_year_dir(self, year: int) -> Path:
+        """`storage/archive/{year}/`: archived material of one calendar year (UTC)."""
+        return self.archive_dir / f"{year:04d}"
+
+    @property
+    def archive_key_file(self) -> Path:
+        """`storage/keys/archive.key`: the archive's own Fernet key (0600). It is not one of
+        `secret_names.KEYS`: `tbot keys rotate` would have to re-encrypt years of archive."""
+        return self.storage_dir / "keys" / "archive.key"
+
     def ledger_backup_dir(self, day: date) -> Path:
         """`storage/backups/{date}/`: the online ledger backups taken on `day` (UTC)."""
         return self.backups_dir / day.isoformat()
@@ -158,6 +173,11 @@ class BotPaths(HomePaths):
     def logs_dir(self) -> Path:
         """`output/{BOT_IDENTITY}/logs/`."""
         return self.output_dir / "logs"
+
+    def rotated_logs_dir(self, day: date) -> Path:
+        """`logs/rotated/{YYYY-MM-DD}/`: log files rotated out of `logs/` for `day`'s lines,
+        waiting there until `tbot archive run` moves them into the archive."""
+        return self.logs_dir / "rotated" / day.isoformat()
 
     @property
     def trades_dir(self) -> Path:

@@ -30,6 +30,7 @@ RESTART_ONLY_BOT_KEYS = frozenset(
         "SIM_FAULTS",
         "LEDGER_BACKUP_RETENTION_DAYS",
         "LEDGER_BACKUP_KEEP_PER_DAY",
+        "LOG_ROTATE_MAX_MB",
     }
 )
 
