@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 from tbot.cli import (
     alert_commands,
+    archive_commands,
     broker_commands,
     config_commands,
     console_commands,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     mapping_commands.register(commands, common)
     broker_commands.register(commands, common)
     alert_commands.register(commands, common)
+    archive_commands.register(commands, common)
     return parser
 
 

@@ -166,12 +166,21 @@ def test_sets_are_pruned_per_policy_across_days_and_the_newest_is_kept(
         for minute in range(3):
             clock.set(datetime(2026, 3, 2 + day, 15, minute, tzinfo=UTC))
             take_snapshot(ledger_paths, clock.now(), policy)
-    assert _set_names(ledger_paths) == [
+    kept = [
         "2026-03-03/ACME_US_ALP_B01_BOT_ledger.20260303T150100Z.set",
         "2026-03-03/ACME_US_ALP_B01_BOT_ledger.20260303T150200Z.set",
         "2026-03-04/ACME_US_ALP_B01_BOT_ledger.20260304T150100Z.set",
         "2026-03-04/ACME_US_ALP_B01_BOT_ledger.20260304T150200Z.set",
     ]
+    # The aged-out day's newest set waits for the cold archive; its earlier sets go.
+    waiting = "2026-03-02/ACME_US_ALP_B01_BOT_ledger.20260302T150200Z.set"
+    assert _set_names(ledger_paths) == [waiting, *kept]
+    sets = BackupSets(ledger_paths)
+    assert sets.archive_bound(policy) == [ledger_paths.backups_dir / waiting]
+    sets.mark_archived(ledger_paths.backups_dir / waiting, "the-archive-file.tbarc")
+    with sets.locked():
+        assert sets.prune(policy) == [ledger_paths.backups_dir / waiting]
+    assert _set_names(ledger_paths) == kept
     assert not (ledger_paths.backups_dir / "2026-03-02").exists()
 
 

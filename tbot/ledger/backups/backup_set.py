@@ -15,7 +15,10 @@ A set folder appears under its real name only once its snapshot is whole (it is 
 
 Retention (`BackupPolicy`): sets count as the backups did before them: keep the sets of the
 `retention_days` most recent day folders holding this bot's sets and, within each day, the
-newest `keep_per_day`. The newest complete set is never deleted. Single-file backups of
+newest `keep_per_day`. The newest complete set is never deleted. Of a day folder aged out,
+the newest set is kept until the cold archive holds it (`archive_bound`; `tbot archive run`
+seals it and writes its `archived.json` mark): the ledger being append-only, it holds all
+the day's earlier sets did. Single-file backups of
 the versions before sets (`...{stamp}.db`) are aged out by the same rule. Only this bot's
 sets and files are ever deleted.
 """
@@ -34,7 +37,7 @@ from typing import Any
 
 from tbot.clock import utc_stamp
 from tbot.config.paths import BotPaths
-from tbot.ledger.backups.durable import exclusive_lock, home_group
+from tbot.ledger.backups.durable import exclusive_lock, home_group, write_durably
 from tbot.ledger.backups.increment import (
     BackupSetError,
     increment_sequence,
@@ -48,6 +51,8 @@ MANIFEST_FILE = "snapshot.json"
 MANIFEST_FORMAT = "tbot-ledger-snapshot"
 MANIFEST_VERSION = 1
 SET_SUFFIX = ".set"
+ARCHIVED_MARK = "archived.json"
+"""Written into a set once the cold archive holds it (`mark_archived`)."""
 
 _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PROBE_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -126,6 +131,11 @@ class SetTail:
     def name(self) -> str:
         """The set's folder name."""
         return self.set_dir.name
+
+
+def is_archived(set_dir: Path) -> bool:
+    """Whether the cold archive holds `set_dir` (its mark is there)."""
+    return (set_dir / ARCHIVED_MARK).is_file()
 
 
 def increments_of(set_dir: Path) -> list[tuple[int, Path]]:
@@ -228,11 +238,35 @@ class BackupSets:
                     found.append(path)
         return found
 
+    def archive_bound(self, policy: BackupPolicy) -> list[Path]:
+        """The sets `policy` ages out that must reach the cold archive first: the newest
+        complete set of each day folder beyond `retention_days` (the ledger being
+        append-only, it holds everything the day's earlier sets do), not yet marked
+        archived, and never the newest set of all. Oldest first."""
+        newest = self.newest()
+        bound = []
+        for position, (_, entries) in enumerate(reversed(self._by_day())):
+            if position < policy.retention_days:
+                continue
+            sets = [path for path, is_set in entries
+                    if is_set and (path / MANIFEST_FILE).is_file()]
+            if sets and sets[-1] != newest and not is_archived(sets[-1]):
+                bound.append(sets[-1])
+        return sorted(bound, key=lambda path: (path.parent.name, path.name))
+
+    def mark_archived(self, set_dir: Path, archive_file: str) -> None:
+        """Record in `set_dir` that the archive holds it (`archive_file`): only then may
+        retention delete it."""
+        text = json.dumps({"archive_file": archive_file}, sort_keys=True) + "\n"
+        write_durably(set_dir / ARCHIVED_MARK, text.encode("utf-8"), self.gid)
+
     def prune(self, policy: BackupPolicy) -> list[Path]:
         """Delete sets (and old single-file backups) beyond `policy`; call under
-        `locked()`. Returns what was deleted."""
+        `locked()`. Returns what was deleted. A set that `archive_bound` names is kept
+        until `tbot archive run` has sealed it: nothing leaves except into the archive."""
         days = self._by_day()
         newest = self.newest()
+        waiting = set(self.archive_bound(policy))
         doomed: list[Path] = []
         for position, (_, entries) in enumerate(reversed(days)):
             paths = [path for path, _ in entries]
@@ -240,8 +274,8 @@ class BackupSets:
                 paths[: -policy.keep_per_day]
         removed = []
         for path in doomed:
-            if path == newest:
-                continue  # the only set restore can start from without it is none
+            if path == newest or path in waiting:
+                continue  # the only set restore can start from, or not archived yet
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
