@@ -136,6 +136,15 @@ def test_backup_service_verifies_the_ledger_of_the_same_home_as_tbot() -> None:
     assert service["ExecStart"] == f"{INSTALLED_TBOT} ledger verify --home /var/lib/tbot/%i"
 
 
+def test_backup_service_runs_the_drill_then_the_archive_then_verify() -> None:
+    commands = [line.removeprefix("ExecStart=") for line in BACKUP_UNIT.read_text().splitlines()
+                if line.startswith("ExecStart=")]
+
+    assert commands == [f"{INSTALLED_TBOT} ledger backup --drill --home /var/lib/tbot/%i",
+                        f"{INSTALLED_TBOT} archive run --home /var/lib/tbot/%i",
+                        f"{INSTALLED_TBOT} ledger verify --home /var/lib/tbot/%i"]
+
+
 def test_backup_timer_runs_nightly_at_2230_utc_and_catches_up_missed_runs() -> None:
     timer = _read_unit(BACKUP_TIMER)["Timer"]
 
