@@ -161,11 +161,11 @@ class ArchiveRun:
         connection = open_reader_connection(self.paths.ledger_db)
         try:
             for export in DAILY_EXPORTS:
-                for day, count in sorted(day_counts(connection, export, self.cutoff).items()):
+                for day, rows in sorted(day_counts(connection, export, self.cutoff).items()):
                     earlier = parts.get((export.kind, day.isoformat()), [])
                     exported = max((int(e.details.get("rows", 0)) for e in earlier), default=-1)
-                    if count > exported:
-                        found.append(self._export(export, day, len(earlier) + 1))
+                    if rows.count > exported:
+                        found.append(self._export(export, day, len(earlier) + 1, rows.spans))
             archived_versions = {int(e.details.get("version", 0)) for e in archived
                                  if e.kind == "mapping-version"}
             for row in mapping_versions(connection, self.cutoff):
@@ -180,14 +180,15 @@ class ArchiveRun:
             connection.close()
         return found
 
-    def _export(self, export: DailyExport, day: date, part: int) -> Material:
+    def _export(self, export: DailyExport, day: date, part: int,
+                spans: dict[str, tuple[int, int]]) -> Material:
         details: dict[str, Any] = {"part": part}
         ledger = self.paths.ledger_db
 
         def write(out: BinaryIO) -> None:
             connection = open_reader_connection(ledger)
             try:
-                details["rows"] = write_daily_export(connection, export, day, out)
+                details["rows"] = write_daily_export(connection, export, day, out, spans)
             finally:
                 connection.close()
         return Material(export.kind, day, f"part{part}",

@@ -60,21 +60,32 @@ def _tables_present(connection: sqlite3.Connection) -> set[str]:
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
+@dataclass(frozen=True)
+class DayRows:
+    """One day's rows of an export: how many, and the rowid span of each table holding
+    them (the day's rows lie within it, so a day is read by rowid, not by a full scan)."""
+
+    count: int
+    spans: dict[str, tuple[int, int]]
+
+
 def day_counts(connection: sqlite3.Connection, export: DailyExport, before: date
-               ) -> dict[date, int]:
-    """Rows per day of `export`'s tables, for the days before `before`."""
+               ) -> dict[date, DayRows]:
+    """The rows per day of `export`'s tables, for the days before `before` (one scan of
+    each table)."""
     present = _tables_present(connection)
-    counts: dict[date, int] = {}
+    days: dict[date, DayRows] = {}
     for table, column in export.tables:
         if table not in present:
             continue  # a ledger from before the table existed
         # Table and column names come from DAILY_EXPORTS, never from input.
-        query = (f"SELECT substr({column}, 1, 10) AS day, count(*) FROM {table} "  # noqa: S608
-                 f"WHERE {column} < ? GROUP BY day")
-        for day_text, count in connection.execute(query, (before.isoformat(),)):
+        query = (f"SELECT substr({column}, 1, 10) AS day, count(*), min(rowid), "  # noqa: S608
+                 f"max(rowid) FROM {table} WHERE {column} < ? GROUP BY day")
+        for day_text, count, low, high in connection.execute(query, (before.isoformat(),)):
             day = date.fromisoformat(day_text)
-            counts[day] = counts.get(day, 0) + count
-    return counts
+            known = days.get(day, DayRows(0, {}))
+            days[day] = DayRows(known.count + count, {**known.spans, table: (low, high)})
+    return days
 
 
 def _json_value(value: Any) -> Any:
@@ -84,10 +95,13 @@ def _json_value(value: Any) -> Any:
 
 
 def write_daily_export(connection: sqlite3.Connection, export: DailyExport, day: date,
-                       out: BinaryIO) -> int:
-    """Write `export`'s rows of `day` to `out` as JSON lines; returns the row count."""
+                       out: BinaryIO, spans: dict[str, tuple[int, int]] | None = None) -> int:
+    """Write `export`'s rows of `day` to `out` as JSON lines; returns the row count.
+    `spans` (from `day_counts`) bounds each table's read by rowid, so the export holds
+    exactly the rows counted; a table without a span is read whole for the day."""
     present = _tables_present(connection)
     tables = [(table, column) for table, column in export.tables if table in present]
+    spans = spans or {}
     header = {"format": EXPORT_FORMAT, "kind": export.kind, "day": day.isoformat(),
               "export_version": EXPORT_VERSION, "schema_version": export.schema_version,
               "tables": [table for table, _ in tables]}
@@ -95,10 +109,11 @@ def write_daily_export(connection: sqlite3.Connection, export: DailyExport, day:
     start, end = day.isoformat(), date.fromordinal(day.toordinal() + 1).isoformat()
     rows = 0
     for table, column in tables:
+        low, high = spans.get(table, (0, 2**63 - 1))
         cursor = connection.execute(
-            f"SELECT * FROM {table} WHERE {column} >= ? AND {column} < ? "  # noqa: S608
-            "ORDER BY rowid",
-            (start, end))
+            f"SELECT * FROM {table} WHERE rowid BETWEEN ? AND ? AND {column} >= ? "  # noqa: S608
+            f"AND {column} < ? ORDER BY rowid",
+            (low, high, start, end))
         names = [description[0] for description in cursor.description]
         for row in cursor:
             record = {"table": table,
