@@ -91,6 +91,29 @@ class EngineAlerts:
                  _flag(routing.notify_on_fill), _flag(routing.notify_on_exit),
                  _flag(routing.notify_on_failure))
 
+    def replace_channels(self, routing: AlertRouting, channels: AlertChannels | None,
+                         bus: EventBus) -> AlertDispatcher | None:
+        """Take new routing and channels (a `config.reload` after `tbot secrets set alert`)
+        and return the dispatcher they replace, for the caller to close once its queue had
+        a moment. A room attached without channels subscribes to `bus` now."""
+        old = self.dispatcher
+        settings = old.settings if old is not None else None
+        self.routing, self.channels = routing, channels
+        if channels is None:
+            self.dispatcher = None
+            log.info("alerts: the alert secret is gone; alerts go to the engine log and the "
+                     "console only")
+            return old
+        self.dispatcher = AlertDispatcher(channels, settings)
+        if not self._subscriptions:
+            assert self._clock is not None, "attach() the room before replacing its channels"
+            self.attach(bus, self._clock)  # subscribes, starts, says what it will send
+            return old
+        self.dispatcher.start()
+        groups = ", ".join(f"{name} ({len(channels.group(name))})" for name in channels.names)
+        log.info("alerts: reloaded; channel groups now %s", groups)
+        return old
+
     def on_event(self, topic: str, data: Mapping[str, object]) -> None:
         """A bus handler: one engine event, perhaps one alert."""
         if topic == PNL_TOPIC:

@@ -173,6 +173,7 @@ def _report_change(out: Output, change: ConfigChange, summary: str) -> int:
         if rotation is not None:
             result["rotated_keys"] = rotation.rotated_keys
             result["key_backup_dir"] = rotation.backup_dir
+        result["audited_by"] = change.audited_by
         out.emit_json(result)
     else:
         out.say(summary)
@@ -183,6 +184,9 @@ def _report_change(out: Output, change: ConfigChange, summary: str) -> int:
             )
         if change.backup:
             out.say(f"previous version kept at {change.backup}")
+        if change.audited_by == "engine":
+            out.say("audit rows written by the running engine; it keeps the values it read "
+                    "until `tbot ctl config.reload`")
     return EXIT_OK
 
 

@@ -21,13 +21,22 @@ No key material ever reaches a log line, an error or the report.
 rotation (`keys=`, `new_contents=`): that is how `tbot secrets set` and `tbot config encrypt`
 change a file. A file with new content is written first in its key's group, so once any file
 uses the pending key the change is in; recovery then carries it through.
+
+One rotation at a time per home: every rotation (`tbot keys rotate`, `tbot secrets set`,
+`tbot config encrypt`), the engine's start-up recovery (`recover_at_start`) and the
+engine's `config.reload` (which decrypts while no key is half-way) hold the home's rotation
+lock (`rotation_lock`, an flock on `storage/keys/.rotation.lock`). It is not the ledger's
+writer lock: a running engine holds that one for its whole life, and a rotation must be
+able to run beside it (the engine keeps the values it decrypted until `config.reload`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +61,7 @@ from tbot.config.encrypted_files import (
 from tbot.config.paths import HomePaths
 from tbot.config.secret_names import KEYS, SECRETS
 from tbot.errors import TbotError
+from tbot.ledger.backups.durable import exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +75,50 @@ _MAX_KEY_ATTEMPTS = 5
 _MAX_BACKUPS_PER_SECOND = 100
 
 
+# How long a rotation, or an engine starting, waits for another rotation to finish: a
+# rotation takes well under a second, so this much waiting means something is stuck.
+ROTATION_LOCK_WAIT_SECONDS = 30.0
+_LOCK_POLL_SECONDS = 0.05
+
+
 class RotationError(TbotError):
     """A rotation that was refused before it changed anything."""
+
+
+class RotationLockedError(RotationError):
+    """Another rotation (or an engine's start-up recovery) holds the home's rotation lock."""
+
+
+def rotation_lock_file(paths: HomePaths) -> Path:
+    """The home's rotation lock: `storage/keys/.rotation.lock` (an empty file; flock)."""
+    return paths.storage_dir / "keys" / ".rotation.lock"
+
+
+@contextlib.contextmanager
+def rotation_lock(
+    paths: HomePaths, *, wait_seconds: float = ROTATION_LOCK_WAIT_SECONDS
+) -> Iterator[None]:
+    """Hold the home's rotation lock for the block, waiting up to `wait_seconds` for it.
+
+    Raises `RotationLockedError` (nothing done) when another process still holds it then.
+    The lock is per open file: a second `rotation_lock` in the same process waits too.
+    """
+    deadline = time.monotonic() + wait_seconds
+    lock_file = rotation_lock_file(paths)
+    ensure_private_dir(lock_file.parent)  # a keys folder made here is 0700 like the others
+    while True:
+        with exclusive_lock(lock_file, None, wait=False) as held:
+            if held:
+                yield
+                return
+        if time.monotonic() >= deadline:
+            raise RotationLockedError(
+                f"another key rotation on this home (`tbot keys rotate`, `tbot secrets set`, "
+                f"`tbot config encrypt`, or an engine finishing an interrupted one) still "
+                f"holds {lock_file} after {wait_seconds:g} s. Nothing was changed; run this "
+                "again once it is done"
+            )
+        time.sleep(_LOCK_POLL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -186,6 +238,18 @@ def recover_interrupted_rotation(
     return finished
 
 
+def recover_at_start(paths: HomePaths, *, wait_seconds: float | None = None) -> list[str]:
+    """`recover_interrupted_rotation` under the rotation lock, for an engine starting.
+
+    Waits for a rotation under way (up to `wait_seconds`, default
+    `ROTATION_LOCK_WAIT_SECONDS`), so it never finishes or undoes a rotation another
+    process is still making; raises `RotationLockedError` when the wait runs out.
+    """
+    wait = ROTATION_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    with rotation_lock(paths, wait_seconds=wait):
+        return recover_interrupted_rotation(paths)
+
+
 def _keys_in(directory: Path) -> set[bytes]:
     """Every Fernet key stored in a file under `directory` (other files are ignored)."""
     found: set[bytes] = set()
@@ -283,7 +347,7 @@ def rotate_keys(
     (existing or not) to the plaintext they hold after the rotation; the other files keep
     theirs. Backs everything up first and refuses (changing nothing) if any file fails to
     decrypt. `before_replace(path)` is called before each atomic replace or rename, for
-    tests that inject failures.
+    tests that inject failures. The caller holds the rotation lock (`rotation_lock`).
     """
     finished = recover_interrupted_rotation(paths, before_replace=before_replace)
     home = paths.home.resolve()

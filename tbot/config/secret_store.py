@@ -24,7 +24,7 @@ from tbot.config.encrypted_files import (
     decrypt_file,
     write_encrypted,
 )
-from tbot.config.key_rotation import RotationReport, rotate_keys
+from tbot.config.key_rotation import BeforeReplace, RotationReport, rotate_keys
 from tbot.config.paths import HomePaths
 from tbot.config.secret_names import SECRETS
 from tbot.errors import TbotError
@@ -118,17 +118,30 @@ class SecretStore:
         log.info("wrote secret %s to %s", name, target)
         return target
 
-    def set(self, name: str, values: Mapping[str, Any], clock: Clock) -> RotationReport:
+    def set(
+        self,
+        name: str,
+        values: Mapping[str, Any],
+        clock: Clock,
+        *,
+        before_replace: BeforeReplace | None = None,
+    ) -> RotationReport:
         """Store `values` (a JSON object) as secret `name` under a NEW key.
 
         The secret's key is rotated in the same step (`rotate_keys`): previous key and file
         backed up first, every file of that key re-encrypted, each write atomic, and an
-        interruption leaves every file readable. `clock` names the backup directory.
+        interruption leaves every file readable. `clock` names the backup directory;
+        `before_replace` is `rotate_keys`' hook for tests that inject failures. The caller
+        holds the home's rotation lock (`key_rotation.rotation_lock`).
         """
         target = self.path(name)
         plaintext = _encode(values, f"secret {name!r}")
         report = rotate_keys(
-            self.paths, clock, keys=[SECRETS[name].key.name], new_contents={target: plaintext}
+            self.paths,
+            clock,
+            keys=[SECRETS[name].key.name],
+            new_contents={target: plaintext},
+            before_replace=before_replace,
         )
         log.info("wrote secret %s to %s under a new key", name, target)
         return report

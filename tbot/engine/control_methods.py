@@ -1,41 +1,73 @@
 """The engine's control methods: what `tbot ctl` and the console may ask, and who may ask.
 
-Reads are open to every role; state changes need operator (admin for `risk.reset` and
-`engine.shutdown`). The control server checks the role before anything else and audits
-every state change through `audit_command`.
+Reads are open to every role; state changes need operator (admin for `risk.reset`,
+`engine.shutdown` and `keys.rotated`). The control server checks the role before anything
+else and audits every state change through `audit_command`.
+
+Secrets and keys: a CLI rotating keys beside the running engine (`tbot secrets set`,
+`tbot config encrypt|decrypt`, `tbot keys rotate`) cannot take the ledger's writer lock,
+which the engine holds; it asks the engine to write its audit rows (`keys.rotated`). The
+engine keeps the values it decrypted at start; `config.reload` reads config and secrets
+again under the home's rotation lock, decrypting everything before it changes anything,
+takes the alert channels live and says which changed secrets need a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from tbot.admin.config_changes import AUDITED_ACTIONS, KEYS_ROTATED_METHOD
+from tbot.alerts.channels import AlertChannels
+from tbot.alerts.dispatcher import AlertDispatcher
+from tbot.alerts.engine_alerts import EngineAlerts
+from tbot.alerts.routing import AlertRouting, load_routed_channels
 from tbot.broker.errors import BrokerError
-from tbot.config.loader import load_config
+from tbot.config.key_rotation import RotationLockedError, rotation_lock
+from tbot.config.loader import LoadedConfig, load_config
 from tbot.config.problems import ConfigError
-from tbot.config.setting_types import StrategyName
+from tbot.config.setting_types import BrokerName, StrategyName
 from tbot.control.methods import Caller, MethodSpec, NoParams, RpcError
 from tbot.control.roles import Role
 from tbot.control.wire import BROKER_ERROR, CONFIG_INVALID, INVALID_PARAMS, REFUSED
 from tbot.engine import entry_approvals, order_flow
 from tbot.engine.approval_queue import ApprovalError
 from tbot.engine.config_watch import (
+    LIVE_SECRETS,
     RESTART_ONLY_BOT_KEYS,
+    RESTART_SECRETS,
     ConfigFingerprint,
+    SecretDigests,
     changed_bot_keys,
     changed_env_keys,
+    engine_secrets,
 )
 from tbot.engine.engine import Engine
+from tbot.errors import TbotError
 from tbot.reconcile.adapters import DeskLedger
 from tbot.reconcile.mapping.methods import MappingMethods
 from tbot.reconcile.methods import ReconMethods
 from tbot.risk.drawdown_guard import DrawdownLimits
 from tbot.risk.risk_gate import RiskGate
 from tbot.risk.trading_state import TradingState, TradingStateError
+
+log = logging.getLogger("tbot.engine")
+
+# config.reload waits this long for a key rotation under way before refusing: it runs while
+# the server's state lock is held, so it must not wait for long.
+RELOAD_LOCK_WAIT_SECONDS: Final = 5.0
+# The replaced alert dispatcher's queued alerts get this long to go out.
+OLD_ALERTS_DRAIN_SECONDS: Final = 2.0
+NO_ALERT_ROOM: Final = (
+    "this engine started without alert channels, so none can be swapped in live; restart "
+    "it to send alerts through the new ones"
+)
 
 
 class _Params(BaseModel):
@@ -79,16 +111,58 @@ class RejectParams(_Params):
     reason: str = Field(default="rejected by an operator", min_length=1, max_length=500)
 
 
+class AuditRowParams(_Params):
+    """One row of `keys.rotated`: an action of `AUDITED_ACTIONS`, its subject, details."""
+
+    action: str
+    subject: str = Field(min_length=1, max_length=500)
+    details: dict[str, Any]
+
+    @field_validator("action")
+    @classmethod
+    def _known_action(cls, action: str) -> str:
+        if action not in AUDITED_ACTIONS:
+            raise ValueError(f"must be one of {', '.join(AUDITED_ACTIONS)}")
+        return action
+
+
+class KeysRotatedParams(_Params):
+    """`keys.rotated`: the command that changed keys or secrets, when, and its rows."""
+
+    command: str = Field(min_length=1, max_length=200, pattern=r"^tbot [a-z]")
+    at: AwareDatetime
+    rows: list[AuditRowParams] = Field(min_length=1, max_length=4)
+
+
+@dataclass(frozen=True)
+class _StagedReload:
+    """Everything a reload will apply, read and validated before anything is applied."""
+
+    config: LoadedConfig
+    digests: SecretDigests
+    changed_secrets: list[str]
+    alerts: tuple[AlertRouting, AlertChannels | None] | None  # None: leave them as they are
+
+
 class ControlMethods:
     """Binds the control methods to one running engine."""
 
     def __init__(self, engine: Engine, *,
-                 metrics: Callable[[], Mapping[str, Any]] | None = None) -> None:
+                 metrics: Callable[[], Mapping[str, Any]] | None = None,
+                 alerts: EngineAlerts | None = None) -> None:
+        """`alerts`: the engine's alert room, whose channels `config.reload` swaps (None:
+        an engine run without one; a changed alert secret then needs a restart)."""
         self.engine = engine
         self.fingerprint = ConfigFingerprint.of(engine.home.config)
         self.subscriber_count = lambda: 0
         # The runner's telemetry and alert counters (None: an engine run without them).
         self._metrics = metrics
+        self._alerts = alerts
+        # The values the engine holds, as keyed digests: a reload applies or names those
+        # that changed. Lenient here: an unreadable secret only reads as changed later.
+        self._secret_names = engine_secrets(engine.broker_name() is not BrokerName.SIM)
+        self.secret_digests = SecretDigests.read(
+            engine.paths, self._secret_names, SecretDigests.new_key(), strict=False)
 
     def table(self) -> dict[str, MethodSpec]:
         """Every method by name."""
@@ -240,6 +314,15 @@ class ControlMethods:
             ),
             MethodSpec(
                 "engine.shutdown", "graceful stop", self.engine_shutdown, NoParams, Role.ADMIN, True
+            ),
+            MethodSpec(
+                KEYS_ROTATED_METHOD,
+                "write the audit rows of a key rotation or secret change a CLI made beside "
+                "the running engine (its writer lock)",
+                self.keys_rotated,
+                KeysRotatedParams,
+                Role.ADMIN,
+                True,
             ),
         ]
         reconciliation = self.engine.require_reconciliation()
@@ -402,16 +485,69 @@ class ControlMethods:
         self.engine.request_stop(f"engine.shutdown by {caller.name}")
         return {"shutting_down": True}
 
+    async def keys_rotated(self, params: KeysRotatedParams, caller: Caller) -> dict[str, Any]:
+        """Write a CLI's audit rows with the ledger writer the engine holds. Who is the
+        caller the kernel names (never a name the CLI claims); when is the ledger's clock,
+        with the command's own time in `at`."""
+        desk = self.engine.desk
+        actor = f"cli:{caller.name}"
+        ids: list[int] = []
+        for row in params.rows:
+            details = {
+                **row.details,
+                "command": params.command,
+                "at": params.at.isoformat(),
+                "recorded_by": "engine",
+                "caller_pid": caller.pid,
+            }
+            ids.append(await desk.run(desk.record_event, row.action, actor, row.subject,
+                                      details))
+        log.info("%s by %s: audited (%s); the engine keeps the values it decrypted until "
+                 "config.reload", params.command, actor,
+                 ", ".join(row.action for row in params.rows))
+        return {"recorded": len(ids), "actor": actor,
+                "actions": [row.action for row in params.rows]}
+
+    def _stage_reload(self) -> _StagedReload:
+        """Read and check everything a reload applies, off the loop, under the rotation
+        lock (never from a key half-way through a rotation). Changes nothing."""
+        engine = self.engine
+        with rotation_lock(engine.paths, wait_seconds=RELOAD_LOCK_WAIT_SECONDS):
+            fresh = load_config(engine.paths.home)
+            digests = SecretDigests.read(engine.paths, self._secret_names,
+                                         self.secret_digests.key, strict=True)
+            changed = self.secret_digests.changed(digests)
+            room = self._alerts
+            alerts: tuple[AlertRouting, AlertChannels | None] | None = None
+            if room is not None:
+                routing = AlertRouting.from_settings(fresh.bot)
+                if "alert" in changed or routing != room.routing:
+                    alerts = (routing, load_routed_channels(engine.paths, routing))
+        return _StagedReload(fresh, digests, changed, alerts)
+
     async def config_reload(self, _: NoParams, caller: Caller) -> dict[str, Any]:
         engine = self.engine
         try:
-            fresh = await asyncio.to_thread(load_config, engine.paths.home)
+            staged = await asyncio.to_thread(self._stage_reload)
         except ConfigError as error:
             raise RpcError(
                 CONFIG_INVALID,
                 "the configuration on disk is invalid; nothing was applied",
                 [str(problem) for problem in error.problems],
             ) from None
+        except RotationLockedError:
+            raise RpcError(
+                REFUSED,
+                "a key rotation is under way on this home; nothing was applied: run "
+                "config.reload again once it is done",
+            ) from None
+        except TbotError as error:  # a secret that does not open with its key
+            raise RpcError(
+                CONFIG_INVALID,
+                "a secret on disk cannot be read; nothing was applied",
+                [error.message],
+            ) from None
+        fresh = staged.config
         current = engine.home.config
         env_keys = changed_env_keys(current, fresh)
         bot_keys = changed_bot_keys(engine.bot, fresh.bot)
@@ -442,9 +578,32 @@ class ControlMethods:
             if key.startswith("STRAT_") and key.endswith("_ENABLED"):
                 name = key.removeprefix("STRAT_").removesuffix("_ENABLED").lower()
                 engine.enabled[name] = bool(getattr(bot, key))
+        retired = self._swap_alerts(*staged.alerts) if staged.alerts is not None else None
+        applied = [name for name in staged.changed_secrets
+                   if name in LIVE_SECRETS and staged.alerts is not None]
+        restart = {name: RESTART_SECRETS.get(name, NO_ALERT_ROOM)
+                   for name in staged.changed_secrets if name not in applied}
+        # Secrets still waiting for a restart keep their old digest: named again next time.
+        self.secret_digests = self.secret_digests.with_values_of(staged.digests, applied)
         engine.config_loaded_at = engine.real_clock.now()
         self.fingerprint = ConfigFingerprint.of(fresh)
-        return {"reloaded": True, "changed_keys": bot_keys}
+        answer: dict[str, Any] = {"reloaded": True, "changed_keys": bot_keys}
+        if staged.changed_secrets:
+            answer["secrets"] = {"applied": applied, "restart_needed": restart}
+            if restart:
+                log.warning("config.reload: changed secrets that need a restart: %s",
+                            ", ".join(restart))
+        if retired is not None:  # after the swap: its queued alerts get a moment to go out
+            await asyncio.to_thread(retired.close, OLD_ALERTS_DRAIN_SECONDS)
+        return answer
+
+    def _swap_alerts(self, routing: AlertRouting,
+                     channels: AlertChannels | None) -> AlertDispatcher | None:
+        """Give the alert room its new routing and channels (validated together); returns
+        the dispatcher it replaced, still to be closed. Runs on the loop, as `submit`."""
+        room = self._alerts
+        assert room is not None  # staged only with a room
+        return room.replace_channels(routing, channels, self.engine.bus)
 
     # -- audit ------------------------------------------------------------------------------
     async def audit_command(

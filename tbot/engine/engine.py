@@ -52,7 +52,7 @@ from tbot.broker.sim.sim_broker import SimBroker, SimBrokerSettings
 from tbot.clock import Clock, FrozenClock, SwitchableClock, SystemClock
 from tbot.config.bot_settings import BotSettings
 from tbot.config.feature_status import unbuilt_settings
-from tbot.config.key_rotation import recover_interrupted_rotation
+from tbot.config.key_rotation import recover_at_start
 from tbot.config.setting_types import BrokerName, StrategyName
 from tbot.engine import entry_approvals, fill_booking, order_flow, recovery
 from tbot.engine.approval_queue import ApprovalQueue
@@ -277,7 +277,7 @@ class Engine:
                 f"--bars replays a file for the simulated broker; BROKER_NAME={name} trades "
                 "on its own market data (add --sim to replay the file on the simulated broker)"
             )
-        recover_interrupted_rotation(self.paths)
+        recover_at_start(self.paths)  # waits for a rotation under way (its lock)
         self.desk.open_blocking()  # the writer lock: a second engine stops here
         if name is BrokerName.SIM:
             broker: BrokerAdapter = self._open_sim_broker()

@@ -110,7 +110,7 @@ async def run_engine(home: BotHome, options: EngineOptions,
         engine.bus.subscribe_all(telemetry.on_event)  # counts from the first event
         _serve_metrics(telemetry, home.config.bot.METRICS_LISTEN)
         await engine.start()
-        methods = ControlMethods(engine, metrics=lambda: {
+        methods = ControlMethods(engine, alerts=alerts, metrics=lambda: {
             "metrics": telemetry.as_dict(), "alert_delivery": alerts.counters()})
         roles = RoleMap.from_grants(home.config.env.CONTROL_ROLES, owner_uid=os.getuid())
         socket_path = control_socket_path(home, options.socket_path)
