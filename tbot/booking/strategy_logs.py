@@ -8,7 +8,9 @@
 when an order is canceled, stale orders) for whoever reconciles them.
 
 Files are opened in append mode, line-buffered, on first use, so every line reaches the
-file as it is written; a crash loses at most the line being written.
+file as it is written; a crash loses at most the line being written. Each file rotates by
+day (this writer's clock) and by size into `logs/rotated/{day}/` (`tbot.logfiles`).
+`append_block` writes the same way for the engine's other logs (error tracebacks).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
 
 from tbot.booking.trade_records import decimal_text, report_json_default
 from tbot.clock import Clock, utc_text
 from tbot.config.paths import BotPaths
+from tbot.logfiles import DEFAULT_MAX_BYTES, RotatingLog
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _EVENT = re.compile(r"[A-Z][A-Z0-9_-]{0,63}")
@@ -39,10 +41,12 @@ class StrategyLogs:
     """Writes the strategy logs and the unresolved-orders log of one bot; `close()` (or a
     `with` block) closes them. Times come from `clock`."""
 
-    def __init__(self, paths: BotPaths, clock: Clock) -> None:
+    def __init__(self, paths: BotPaths, clock: Clock, *,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._paths = paths
         self._clock = clock
-        self._streams: dict[Path, TextIO] = {}
+        self._max_bytes = max_bytes
+        self._logs: dict[Path, RotatingLog] = {}
 
     def log(self, strategy: str, event: str, /, symbol: str | None = None,
             **fields: object) -> str:
@@ -82,11 +86,16 @@ class StrategyLogs:
         self._write(self._paths.unresolved_orders_log, line)
         return line
 
+    def append_block(self, path: Path, text: str) -> None:
+        """Append `text` (lines, without a final newline) to the log file `path` of this
+        bot, rotating it like the others; the block never splits across two files."""
+        self._write(path, text)
+
     def close(self) -> None:
         """Close every open log file (idempotent; a later line reopens its file)."""
-        streams, self._streams = self._streams, {}
-        for stream in streams.values():
-            stream.close()
+        logs, self._logs = self._logs, {}
+        for rotating in logs.values():
+            rotating.close()
 
     def __enter__(self) -> StrategyLogs:
         return self
@@ -100,12 +109,12 @@ class StrategyLogs:
         self.close()
 
     def _write(self, path: Path, line: str) -> None:
-        stream = self._streams.get(path)
-        if stream is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            stream = path.open("a", buffering=1, encoding="utf-8")
-            self._streams[path] = stream
-        stream.write(line + "\n")
+        rotating = self._logs.get(path)
+        if rotating is None:
+            rotating = RotatingLog(path, self._paths.rotated_logs_dir, self._clock,
+                                   max_bytes=self._max_bytes, home=self._paths.home)
+            self._logs[path] = rotating
+        rotating.write_line(line)
 
 
 def _value_text(value: object) -> str:

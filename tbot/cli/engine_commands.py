@@ -13,10 +13,11 @@ from typing import Any
 from tbot.admin.bot_home import open_home
 from tbot.cli.output import Output
 from tbot.clock import ensure_utc
-from tbot.config.paths import resolve_home
+from tbot.config.paths import BotPaths, resolve_home
 from tbot.config.problems import ConfigError, ConfigProblem
 from tbot.engine.engine import EngineOptions
 from tbot.engine.runner import run_engine
+from tbot.logfiles import RotatingLogHandler, megabytes
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -87,10 +88,11 @@ def _options(args: argparse.Namespace) -> EngineOptions:
     )
 
 
-def _configure_logging(home: Path, log_file: Path, verbose: bool) -> None:
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+def _configure_logging(paths: BotPaths, verbose: bool, max_mb: int) -> None:
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    to_file = logging.FileHandler(log_file, encoding="utf-8")
+    # engine.log rotates by (wall-clock) day and size like the other logs.
+    to_file = RotatingLogHandler(paths.engine_log_file, paths.rotated_logs_dir,
+                                 max_bytes=megabytes(max_mb), home=paths.home)
     to_file.setFormatter(formatter)
     to_stderr = logging.StreamHandler(sys.stderr)
     to_stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -104,6 +106,6 @@ def run_engine_command(args: argparse.Namespace, out: Output) -> int:
     """Validate everything, then run the engine until it stops."""
     options = _options(args)
     home = open_home(resolve_home(args.home))  # refuses any config or identity problem
-    _configure_logging(home.paths.home, home.paths.engine_log_file,
-                       home.config.bot.DEBUG_LOG_LEVEL.value == "verbose")
+    _configure_logging(home.paths, home.config.bot.DEBUG_LOG_LEVEL.value == "verbose",
+                       home.config.bot.LOG_ROTATE_MAX_MB)
     return asyncio.run(run_engine(home, options))

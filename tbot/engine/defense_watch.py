@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from tbot.clock import utc_text
 from tbot.config.bot_settings import BotSettings
@@ -38,9 +37,12 @@ class DefenseHooks:
 class DefenseWatch:
     """Defense mode's moves at the engine's seams."""
 
-    def __init__(self, bot: BotSettings, log_file: Path, hooks: DefenseHooks) -> None:
+    def __init__(self, bot: BotSettings, write_log: Callable[[str], None],
+                 hooks: DefenseHooks) -> None:
+        """`write_log` appends one line to `logs/disaster_mode.log` (rotating with the
+        engine's other logs)."""
         self.mode = DefenseMode(DefenseLimits.from_settings(bot))
-        self._log_file = log_file
+        self._write = write_log
         self._hooks = hooks
 
     @property
@@ -90,7 +92,3 @@ class DefenseWatch:
         await hooks.audit("defense.on" if change.active else "defense.off",
                           {"reason": change.reason, "manual": change.manual})
 
-    def _write(self, line: str) -> None:
-        self._log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self._log_file.open("a", encoding="utf-8") as stream:
-            stream.write(line + "\n")

@@ -82,6 +82,7 @@ from tbot.engine.trading_universe import FeedCoverage, UniverseError, choose_uni
 from tbot.engine.watchdog import Watchdog, WatchdogHooks
 from tbot.errors import TbotError
 from tbot.ledger.errors import LedgerError
+from tbot.logfiles import megabytes
 from tbot.market.bars import Bar, BarFeed, LiveBarFeed
 from tbot.market.calendar import TradingCalendar
 from tbot.market.feed_health import FeedHealth
@@ -238,14 +239,16 @@ class Engine:
         self.approvals = ApprovalQueue(self.bot.MAX_SLIPPAGE_BPS)
         self.watchdog = Watchdog(timedelta(seconds=self.bot.BROKER_RECOVERY_SECONDS),
                                  self.bot.DATA_FAILURE_ACTION, self._watchdog_hooks())
-        self.defense = DefenseWatch(self.bot, self.paths.disaster_mode_log,
-                                    self._defense_hooks())
+        self.defense = DefenseWatch(
+            self.bot, lambda line: self.logs.append_block(self.paths.disaster_mode_log, line),
+            self._defense_hooks())
         self.exit_code = 0
         """The process's exit status once stopped (1: stopped to be restarted)."""
         self._background: set[asyncio.Task[None]] = set()
         # Strategy logs read with the market's time (simulated or real).
         self._market_clock = SwitchableClock(self.real_clock)
-        self.logs = StrategyLogs(self.paths, self._market_clock)
+        self.logs = StrategyLogs(self.paths, self._market_clock,
+                                 max_bytes=megabytes(self.bot.LOG_ROTATE_MAX_MB))
         self.journal = ErrorJournal(self.paths.error_tracebacks_log, self.logs,
                                     self._market_clock, self.bot.BROKER_NAME.value)
         self.history = TradeHistoryWriter(self.paths, self.bot.LOG_FORMAT)

@@ -78,6 +78,6 @@ class ErrorJournal:
     def _append_traceback(self, at: datetime, kind: ErrorKind, where: str,
                           error: BaseException) -> None:
         text = "".join(traceback.format_exception(error))
-        self._tracebacks.parent.mkdir(parents=True, exist_ok=True)
-        with self._tracebacks.open("a", encoding="utf-8") as stream:
-            stream.write(f"=== {utc_text(at)} {kind.value} error in {where}\n{text}\n")
+        # Through the strategy logs' writer: the same rotation by day and size.
+        self._logs.append_block(self._tracebacks,
+                                f"=== {utc_text(at)} {kind.value} error in {where}\n{text}")
