@@ -12,10 +12,10 @@ from typing import TextIO
 from tbot.clock import Clock
 from tbot.config.atomic_write import fsync_dir
 from tbot.ledger.file_modes import (
-    OPERATOR_DIR_MODE,
     OPERATOR_FILE_MODE,
     give_to_operators,
     home_group,
+    make_operator_dirs,
 )
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class RotatingLog:
         assert self._day is not None
         folder = self._rotated_dir(self._day)
         try:
-            self._make_folder(folder)
+            make_operator_dirs(folder, self._gid)
             target = self._next_name(folder)
             os.rename(self.path, target)
             give_to_operators(target, self._gid, OPERATOR_FILE_MODE)
@@ -128,16 +128,3 @@ class RotatingLog:
                  and name[len(stem) + 1:len(stem) + 4].isdigit()
                  and len(name) == len(stem) + 4 + len(suffix)]
         return folder / f"{stem}.{max(taken, default=0) + 1:03d}{suffix}"
-
-    def _make_folder(self, folder: Path) -> None:
-        missing = []
-        current = folder
-        while not current.exists():
-            missing.append(current)
-            current = current.parent
-        for path in reversed(missing):
-            try:
-                os.mkdir(path, OPERATOR_DIR_MODE)
-            except FileExistsError:
-                continue
-            give_to_operators(path, self._gid, OPERATOR_DIR_MODE)

@@ -24,6 +24,7 @@ from tbot.ledger.file_modes import (
     OPERATOR_FILE_MODE,
     give_to_operators,
     home_group,
+    make_operator_dirs,
 )
 
 # The modes and group helpers are shared with new ledger files (`tbot.ledger.file_modes`).
@@ -36,18 +37,7 @@ __all__ = ["BACKUP_DIR_MODE", "BACKUP_FILE_MODE", "give_to_operators", "home_gro
 
 def make_dirs(path: Path, gid: int | None) -> None:
     """Create `path` and missing parents as 0750 folders of the operators' group."""
-    missing: list[Path] = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, BACKUP_DIR_MODE)
-        except FileExistsError:
-            continue
-        give_to_operators(folder, gid, BACKUP_DIR_MODE)
-        fsync_dir(folder.parent)
+    make_operator_dirs(path, gid)
 
 
 def fsync_file(path: Path) -> None:
