@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,7 +34,9 @@ class RotatingLog:
     """Appends whole lines to `path`, rotating it into `rotated_dir(day)` by day and size.
 
     Not thread-safe by itself: one writer (the engine's loop, or a logging handler's
-    lock) at a time.
+    lock) at a time. A failed move is reported through `logging` only after the line is
+    written, so a handler writing through this very log (engine.log) can take the report
+    without re-entering a rotation half done.
     """
 
     def __init__(self, path: Path, rotated_dir: Callable[[date], Path], clock: Clock, *,
@@ -47,24 +50,35 @@ class RotatingLog:
         self._gid = home_group(home) if home is not None else None
         self._stream: TextIO | None = None
         self._day: date | None = None
+        """The day of the lines in the file (None until it is opened)."""
         self._size = 0
+        self._limit = max_bytes
+        """The size the file may not pass: `max_bytes`, or after a failed move
+        `max_bytes` more than it then had (a broken move is not retried every line)."""
         self._failure_told = False
+        self._untold: str | None = None
+        """A failed move to report once the line being written is in the file."""
 
     def write_line(self, line: str) -> None:
-        """Append `line` and a newline, rotating first if the day changed or the file
-        would pass its size."""
+        """Append `line` (one or more lines, without the final newline) and a newline,
+        rotating first if the day changed or the file would pass its size."""
         text = line + "\n"
         size = len(text.encode("utf-8"))
         day = self._clock.now().astimezone(UTC).date()
         if self._stream is None:
             self._open(day)
-        elif day != self._day or (self._size and self._size + size > self._max_bytes):
+        if day != self._day:
             self._rotate()
             self._day = day
+        elif self._size and self._size + size > self._limit:
+            self._rotate()
         stream = self._stream
         assert stream is not None
         stream.write(text)
         self._size += size
+        if self._untold is not None:
+            message, self._untold = self._untold, None
+            log.warning("%s", message)
 
     def close(self) -> None:
         """Close the file (idempotent; the next line reopens it)."""
@@ -98,6 +112,7 @@ class RotatingLog:
         self._stream = self.path.open("a", buffering=1, encoding="utf-8")
         if moved:
             self._size = 0
+            self._limit = self._max_bytes
         else:
             self._size = self._stream.tell()
 
@@ -113,18 +128,20 @@ class RotatingLog:
             fsync_dir(folder)
             fsync_dir(self.path.parent)
         except OSError as problem:
+            self._limit = self._size + self._max_bytes
             if not self._failure_told:
-                log.warning("log %s could not be rotated into %s (%s); lines keep going to "
-                            "it", self.path, folder, problem)
                 self._failure_told = True
+                self._untold = (f"log {self.path} could not be rotated into {folder} "
+                                f"({problem}); lines keep going to it")
             return False
         self._failure_told = False
         return True
 
     def _next_name(self, folder: Path) -> Path:
+        """`{stem}.{NNN}{suffix}` with NNN one past the highest of that stem in `folder`
+        (three digits at least; more past 999, never reusing a number)."""
         stem, suffix = self.path.stem, self.path.suffix
-        taken = [int(name[len(stem) + 1:len(stem) + 4]) for name in os.listdir(folder)
-                 if name.startswith(stem + ".") and name.endswith(suffix)
-                 and name[len(stem) + 1:len(stem) + 4].isdigit()
-                 and len(name) == len(stem) + 4 + len(suffix)]
+        pattern = re.compile(re.escape(stem) + r"\.(\d{3,})" + re.escape(suffix))
+        taken = [int(found.group(1)) for found in map(pattern.fullmatch, os.listdir(folder))
+                 if found is not None]
         return folder / f"{stem}.{max(taken, default=0) + 1:03d}{suffix}"

@@ -4,22 +4,16 @@ day change: each day's lines in its own file, none lost."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from tbot.booking.strategy_logs import StrategyLogs
 from tbot.clock import FrozenClock
-from tbot.config.identity import BotIdentity
 from tbot.config.paths import BotPaths
 from tbot.engine.error_journal import ErrorJournal
 
-IDENTITY = BotIdentity.model_validate({"ENTITY_CODE": "TBOT", "JURISDICTION_CODE": "US",
-                                       "BROKER_CODE": "SIM", "BOT_ID": "BOT01"})
-
 
 def test_strategy_unresolved_and_traceback_logs_rotate_at_the_day_change(
-    tmp_path: Path,
+    paths: BotPaths,
 ) -> None:
-    paths = BotPaths(tmp_path, IDENTITY)
     friday = datetime(2026, 11, 20, 20, 59, tzinfo=UTC)
     clock = FrozenClock(friday)
     with StrategyLogs(paths, clock) as logs:
