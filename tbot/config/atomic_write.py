@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 PRIVATE_DIR_MODE = 0o700
@@ -25,9 +26,12 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def ensure_private_dir(directory: Path) -> None:
-    """Create `directory` and any missing parents with mode 0700; existing ones are left as
-    they are. `Path.mkdir(parents=True)` would give new parents the default mode instead."""
+def make_missing_dirs(directory: Path, mode: int,
+                      set_mode: Callable[[Path], None] | None = None) -> None:
+    """Create `directory` and any missing parents with `mode`, each made durable in its
+    parent; existing ones are left as they are. `set_mode(folder)` fixes each new folder's
+    mode (and group) afterwards, the umask having maybe narrowed it (default: chmod to
+    `mode`). `Path.mkdir(parents=True)` would give new parents the default mode instead."""
     missing: list[Path] = []
     current = directory
     while not current.exists():
@@ -35,11 +39,19 @@ def ensure_private_dir(directory: Path) -> None:
         current = current.parent
     for new_dir in reversed(missing):
         try:
-            os.mkdir(new_dir, PRIVATE_DIR_MODE)
+            os.mkdir(new_dir, mode)
         except FileExistsError:
             continue  # created meanwhile by someone else: fine, it exists
-        os.chmod(new_dir, PRIVATE_DIR_MODE)  # the umask may have narrowed it; never widened
+        if set_mode is None:
+            os.chmod(new_dir, mode)
+        else:
+            set_mode(new_dir)
         fsync_dir(new_dir.parent)
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create `directory` and any missing parents with mode 0700 (see `make_missing_dirs`)."""
+    make_missing_dirs(directory, PRIVATE_DIR_MODE)
 
 
 def _temp_path_beside(path: Path) -> Path:

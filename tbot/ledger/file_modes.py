@@ -13,7 +13,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from tbot.config.atomic_write import fsync_dir
+from tbot.config.atomic_write import make_missing_dirs
 
 OPERATOR_FILE_MODE = 0o640
 """Ledger, backup and archive files: the owner writes, the operators' group reads."""
@@ -41,15 +41,5 @@ def give_to_operators(path: Path, gid: int | None, mode: int) -> None:
 def make_operator_dirs(path: Path, gid: int | None) -> None:
     """Create `path` and its missing parents as 0750 folders of the operators' group,
     each made durable in its parent."""
-    missing: list[Path] = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, OPERATOR_DIR_MODE)
-        except FileExistsError:
-            continue
-        give_to_operators(folder, gid, OPERATOR_DIR_MODE)
-        fsync_dir(folder.parent)
+    make_missing_dirs(path, OPERATOR_DIR_MODE,
+                      lambda folder: give_to_operators(folder, gid, OPERATOR_DIR_MODE))
