@@ -48,6 +48,14 @@ _CHILD_PRELUDE = textwrap.dedent("""
 """)
 
 _KILLED_WRITER = _CHILD_PRELUDE + textwrap.dedent("""
+    import os, time
+    # A slow disk: each increment's .partial lives 50 ms before its fsync, so the parent
+    # catches one on a busy machine too (it lived a few ms, and was sometimes missed).
+    _fsync = os.fsync
+    def slow_fsync(descriptor):
+        time.sleep(0.05)
+        _fsync(descriptor)
+    os.fsync = slow_fsync
     with LedgerWriter(paths, clock, BackupPolicy(30, 1000)) as writer:
         for batch in range(10_000):
             print(batch, flush=True)
