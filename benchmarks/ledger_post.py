@@ -261,7 +261,8 @@ def run(entries: int, batch: int, rounds: int, root: Path) -> None:
     )
     print(
         f"    pre-write backups: {-(-entries // batch)} per round (increments), {backups:.2f} s "
-        f"of work on the writer's helper thread; post_batch waited {waits:.2f} s for them"
+        f"of work on the writer's helper thread (with the trailing backups of large batches); "
+        f"post_batch waited {waits:.2f} s for them"
     )
     print(
         f"  raw executemany     {raw:8.2f} s  {entries / raw:10,.0f} entries/s"

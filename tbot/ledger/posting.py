@@ -5,11 +5,14 @@ Every write (`post`, `post_batch`, `reverse`, `commit_batch`, `record_event`) go
 1. take the pre-write backup (`backups.LedgerBackups`: an increment holding the rows
    committed since the previous backup, fsynced, added to the newest backup set) on a
    helper thread while the main thread validates in Python (`validation.DraftCompiler`,
-   the COA's postable accounts cached) and refuses FITIDs duplicated in the batch or
-   already in the file; nothing is written until both are done;
-2. in ONE ``BEGIN IMMEDIATE`` transaction: assign ids in Python (we are the only writer,
-   under `WriterLock`), build the rows and the audit hash chain in Python, and insert them
-   with one `executemany` per table on the underlying sqlite3 connection;
+   the COA's postable accounts cached), refuses FITIDs duplicated in the batch or
+   already in the file, and (`post_batch`, `reverse`) builds the rows: ids assigned in
+   Python (we are the only writer, under `WriterLock`) and the audit hash chain, all in
+   memory; nothing is written until both are done;
+2. in ONE ``BEGIN IMMEDIATE`` transaction: check that the file still ends where the rows
+   were built on (it does, unless another program wrote around the lock: then they are
+   built again), and insert them with one `executemany` per table on the underlying
+   sqlite3 connection;
 3. commit, or roll everything back.
 
 (Inserting on the helper thread while Python builds the next rows was tried and measured:
@@ -31,9 +34,11 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -150,6 +155,7 @@ class LedgerWriter:
         self._compiler: DraftCompiler | None = None
         self._helper: ThreadPoolExecutor | None = None
         self._backup_seconds = 0.0
+        self._backup_seconds_guard = threading.Lock()  # added to by the helper thread too
         self._backup_wait_seconds = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -240,11 +246,13 @@ class LedgerWriter:
         try:
             compiled = [compiler.compile(draft) for draft in drafts]
             self._refuse_duplicates(database, compiled)
+            # Built while the backup runs: nothing touches the file until it is durable.
+            rows = self._build_rows(compiled, actor, {}, _journal_tail(database.connection()))
         except BaseException:
             wait((backup,))  # the refusal is what the caller needs to see
             raise
         self._finish_backup(backup)
-        return self._write(database, compiled, actor, {})
+        return self._write(database, rows)
 
     def reverse(
         self,
@@ -263,8 +271,10 @@ class LedgerWriter:
                               dtposted=dtposted if dtposted is not None else self._clock.now())
         compiled = self._compile_reversal(database.connection(), compiler, draft, {})
         self._refuse_duplicates(database, [compiled])
+        rows = self._build_rows([compiled], actor, {compiled.reverses_entry_id: fitid},
+                                _journal_tail(database.connection()))
         self._finish_backup(self._start_backup())
-        return self._write(database, [compiled], actor, {compiled.reverses_entry_id: fitid})[0]
+        return self._write(database, rows)[0]
 
     def commit_batch(
         self,
@@ -310,11 +320,12 @@ class LedgerWriter:
             wait((backup,))  # the refusal is what the caller needs to see
             raise
         self._finish_backup(backup)
-        created = format_utc(self._clock.now())
         connection = database.connection()
         try:
             with database.atomic("IMMEDIATE"):
-                posted = self._insert(connection, compiled, created, actor, originals)
+                rows = self._build_rows(compiled, actor, originals, _journal_tail(connection))
+                posted = _insert_rows(connection, rows)
+                created = rows.created
                 entry_ids = [entry.entry_id for entry in posted]
                 row_ids, written = insert_rows(connection, prepared, entry_ids)
                 batch_details = {
@@ -515,51 +526,57 @@ class LedgerWriter:
         pre-write backup runs after it on the same thread, and covers anything it failed
         to."""
         trailing = self._require_helper().submit(self._take_backup, self._clock.now())
-        trailing.add_done_callback(_log_trailing_failure)
+        trailing.add_done_callback(self._count_trailing)
+
+    def _count_trailing(self, done: Future[float]) -> None:
+        problem = None if done.cancelled() else done.exception()
+        if problem is None and not done.cancelled():
+            with self._backup_seconds_guard:
+                self._backup_seconds += done.result()
+        elif problem is not None:  # the next write's pre-write backup tries again, refusing
+            log.warning("ledger backup after a write failed (the next write retries it): %s",
+                        problem)
 
     def _finish_backup(self, backup: Future[float]) -> None:
         """Wait for the backup; a failed backup stops the write."""
         waiting_since = time.perf_counter()
         try:
-            self._backup_seconds += backup.result()
+            seconds = backup.result()
+            with self._backup_seconds_guard:
+                self._backup_seconds += seconds
             self._backup_wait_seconds += time.perf_counter() - waiting_since
         except (OSError, sqlite3.Error, BackupSetError) as problem:
             raise LedgerError(f"the pre-write backup of the ledger failed: {problem}") from None
 
-    def _write(
-        self,
-        database: SqliteDatabase,
-        compiled: list[CompiledEntry],
-        actor: str,
-        originals: Mapping[int, str],
-    ) -> list[PostedEntry]:
-        """Insert `compiled` in one transaction (see `_insert`)."""
-        created = format_utc(self._clock.now())
+    def _write(self, database: SqliteDatabase, rows: JournalRows) -> list[PostedEntry]:
+        """Insert `rows` in one transaction; built again first if the file no longer ends
+        where they were built on."""
         connection = database.connection()
         try:
             with database.atomic("IMMEDIATE"):
-                posted = self._insert(connection, compiled, created, actor, originals)
+                tail = _journal_tail(connection)
+                if tail != rows.tail:  # only if something wrote around the writer lock
+                    rows = self._build_rows(rows.compiled, rows.actor, rows.originals, tail)
+                posted = _insert_rows(connection, rows)
         except sqlite3.DatabaseError as problem:
             raise LedgerError(f"the ledger refused the write: {problem}") from None
-        if len(compiled) >= TRAILING_BACKUP_ROWS:
+        if len(rows.compiled) >= TRAILING_BACKUP_ROWS:
             self._trail_backup()
         return posted
 
-    def _insert(
+    def _build_rows(
         self,
-        connection: sqlite3.Connection,
         compiled: list[CompiledEntry],
-        created: str,
         actor: str,
         originals: Mapping[int, str],
-    ) -> list[PostedEntry]:
-        """Assign ids, build rows and the hash chain, insert; inside the transaction.
+        tail: JournalTail,
+    ) -> JournalRows:
+        """The rows of `compiled` with ids after `tail` and the hash chain continuing it.
 
         An entry with `reverses_entry_id` is a reversal (audit action `entry.reverse`,
         `reverses_fitid` from `originals`, keyed by that id); the others are `entry.post`.
         """
-        if not compiled:
-            return []
+        created = format_utc(self._clock.now())
         identity = self._identity
         entity, jurisdiction = identity.entity_code, identity.jurisdiction_code
         broker_code, bot_id = identity.broker_code, identity.bot_id
@@ -568,12 +585,8 @@ class LedgerWriter:
         posting_rows: list[tuple[object, ...]] = []
         trade_rows: list[tuple[object, ...]] = []
         posted: list[PostedEntry] = []
-        entry_id, posting_id, trade_id = connection.execute(
-            "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger_entries), "
-            "(SELECT COALESCE(MAX(id), 0) FROM ledger_postings), "
-            "(SELECT COALESCE(MAX(id), 0) FROM trades)"
-        ).fetchone()
-        audit_id, prev_hash = _chain_tail(connection)
+        entry_id, posting_id, trade_id = tail.entry_id, tail.posting_id, tail.trade_id
+        audit_id, prev_hash = tail.audit_id, tail.row_hash
         for entry in compiled:
             entry_id += 1
             audit_id += 1
@@ -608,13 +621,58 @@ class LedgerWriter:
             entry_rows.append(entry_row)
             posting_rows.extend(postings)
             posted.append(PostedEntry(entry_id, fitid, audit_id))
-        # Parents before children: foreign keys are checked row by row.
-        connection.executemany(_INSERT_AUDIT, audit_rows)
-        connection.executemany(_INSERT_ENTRY, entry_rows)
-        connection.executemany(_INSERT_POSTING, posting_rows)
-        if trade_rows:
-            connection.executemany(_INSERT_TRADE, trade_rows)
-        return posted
+        return JournalRows(tail, compiled, actor, originals, created, audit_rows, entry_rows,
+                           posting_rows, trade_rows, posted)
+
+
+@dataclass(frozen=True)
+class JournalTail:
+    """Where the journal ends: the last ids of its tables and the audit chain's head."""
+
+    entry_id: int
+    posting_id: int
+    trade_id: int
+    audit_id: int
+    row_hash: str
+
+
+@dataclass(frozen=True)
+class JournalRows:
+    """Entries built into rows on `tail`, ready to insert, with what built them."""
+
+    tail: JournalTail
+    compiled: list[CompiledEntry]
+    actor: str
+    originals: Mapping[int, str]
+    created: str
+    audit: list[tuple[object, ...]]
+    entries: list[tuple[object, ...]]
+    postings: list[tuple[object, ...]]
+    trades: list[tuple[object, ...]]
+    posted: list[PostedEntry]
+
+
+def _journal_tail(connection: sqlite3.Connection) -> JournalTail:
+    entry_id, posting_id, trade_id = connection.execute(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger_entries), "
+        "(SELECT COALESCE(MAX(id), 0) FROM ledger_postings), "
+        "(SELECT COALESCE(MAX(id), 0) FROM trades)"
+    ).fetchone()
+    audit_id, row_hash = _chain_tail(connection)
+    return JournalTail(entry_id, posting_id, trade_id, audit_id, row_hash)
+
+
+def _insert_rows(connection: sqlite3.Connection, rows: JournalRows) -> list[PostedEntry]:
+    """Insert built rows (inside the caller's transaction), parents before children:
+    foreign keys are checked row by row."""
+    if not rows.posted:
+        return []
+    connection.executemany(_INSERT_AUDIT, rows.audit)
+    connection.executemany(_INSERT_ENTRY, rows.entries)
+    connection.executemany(_INSERT_POSTING, rows.postings)
+    if rows.trades:
+        connection.executemany(_INSERT_TRADE, rows.trades)
+    return rows.posted
 
 
 def _append_audit(
@@ -643,10 +701,3 @@ def _chain_tail(connection: sqlite3.Connection) -> tuple[int, str]:
 def _require_text(label: str, value: object) -> None:
     if not is_clean_text(value):
         raise LedgerError(f"{label} must be non-empty printable text, not {value!r}")
-
-
-def _log_trailing_failure(done: Future[float]) -> None:
-    problem = None if done.cancelled() else done.exception()
-    if problem is not None:  # the next write's pre-write backup tries again, and refuses
-        log.warning("ledger backup after a write failed (the next write retries it): %s",
-                    problem)

@@ -206,8 +206,9 @@ def collect_increment(
     if state.schema_digest != previous.schema_digest:
         body += _line({"schema": [list(item) for item in schema]})
     count = 0
+    appended = _appended_json(connection, layouts, previous, state)
     for layout in layouts:
-        encoded = _appended_json(connection, layout, previous, state)
+        encoded = appended.get(layout.name)
         if encoded is not None:
             added, rows_text = encoded
             if added:
@@ -235,29 +236,41 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _appended_json(connection: sqlite3.Connection, layout: TableLayout, previous: LedgerState,
-                   state: LedgerState) -> tuple[int, bytes] | None:
-    """An append-only table's new rows as the JSON array text of the increment line, built
-    by SQLite itself (json_array per row): it runs while the writer's thread validates,
-    without Python's GIL, where a Python encoding of a 65,000-row batch held it. (0, b"")
-    when the table did not change; None for a table this path does not serve (not
-    append-only, new in this increment, or holding a value JSON cannot: a BLOB)."""
-    if not layout.append_only or layout.name not in previous.marks:
-        return None
-    mark = previous.marks[layout.name]
-    if state.marks[layout.name] == mark:
-        return 0, b""
-    columns = ", ".join(quote_identifier(column) for column in layout.columns)
+def _appended_json(connection: sqlite3.Connection, layouts: list[TableLayout],
+                   previous: LedgerState, state: LedgerState) -> dict[str, tuple[int, bytes]]:
+    """The new rows of the append-only tables as the JSON array text of their increment
+    lines, by table: (0, b"") for a table that did not change. Tables this path does not
+    serve (not append-only, new in this increment, or holding a value JSON cannot: a BLOB)
+    are left out, for `_changed_rows`.
+
+    SQLite builds the text (json_array per row, joined by group_concat: json_group_array
+    would parse every row's text again), for every table in ONE statement: it runs while
+    the writer's thread validates in Python, and each statement's return waits for the GIL
+    (see `ledger_state.read_state`)."""
+    served = [layout for layout in layouts
+              if layout.append_only and layout.name in previous.marks]
+    found = {layout.name: (0, b"") for layout in served
+             if state.marks[layout.name] == previous.marks[layout.name]}
+    changed = [layout for layout in served if layout.name not in found]
+    if not changed:
+        return found
+    # The ORDER BY in each subquery orders its aggregate (an aggregate's subquery is not
+    # flattened).
+    selects = ", ".join(
+        f"(SELECT count(*) FROM {quote_identifier(layout.name)} WHERE rowid > ?), "  # noqa: S608
+        f"(SELECT group_concat(encoded, ',') FROM (SELECT json_array("
+        + ", ".join(quote_identifier(column) for column in layout.columns)
+        + f") AS encoded FROM {quote_identifier(layout.name)} WHERE rowid > ? ORDER BY rowid))"
+        for layout in changed)
+    marks = [previous.marks[layout.name] for layout in changed for _ in range(2)]
     try:
-        # json(encoded): a row's JSON keeps its JSON-ness through the subquery (the ORDER BY
-        # in the subquery is what orders the aggregate).
-        count, text = connection.execute(
-            "SELECT count(*), json_group_array(json(encoded)) FROM "  # noqa: S608
-            f"(SELECT json_array({columns}) AS encoded FROM {quote_identifier(layout.name)} "
-            "WHERE rowid > ? ORDER BY rowid)", (mark,)).fetchone()
+        values = connection.execute(f"SELECT {selects}", marks).fetchone()
     except sqlite3.OperationalError:  # "JSON cannot hold BLOB values": the Python path
-        return None
-    return int(count), str(text).encode("utf-8")
+        return found
+    for index, layout in enumerate(changed):
+        count, text = values[2 * index], values[2 * index + 1]
+        found[layout.name] = (int(count), b"[" + (text or "").encode("utf-8") + b"]")
+    return found
 
 
 def _changed_rows(connection: sqlite3.Connection, layout: TableLayout, previous: LedgerState,

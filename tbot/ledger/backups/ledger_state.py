@@ -110,13 +110,14 @@ def quote_identifier(identifier: str) -> str:
 
 def read_schema(connection: sqlite3.Connection) -> list[SchemaObject]:
     """The schema objects in creation order (SQLite's own and automatic indexes left out)."""
-    return [
-        (kind, name, table, sql)
-        for kind, name, table, sql in connection.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master "
-            "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
-        )
-    ]
+    # One row of JSON, not a row per object: see `read_state` on why statements count.
+    text = connection.execute(
+        "SELECT json_group_array(json_array(type, name, tbl_name, sql)) FROM "
+        "(SELECT type, name, tbl_name, sql FROM sqlite_master "
+        "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid)"
+    ).fetchone()[0]
+    return [(str(kind), str(name), str(table), str(sql))
+            for kind, name, table, sql in json.loads(text)]
 
 
 def schema_digest(schema: list[SchemaObject]) -> str:
@@ -166,6 +167,17 @@ def high_water_mark(connection: sqlite3.Connection, table: str) -> int:
     ).fetchone()[0])
 
 
+def high_water_marks(connection: sqlite3.Connection, tables: list[str]) -> dict[str, int]:
+    """`high_water_mark` of each of `tables`, in one statement."""
+    if not tables:
+        return {}
+    columns = ", ".join(
+        f"(SELECT COALESCE(MAX(rowid), 0) FROM {quote_identifier(table)})"  # noqa: S608
+        for table in tables)
+    values = connection.execute(f"SELECT {columns}").fetchone()
+    return {table: int(value) for table, value in zip(tables, values, strict=True)}
+
+
 def whole_rows(connection: sqlite3.Connection, layout: TableLayout) -> list[tuple[Any, ...]]:
     """Every row of a table, by rowid."""
     return connection.execute(layout.select_sql()).fetchall()
@@ -176,15 +188,32 @@ def rows_digest(rows: list[tuple[Any, ...]]) -> str:
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
+_LAYOUTS_BY_SCHEMA: dict[str, list[TableLayout]] = {}
+"""Layouts of the schemas seen lately, by schema digest: the layouts follow from the
+schema alone, and reading them costs a PRAGMA per table."""
+_LAYOUTS_KEPT = 8
+
+
 def read_state(connection: sqlite3.Connection) -> tuple[LedgerState, list[TableLayout],
                                                         list[SchemaObject]]:
-    """The state of the file open on `connection`, with its table layouts and schema."""
+    """The state of the file open on `connection`, with its table layouts and schema.
+
+    Few statements, whatever the number of tables: it runs before every write on a helper
+    thread, and each statement's return waits for the GIL while the writer's thread
+    validates in Python (up to the 5 ms switch interval each: with a statement per table
+    that wait was most of an increment's time)."""
     schema = read_schema(connection)
-    layouts = table_layouts(connection, schema)
-    marks = {t.name: high_water_mark(connection, t.name) for t in layouts if t.append_only}
+    digest = schema_digest(schema)
+    layouts = _LAYOUTS_BY_SCHEMA.get(digest)
+    if layouts is None:
+        layouts = table_layouts(connection, schema)
+        if len(_LAYOUTS_BY_SCHEMA) >= _LAYOUTS_KEPT:
+            _LAYOUTS_BY_SCHEMA.pop(next(iter(_LAYOUTS_BY_SCHEMA)), None)
+        _LAYOUTS_BY_SCHEMA[digest] = layouts
+    marks = high_water_marks(connection, [t.name for t in layouts if t.append_only])
     whole = {t.name: rows_digest(whole_rows(connection, t)) for t in layouts
              if not t.append_only}
-    state = LedgerState(chain_head(connection), marks, whole, schema_digest(schema))
+    state = LedgerState(chain_head(connection), marks, whole, digest)
     return state, layouts, schema
 
 
