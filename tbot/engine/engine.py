@@ -386,7 +386,7 @@ class Engine:
         start = self.options.start or broker.sim_time
         if start is None:
             start = self.scheduler.default_sim_start(self.real_clock.now())
-        return SimClock(start, self.options.speed)
+        return SimClock(start, self.options.speed, held=True)  # released when run() begins
 
     async def start(self) -> None:
         """Start-up that needs the loop: recover fills and positions, snapshot the account."""
@@ -496,6 +496,8 @@ class Engine:
 
     async def run(self) -> None:
         """Trade until a stop is requested."""
+        if isinstance(self.clock, SimClock):
+            self.clock.release()  # held while the engine started
         while not self.stopping:
             self._heartbeat = monotonic_time.monotonic()
             async with self.trading_lock:  # the guard's countdown runs on the engine's clock
@@ -560,12 +562,22 @@ class Engine:
 
     async def _idle_until_next_window(self, now: datetime) -> bool:
         """When nothing is happening, skip ahead; True if time was skipped."""
-        if (self.book.positions or self.intents.working() or self._live_active(now)
-                or self.drawdown.busy):
-            return False
         day = now.date()
         plan = self.scheduler.plan(day)
         session_over = plan.session is None or now >= plan.session.close
+        if (self.options.until_close and session_over and plan.windows and self.book.positions
+                and not self.intents.working()):
+            # Asked to stop at the close, and positions outlived it (an exit the broker kept
+            # refusing, a holding the ledger knew and the broker did not): waiting for a flat
+            # book would wait forever. Shutdown flattens or keeps them, as
+            # CLOSE_POSITIONS_ON_SHUTDOWN says, and writes the day's summary.
+            log.warning("the session is over with positions still held (%s)",
+                        ", ".join(sorted(self.book.positions)), extra=ALERTED)
+            self.request_stop("the session is over (--until-close), positions still held")
+            return True
+        if (self.book.positions or self.intents.working() or self._live_active(now)
+                or self.drawdown.busy):
+            return False
         if session_over and day not in self.summarized_days and plan.windows:
             await self._end_of_day(day)
             if self.options.until_close:

@@ -3,7 +3,10 @@
 A simulation starts at a chosen instant and advances with the process's monotonic clock
 (never the wall clock, which can be stepped by NTP). Idle stretches such as nights and
 weekends are skipped with `jump_to`, which only ever moves forward: a clock that went back
-would replay minutes the ledgers already hold.
+would replay minutes the ledgers already hold. A clock made `held` stands still until
+`release()`: the engine holds its clock while it starts, so a simulation begins where it
+was asked to whatever the start-up costs (at x3000, a second of start-up on a big ledger
+was fifty market minutes gone, and with them the morning's windows).
 
 The real clock is `tbot.clock.SystemClock`; `seconds_until` answers "how long do I sleep"
 for either kind.
@@ -31,6 +34,8 @@ class SimClock:
         start: datetime,
         speed: float,
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        held: bool = False,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"a simulated clock's speed must be above 0, not {speed!r}")
@@ -41,6 +46,19 @@ class SimClock:
         # on each jump, so elapsed-time rounding never accumulates across jumps.
         self._anchor = ensure_utc(start)
         self._anchor_real = monotonic()
+        self._held = held
+
+    @property
+    def held(self) -> bool:
+        """True while the clock stands still (made `held`, not yet released)."""
+        return self._held
+
+    def release(self) -> None:
+        """Let a held clock run from the instant it stands at (nothing for a running one)."""
+        with self._lock:
+            if self._held:
+                self._anchor_real = self._monotonic()
+                self._held = False
 
     @property
     def speed(self) -> float:
@@ -71,6 +89,8 @@ class SimClock:
         return max(0.0, remaining / self._speed)
 
     def _now_locked(self) -> datetime:
+        if self._held:
+            return self._anchor
         elapsed = max(0.0, self._monotonic() - self._anchor_real)
         return self._anchor + timedelta(seconds=elapsed * self._speed)
 

@@ -101,3 +101,27 @@ def test_seconds_until_asks_a_sim_clock_and_treats_other_clocks_as_real_time(
     assert seconds_until(SimClock(START, 120.0, real_time), later) == 1.0
     assert seconds_until(FrozenClock(START), later) == 120.0
     assert seconds_until(FrozenClock(later), START) == 0.0
+
+
+def test_a_held_clock_stands_still_until_released_then_runs_from_there(
+    real_time: HandMovedTime,
+) -> None:
+    clock = SimClock(START, speed=3000.0, monotonic=real_time, held=True)
+    real_time.advance(2.0)  # a slow start-up: 100 market minutes at this speed
+    assert clock.held and clock.now() == START
+    assert clock.real_seconds_until(START + timedelta(minutes=5)) == pytest.approx(0.1)
+    clock.release()
+    assert not clock.held and clock.now() == START
+    real_time.advance(1.0)
+    assert clock.now() == START + timedelta(seconds=3000)
+    clock.release()  # a running clock: nothing changes
+    assert clock.now() == START + timedelta(seconds=3000)
+
+
+def test_a_held_clock_jumps_forward_and_still_stands(real_time: HandMovedTime) -> None:
+    clock = SimClock(START, speed=60.0, monotonic=real_time, held=True)
+    clock.jump_to(START + timedelta(hours=1))
+    real_time.advance(5.0)
+    assert clock.now() == START + timedelta(hours=1)
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.jump_to(START)
