@@ -14,7 +14,14 @@ The rows are exactly what the writer would store, audit hash chain and entry dig
 included, so `tbot ledger verify` passes on the result (the hashing is about a quarter of
 the row builder's work, and the builder runs beside the inserts).
 
-    .venv/bin/python benchmarks/big_ledger.py [--entries 1000000] [--cache DIR]
+`sim_account=True` (home `big-ledger-{entries}-sim`) makes a home the engine can trade a
+day on, as if it had run those five years on the simulated broker: the float is the
+account's funding as the engine books it (its FITID is the simulated account's funding
+activity), the last day sells every lot still open (a few more entries than asked), the
+simulated broker's account file holds that funding and the ledger's final cash and no
+positions, and a full snapshot starts its backup set (what the nightly timer leaves).
+
+    .venv/bin/python benchmarks/big_ledger.py [--entries 1000000] [--cache DIR] [--sim]
 """
 
 from __future__ import annotations
@@ -28,17 +35,26 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import cast
 
 from tbot.admin.init_home import init_home
+from tbot.admin.sim_account import sim_broker_settings
+from tbot.booking.lot_checkpoint import LOTS_CHECKPOINT_ACTION, checkpoint_details
+from tbot.broker.sim.sim_broker import FUNDING_DESCRIPTION, SimBroker
+from tbot.broker.sim.state_store import SimStateStore
 from tbot.clock import FrozenClock
+from tbot.config.bot_settings import BotSettings
 from tbot.config.identity import BotIdentity
+from tbot.config.paths import BotPaths
 from tbot.ledger.audit_chain import audit_row_hash, entry_details, entry_text, sha256_hex
+from tbot.ledger.backups import BackupPolicy, take_snapshot
 from tbot.ledger.models import AuditRow, LedgerEntry, LedgerPosting, Trade
+from tbot.ledger.posting import LedgerWriter
 from tbot.ledger.schema import insert_statement
 from tbot.ledger.timestamps import format_utc
 from tbot.ledger.writer_lock import WriterLock
@@ -46,6 +62,7 @@ from tbot.ledger.writer_lock import WriterLock
 IDENTITY = BotIdentity(ENTITY_CODE="TBOT", JURISDICTION_CODE="US", BROKER_CODE="SIM",
                        BOT_ID="BOT01")
 FIRST_DAY = datetime(2022, 1, 3, tzinfo=UTC)  # a Monday
+FLOAT_MOMENT = FIRST_DAY + timedelta(hours=13)
 SESSION_OPEN_SECONDS = 14 * 3600 + 30 * 60
 SESSION_SECONDS = int(6.5 * 3600)
 FILLS_PER_DAY = 800
@@ -75,16 +92,17 @@ _PRICE_PER_CENT = 10_000_000  # prices at scale 9
 _QUANTITY_UNIT = 10**9  # quantities at scale 9
 
 
-def build_big_ledger(home: Path, entries: int) -> Path:
+def build_big_ledger(home: Path, entries: int, *, sim_account: bool = False) -> Path:
     """The ledger file of a bot home under `home` holding `entries` journal entries.
 
-    `home` is a cache directory: the bot home is `home / f"big-ledger-{entries}"`, built
-    once and reused while complete (an interrupted build is thrown away and redone).
-    Returns the ledger file's path; its bot home is `path.parents[3]`.
+    `home` is a cache directory: the bot home is `home / f"big-ledger-{entries}"` (with
+    `-sim` for `sim_account`, see the module doc), built once and reused while complete
+    (an interrupted build is thrown away and redone). Returns the ledger file's path; its
+    bot home is `path.parents[3]`.
     """
     if entries < 1:
         raise ValueError(f"entries must be at least 1, not {entries}")
-    bot_home = Path(home) / f"big-ledger-{entries}"
+    bot_home = Path(home) / f"big-ledger-{entries}{'-sim' if sim_account else ''}"
     ledger = _ledger_path(bot_home)
     if (bot_home / COMPLETE_MARKER).is_file() and ledger.is_file():
         return ledger
@@ -92,9 +110,67 @@ def build_big_ledger(home: Path, entries: int) -> Path:
         shutil.rmtree(bot_home)
     bot = init_home(bot_home, IDENTITY, FrozenClock(FIRST_DAY), actor="benchmark")
     with WriterLock(bot.paths.writer_lock_file):
-        _fill_ledger(bot.paths.ledger_db, entries)
+        _fill_ledger(bot.paths.ledger_db, entries, sim_account)
+    if sim_account:
+        _open_sim_account(bot.paths, bot.config.bot, _ledger_cash(bot.paths.ledger_db))
+        night = history_end(entries) + timedelta(hours=2)
+        take_snapshot(bot.paths, night)
+        _checkpoint_flat_lots(bot.paths, night + timedelta(minutes=1))
     (bot_home / COMPLETE_MARKER).write_text(f"{entries}\n")
     return bot.paths.ledger_db
+
+
+def _checkpoint_flat_lots(paths: BotPaths, moment: datetime) -> None:
+    """The lot checkpoint the engine writes at each end of day: here, flat after the last
+    entry (the last day sold every lot)."""
+    ledger = sqlite3.connect(f"file:{paths.ledger_db}?mode=ro", uri=True)
+    try:
+        (last_entry,) = ledger.execute("SELECT MAX(id) FROM ledger_entries").fetchone()
+    finally:
+        ledger.close()
+    policy = BackupPolicy(retention_days=3650, keep_per_day=100)
+    with LedgerWriter(paths, FrozenClock(moment), policy) as writer:
+        writer.record_event(LOTS_CHECKPOINT_ACTION, actor=ACTOR, subject=EQUITIES,
+                            details=checkpoint_details(last_entry, []))
+
+
+def history_end(entries: int) -> datetime:
+    """The end of the last session a big ledger of `entries` entries has fills in."""
+    weeks, weekday = divmod((max(entries, 2) - 2) // FILLS_PER_DAY, 5)
+    day = FIRST_DAY + timedelta(days=7 * weeks + weekday)
+    return day + timedelta(seconds=SESSION_OPEN_SECONDS + SESSION_SECONDS)
+
+
+def big_ledger_cash(ledger: Path) -> Decimal:
+    """The cash balance (account 1070) of a big ledger: what its simulated account holds."""
+    return _ledger_cash(ledger)
+
+
+def _ledger_cash(ledger: Path) -> Decimal:
+    connection = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        (micros,) = connection.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM ledger_postings WHERE account_code = ?",
+            (CASH,)).fetchone()
+    finally:
+        connection.close()
+    return Decimal(micros).scaleb(-6)
+
+
+def _open_sim_account(paths: BotPaths, settings_of_bot: BotSettings, cash: Decimal) -> None:
+    """The simulated broker's account file: funded on the first day as the ledger's float
+    says, holding the ledger's final cash (the five years of fills are the ledger's; the
+    engine's syncs look back 30 days, past which they are not read) and no positions."""
+    settings = replace(
+        sim_broker_settings(settings_of_bot, IDENTITY.bot_identity),
+        starting_cash=Decimal(FLOAT_MICROS).scaleb(-6))
+    SimBroker.open(paths.sim_broker_file, settings, FrozenClock(FLOAT_MOMENT)).close()
+    store = SimStateStore.open_existing(paths.sim_broker_file)
+    try:
+        with store.transaction():
+            store.set_cash(cash)
+    finally:
+        store.close()
 
 
 def _ledger_path(bot_home: Path) -> Path:
@@ -159,14 +235,28 @@ class _JournalBuilder:
         hour, minute = divmod(minutes, 60)
         return f"{self._day_text}{hour:02d}:{minute:02d}:{second:02d}.{fraction:06d}Z"
 
-    def float_injection(self, rows: _Rows) -> None:
-        """The first entry: the capital float funds the simulated broker's cash."""
-        moment = FIRST_DAY + timedelta(hours=13)
+    def float_injection(self, rows: _Rows, sim_account: bool) -> None:
+        """The first entry: the capital float funds the simulated broker's cash (booked as
+        the engine books the simulated account's funding, for `sim_account`)."""
+        moment = FLOAT_MOMENT
         times = (format_utc(moment), format_utc(moment + timedelta(milliseconds=40)))
-        self._entry(rows, "FLOAT-0000001", times, "CREDIT",
-                    "funding: deposit 10000000 (capital float)",
+        if sim_account:
+            fitid = f"SIM-{IDENTITY.bot_identity}-FUNDING"
+            memo = f"funding: CSD {FLOAT_MICROS // 10**6} ({FUNDING_DESCRIPTION})"
+        else:
+            fitid, memo = "FLOAT-0000001", "funding: deposit 10000000 (capital float)"
+        self._entry(rows, fitid, times, "CREDIT", memo,
                     [(CASH, FLOAT_MICROS, None, None), (FLOAT, -FLOAT_MICROS, None, None)],
                     None)
+
+    def sell_open_lots(self, rows: _Rows, number: int) -> None:
+        """Sell every lot still open, as fills `number`, `number + 1`, ... of the last day
+        (their times follow the day's last fill)."""
+        times = self.moment(number - 1)
+        for name in SYMBOLS:
+            if self.symbols[name].lot_quantity:
+                self._sell(rows, name, number, times)
+                number += 1
 
     def fill(self, rows: _Rows, number: int) -> None:
         """Fill `number`: sell the symbol's open lot, or buy a new one."""
@@ -192,6 +282,14 @@ class _JournalBuilder:
             symbol.lot_price_cents = price
             self._entry(rows, fitid, times, "BUY", memo, postings, trade)
             return
+        self._sell(rows, name, number, times)
+
+    def _sell(self, rows: _Rows, name: str, number: int, times: tuple[str, str]) -> None:
+        symbol = self.symbols[name]
+        price = symbol.price_cents
+        strategy = STRATEGIES[min(2, (number % FILLS_PER_DAY) * 3 // FILLS_PER_DAY)]
+        fitid = f"SIM-F-{number:09d}"
+        price_text = f"{price // 100}.{price % 100:02d}"
         quantity, basis = symbol.lot_quantity, symbol.lot_cost_micros
         proceeds = quantity * price * _MICROS_PER_CENT
         gain = proceeds - basis
@@ -251,27 +349,30 @@ def _money(micros: int) -> str:
     return f"{whole}.{fraction:06d}".rstrip("0").rstrip(".")
 
 
-def _chunks(builder: _JournalBuilder, entries: int) -> Iterator[_Rows]:
+def _chunks(builder: _JournalBuilder, entries: int, sim_account: bool) -> Iterator[_Rows]:
     rows = _Rows()
-    builder.float_injection(rows)
+    builder.float_injection(rows, sim_account)
     for number in range(1, entries):
         builder.fill(rows, number)
         if len(rows.entries) >= CHUNK_ENTRIES:
             yield rows
             rows = _Rows()
+    if sim_account:
+        builder.sell_open_lots(rows, entries)
     if rows.entries:
         yield rows
 
 
-def _produce(sink: Connection, audit_id: int, prev_hash: str, entries: int) -> None:
+def _produce(sink: Connection, audit_id: int, prev_hash: str, entries: int,
+             sim_account: bool) -> None:
     """The child process: build every chunk and send it to the inserting parent."""
-    for rows in _chunks(_JournalBuilder(audit_id, prev_hash), entries):
+    for rows in _chunks(_JournalBuilder(audit_id, prev_hash), entries, sim_account):
         sink.send(rows)
     sink.send(None)
     sink.close()
 
 
-def _fill_ledger(ledger: Path, entries: int) -> None:
+def _fill_ledger(ledger: Path, entries: int, sim_account: bool) -> None:
     """Insert the journal; a child process builds the rows (Python and hashing) while this
     one inserts (SQLite), so the two halves of the work overlap on two cores."""
     connection = sqlite3.connect(ledger, isolation_level=None)
@@ -289,7 +390,8 @@ def _fill_ledger(ledger: Path, entries: int) -> None:
         ).fetchone()
         source, sink = multiprocessing.Pipe(duplex=False)
         producer = multiprocessing.Process(
-            target=_produce, args=(sink, audit_id, prev_hash, entries), daemon=True
+            target=_produce, args=(sink, audit_id, prev_hash, entries, sim_account),
+            daemon=True
         )
         producer.start()
         sink.close()
@@ -371,11 +473,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "tbot-bench",
                         help="directory the bot homes are cached under")
+    parser.add_argument("--sim", action="store_true",
+                        help="the home an engine can trade a day on (see the module doc)")
     parser.add_argument("--measure", action="store_true",
                         help="time the console's ledger queries on the result")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    ledger = build_big_ledger(args.cache, args.entries)
+    ledger = build_big_ledger(args.cache, args.entries, sim_account=args.sim)
     seconds = time.perf_counter() - started
     size_mb = ledger.stat().st_size / 1e6
     print(f"{args.entries:,} entries in {ledger} ({size_mb:,.0f} MB): {seconds:.1f} s")

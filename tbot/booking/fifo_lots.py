@@ -18,7 +18,9 @@ and tbot never sends such an order.
 The engine keeps one `LotBook` while it runs and rebuilds it with `LotBook.from_ledger`
 after a restart, replaying the equities postings that `FillBooker` made with the same
 arithmetic (an entry's TRNTYPE tells a short sale from a sale); any disagreement is an
-error, never a guess.
+error, never a guess. The replay starts from the newest lot checkpoint in the ledger
+(`lot_checkpoint`), so its cost follows the entries since the last end of day, not the
+ledger's size.
 
 Corrections replay too (reconciliation posts them when an admin accepts the broker's
 version of a fill): a reversal followed at once by its corrected entry (FITID
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tbot.booking.correction_ids import base_fitid, is_correction_of
+from tbot.booking.lot_checkpoint import CheckpointLot, latest_checkpoint
 from tbot.clock import ensure_utc
 from tbot.ledger.amounts import (
     MONEY_PLACES,
@@ -299,6 +302,13 @@ class LotBook:
         """Every symbol with at least one open lot (long or short), sorted."""
         return tuple(sorted(self._lots))
 
+    def checkpoint_lots(self) -> list[CheckpointLot]:
+        """Every open lot, symbols sorted and each symbol's lots oldest first, as a lot
+        checkpoint keeps them."""
+        return [CheckpointLot(symbol, lot.fitid, lot.quantity, lot.cost, lot.acquired_at,
+                              lot.short, self._opened.get(lot.fitid, lot.quantity))
+                for symbol in sorted(self._lots) for lot in self._lots[symbol]]
+
     def clone(self) -> LotBook:
         """An independent copy (lots are immutable, so copying the queues is enough)."""
         copy = LotBook()
@@ -392,14 +402,47 @@ class LotBook:
     @classmethod
     def from_connection(cls, connection: sqlite3.Connection, equities_account: str) -> LotBook:
         """`from_ledger` over an open connection to the ledger."""
+        return cls.replayed(connection, equities_account)[0]
+
+    @classmethod
+    def replayed(cls, connection: sqlite3.Connection, equities_account: str
+                 ) -> tuple[LotBook, int]:
+        """The lots and the last entry id they stand for: the newest checkpoint's lots and
+        the replay of every entry after it (all entries when there is none), read in one
+        read transaction (the caller's, when it has one open)."""
+        own_transaction = not connection.in_transaction
+        if own_transaction:
+            connection.execute("BEGIN")
+        try:
+            return cls._replayed(connection, equities_account)
+        finally:
+            if own_transaction:
+                connection.execute("COMMIT")
+
+    @classmethod
+    def _replayed(cls, connection: sqlite3.Connection, equities_account: str
+                  ) -> tuple[LotBook, int]:
+        (through,) = connection.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM ledger_entries").fetchone()
         book = cls()
+        after = 0
+        checkpoint = latest_checkpoint(connection, equities_account)
+        if checkpoint is not None and checkpoint.through_entry_id <= through:
+            after = checkpoint.through_entry_id
+            for lot in checkpoint.lots:
+                book._lots.setdefault(lot.symbol, deque()).append(Lot(
+                    lot.fitid, lot.quantity, lot.cost, lot.acquired_at, lot.short))
+                book._opened[lot.fitid] = lot.opened_quantity
+        # `+p.account_code`: the entry_id range is what narrows the postings; without the
+        # `+`, SQLite walks the account's index over the whole history instead.
         rows = connection.execute(
             "SELECT e.id, e.fitid, e.trntype, e.dtposted, o.fitid, p.symbol, p.quantity, "
             "p.amount "
             "FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
             "LEFT JOIN ledger_entries o ON o.id = e.reverses_entry_id "
-            "WHERE p.account_code = ? AND p.symbol IS NOT NULL ORDER BY p.entry_id, p.id",
-            (equities_account,),
+            "WHERE p.entry_id > ? AND p.entry_id <= ? AND +p.account_code = ? "
+            "AND p.symbol IS NOT NULL ORDER BY p.entry_id, p.id",
+            (after, through, equities_account),
         )
         entries: list[_EntryLegs] = []
         for entry_id, fitid, trntype, dtposted, reversed_fitid, symbol, quantity, amount in rows:
@@ -408,7 +451,7 @@ class LotBook:
                                           reversed_fitid, []))
             entries[-1].legs.append((symbol, quantity, amount))
         book._replay_entries(entries)
-        return book
+        return book, through
 
     def _replay_entries(self, entries: list[_EntryLegs]) -> None:
         index = 0

@@ -565,24 +565,14 @@ class Engine:
         day = now.date()
         plan = self.scheduler.plan(day)
         session_over = plan.session is None or now >= plan.session.close
-        if (self.options.until_close and session_over and plan.windows and self.book.positions
-                and not self.intents.working()):
-            # Asked to stop at the close, and positions outlived it (an exit the broker kept
-            # refusing, a holding the ledger knew and the broker did not): waiting for a flat
-            # book would wait forever. Shutdown flattens or keeps them, as
-            # CLOSE_POSITIONS_ON_SHUTDOWN says, and writes the day's summary.
-            log.warning("the session is over with positions still held (%s)",
-                        ", ".join(sorted(self.book.positions)), extra=ALERTED)
-            self.request_stop("the session is over (--until-close), positions still held")
+        closed_today = session_over and bool(plan.windows)
+        if self.options.until_close and await self._stop_at_the_close(now, day, closed_today):
             return True
         if (self.book.positions or self.intents.working() or self._live_active(now)
                 or self.drawdown.busy):
             return False
         if session_over and day not in self.summarized_days and plan.windows:
             await self._end_of_day(day)
-            if self.options.until_close:
-                self.request_stop("the session is over (--until-close)")
-                return True
         try:
             wake = self.scheduler.next_wake(now)
         except TbotError as error:
@@ -604,6 +594,26 @@ class Engine:
             return False
         await self._sleep_until(target)
         self._cursor = floor_minute(self.clock.now())
+        return True
+
+    async def _stop_at_the_close(self, now: datetime, day: date, closed_today: bool) -> bool:
+        """--until-close: once the first session since the start has closed (today's, or an
+        earlier day's whose end of day ran when a lagging engine crossed midnight), stop;
+        True when asked to. Positions that outlived the close do not hold the stop (an exit
+        the broker kept refusing would hold it forever): shutdown flattens or keeps them, as
+        CLOSE_POSITIONS_ON_SHUTDOWN says, and writes the day's summary."""
+        if not (closed_today or self.summarized_days) or self.intents.working():
+            return False
+        if self.book.positions:
+            log.warning("the session is over with positions still held (%s)",
+                        ", ".join(sorted(self.book.positions)), extra=ALERTED)
+            self.request_stop("the session is over (--until-close), positions still held")
+            return True
+        if self._live_active(now) or self.drawdown.busy:
+            return False
+        if closed_today and day not in self.summarized_days:
+            await self._end_of_day(day)
+        self.request_stop("the session is over (--until-close)")
         return True
 
     def _live_active(self, now: datetime) -> bool:
@@ -1088,6 +1098,12 @@ class Engine:
         self.summarized_days.add(day)
         self._report_coverage(day)
         await self.require_reconciliation().end_of_day()
+        try:  # the next start replays the lots from here, not from the ledger's first day
+            await self.desk.run(self.desk.checkpoint_lots, self.accounts.equities)
+        except LedgerError as error:
+            self.alert_once(f"lots:{day}", "warning",
+                            f"lot checkpoint for {day} not written ({error}); the next start "
+                            "replays the lots from the last one")
         try:  # every money figure of the summary is the ledger's
             booked = await self.desk.run(self.desk.booked_day, day, self.accounts)
         except LedgerError as error:

@@ -18,7 +18,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from tbot.booking.broker_accounts import BrokerAccounts
+from tbot.booking.fifo_lots import LotBook
 from tbot.booking.ledger_results import LedgerResults, day_bounds, results_between
+from tbot.booking.lot_checkpoint import (
+    LOTS_CHECKPOINT_ACTION,
+    checkpoint_details,
+    latest_checkpoint,
+)
 from tbot.clock import Clock
 from tbot.config.paths import BotPaths
 from tbot.ledger.backup import BackupPolicy
@@ -101,6 +107,25 @@ class LedgerDesk:
         return self._writer.commit_batch(
             batch, actor=actor, action=action, subject=subject, details=details
         )
+
+    def checkpoint_lots(self, equities_account: str) -> int | None:
+        """Write a lot checkpoint of `equities_account` (see `lot_checkpoint`), computed from
+        the ledger; the audit row's id, or None when nothing was booked since the last one."""
+
+        def read(connection: sqlite3.Connection) -> tuple[int | None, LotBook, int]:
+            connection.execute("BEGIN")
+            try:
+                previous = latest_checkpoint(connection, equities_account)
+                book, through = LotBook.replayed(connection, equities_account)
+            finally:
+                connection.execute("COMMIT")
+            return (None if previous is None else previous.through_entry_id), book, through
+
+        previous, book, through = self.read_with(read)
+        if previous == through:
+            return None
+        return self.record_event(LOTS_CHECKPOINT_ACTION, ENGINE_ACTOR, equities_account,
+                                 checkpoint_details(through, book.checkpoint_lots()))
 
     def read_with(self, function: Callable[[sqlite3.Connection], T]) -> T:
         """`function(connection)` over a short-lived read-only connection."""

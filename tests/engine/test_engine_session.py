@@ -34,6 +34,12 @@ def test_a_simulated_day_trades_books_balanced_entries_and_verifies(home, start_
     # The template's day trades in all three windows.
     assert {strategy for _, strategy, _ in trades} == {"open", "mid", "close"}
     assert "entry.post" in audit_actions
+    # The day's end left a lot checkpoint (flat, after the day's last entry): the next start
+    # replays the lots from here.
+    (checkpoint,) = ledger_rows(home, "SELECT details FROM audit_trail "
+                                      "WHERE action = 'lots.checkpoint'")
+    last_entry = ledger_rows(home, "SELECT MAX(id) FROM ledger_entries")[0][0]
+    assert json.loads(checkpoint[0]) == {"through_entry_id": last_entry, "lots": []}
     logs = home / OUTPUT / "logs"
     assert "FILL" in (logs / "open.log").read_text()
     # The template's LOG_FORMAT=json: only that file is written.

@@ -81,3 +81,28 @@ def test_a_simulation_starts_where_asked_however_long_the_start_up_takes(home: P
         assert asyncio.run(scenario()) == START
     finally:
         engine.close_blocking()
+
+
+def test_until_close_stops_when_a_lagging_engine_closed_the_day_past_midnight(
+    home: Path,
+) -> None:
+    """The day's end ran from the next day's first minute (the engine lagged its clock past
+    midnight): a Saturday has no close of its own, yet the run stops there."""
+    engine = Engine(open_home(home), EngineOptions(sim=True, speed=600.0, start=START,
+                                                   until_close=True))
+    engine.start_blocking()
+    saturday = datetime.fromisoformat(f"{TRADING_DAY}T00:05:00+00:00") + timedelta(days=1)
+
+    async def scenario() -> None:
+        await engine.start()
+        await step(engine, saturday)  # the Friday's end of day runs from here
+        assert engine.current_day == saturday.date()
+        await asyncio.wait_for(engine.run(), timeout=30)
+        await engine.shutdown()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        engine.close_blocking()
+    assert engine.stop_reason is not None and "until-close" in engine.stop_reason
+    assert engine.clock.now() < saturday + timedelta(hours=1)
