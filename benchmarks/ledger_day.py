@@ -42,6 +42,7 @@ from benchmarks.big_ledger import (  # noqa: E402
     build_big_ledger,
     history_end,
 )
+from tbot.ledger.backups.increment import read_increment_header  # noqa: E402
 
 TBOT = Path(sys.executable).with_name("tbot")
 LOOKBACK_DAYS = 30
@@ -110,11 +111,13 @@ def run_day(home: Path, start: datetime, speed: float) -> DayRun:
     return DayRun(seconds, start_up, day_entries(home, start.date()))
 
 
-def backup_figures(home: Path, day: date) -> tuple[int, int]:
-    """(increments, bytes) the engine's writes added to backup sets on `day`'s folder."""
-    folder = home / "storage" / "backups" / day.isoformat()
-    increments = list(folder.glob("*.set/inc-*.jsonl.gz")) if folder.is_dir() else []
-    return len(increments), sum(path.stat().st_size for path in increments)
+def backup_figures(home: Path, day: date) -> tuple[int, int, int]:
+    """(increments, their bytes, the largest) the engine's pre-write backups took on `day`
+    (by the simulated time in each increment's header), in whichever set they went."""
+    sizes = [path.stat().st_size
+             for path in (home / "storage" / "backups").glob("*/*.set/inc-*.jsonl.gz")
+             if read_increment_header(path).taken_at_utc.startswith(day.isoformat())]
+    return len(sizes), sum(sizes), max(sizes, default=0)
 
 
 def drill(home: Path) -> tuple[int, float, str]:
@@ -173,9 +176,9 @@ def run(entries: int, rounds: int, speed: float, day: date, cache: Path, root: P
     print(f"  big home:   {big_median:6.2f} s (median of {rounds}), start-up "
           f"{median(run.start_up for run in big_runs):.2f} s")
     print(f"  ratio big/fresh: {big_median / fresh_median:.2f}x (target <= 1.10x)")
-    increments, written = backup_figures(big, day)
+    increments, written, largest = backup_figures(big, day)
     print(f"  the day's pre-write backups on the big home: {increments} increments, "
-          f"{written:,} bytes")
+          f"{written:,} bytes in all, the largest {largest:,} bytes")
     code, seconds, verdict = drill(big)
     print(f"  restore drill (rebuild the newest set, compare with the live ledger): "
           f"exit {code} in {seconds:.1f} s  {verdict}")
