@@ -53,6 +53,12 @@ from tbot.config.identity import BotIdentity
 from tbot.config.paths import BotPaths
 from tbot.ledger.audit_chain import audit_row_hash, entry_details, entry_text, sha256_hex
 from tbot.ledger.backups import BackupPolicy, take_snapshot
+from tbot.ledger.balances import (
+    BALANCES_ACTION,
+    BALANCES_SUBJECT,
+    balance_checkpoint,
+    balances_details,
+)
 from tbot.ledger.models import AuditRow, LedgerEntry, LedgerPosting, Trade
 from tbot.ledger.posting import LedgerWriter
 from tbot.ledger.schema import insert_statement
@@ -115,23 +121,26 @@ def build_big_ledger(home: Path, entries: int, *, sim_account: bool = False) -> 
         _open_sim_account(bot.paths, bot.config.bot, _ledger_cash(bot.paths.ledger_db))
         night = history_end(entries) + timedelta(hours=2)
         take_snapshot(bot.paths, night)
-        _checkpoint_flat_lots(bot.paths, night + timedelta(minutes=1))
+        _end_of_day_checkpoints(bot.paths, night + timedelta(minutes=1))
     (bot_home / COMPLETE_MARKER).write_text(f"{entries}\n")
     return bot.paths.ledger_db
 
 
-def _checkpoint_flat_lots(paths: BotPaths, moment: datetime) -> None:
-    """The lot checkpoint the engine writes at each end of day: here, flat after the last
-    entry (the last day sold every lot)."""
+def _end_of_day_checkpoints(paths: BotPaths, moment: datetime) -> None:
+    """The checkpoints the engine writes at each end of day: the lots (here flat after the
+    last entry: the last day sold every lot) and the sums of every account's postings."""
     ledger = sqlite3.connect(f"file:{paths.ledger_db}?mode=ro", uri=True)
     try:
-        (last_entry,) = ledger.execute("SELECT MAX(id) FROM ledger_entries").fetchone()
+        ledger.execute("BEGIN")
+        sums = balance_checkpoint(ledger)
     finally:
         ledger.close()
     policy = BackupPolicy(retention_days=3650, keep_per_day=100)
     with LedgerWriter(paths, FrozenClock(moment), policy) as writer:
         writer.record_event(LOTS_CHECKPOINT_ACTION, actor=ACTOR, subject=EQUITIES,
-                            details=checkpoint_details(last_entry, []))
+                            details=checkpoint_details(sums.through_entry_id, []))
+        writer.record_event(BALANCES_ACTION, actor=ACTOR, subject=BALANCES_SUBJECT,
+                            details=balances_details(sums))
 
 
 def history_end(entries: int) -> datetime:

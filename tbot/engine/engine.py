@@ -1098,12 +1098,12 @@ class Engine:
         self.summarized_days.add(day)
         self._report_coverage(day)
         await self.require_reconciliation().end_of_day()
-        try:  # the next start replays the lots from here, not from the ledger's first day
-            await self.desk.run(self.desk.checkpoint_lots, self.accounts.equities)
+        try:  # lots and balances are read from here on, not from the ledger's first day
+            await self.desk.run(self.desk.write_checkpoints, self.accounts.equities)
         except LedgerError as error:
-            self.alert_once(f"lots:{day}", "warning",
-                            f"lot checkpoint for {day} not written ({error}); the next start "
-                            "replays the lots from the last one")
+            self.alert_once(f"checkpoints:{day}", "warning",
+                            f"lot and balance checkpoints for {day} not written ({error}); "
+                            "lots and balances are read from the last ones")
         try:  # every money figure of the summary is the ledger's
             booked = await self.desk.run(self.desk.booked_day, day, self.accounts)
         except LedgerError as error:

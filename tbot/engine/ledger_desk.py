@@ -28,6 +28,14 @@ from tbot.booking.lot_checkpoint import (
 from tbot.clock import Clock
 from tbot.config.paths import BotPaths
 from tbot.ledger.backup import BackupPolicy
+from tbot.ledger.balances import (
+    BALANCES_ACTION,
+    BALANCES_SUBJECT,
+    BalanceCheckpoint,
+    balance_checkpoint,
+    balances_details,
+    latest_balances,
+)
 from tbot.ledger.batch import BatchResult, LedgerBatch
 from tbot.ledger.database import open_reader_connection
 from tbot.ledger.drafts import EntryDraft, PostedEntry
@@ -108,24 +116,36 @@ class LedgerDesk:
             batch, actor=actor, action=action, subject=subject, details=details
         )
 
-    def checkpoint_lots(self, equities_account: str) -> int | None:
-        """Write a lot checkpoint of `equities_account` (see `lot_checkpoint`), computed from
-        the ledger; the audit row's id, or None when nothing was booked since the last one."""
+    def write_checkpoints(self, equities_account: str) -> list[int]:
+        """Write the end-of-day checkpoints, each computed from the ledger in one read
+        transaction and skipped when nothing was booked since the last one: the open lots
+        of `equities_account` (`tbot.booking.lot_checkpoint`) and the sums of every
+        account's postings (`tbot.ledger.balances`). The audit rows' ids."""
 
-        def read(connection: sqlite3.Connection) -> tuple[int | None, LotBook, int]:
+        def read(connection: sqlite3.Connection) -> tuple[int | None, LotBook, int,
+                                                          BalanceCheckpoint | None,
+                                                          BalanceCheckpoint]:
             connection.execute("BEGIN")
             try:
-                previous = latest_checkpoint(connection, equities_account)
+                previous_lots = latest_checkpoint(connection, equities_account)
                 book, through = LotBook.replayed(connection, equities_account)
+                previous_sums = latest_balances(connection)
+                sums = balance_checkpoint(connection)
             finally:
                 connection.execute("COMMIT")
-            return (None if previous is None else previous.through_entry_id), book, through
+            return (None if previous_lots is None else previous_lots.through_entry_id, book,
+                    through, previous_sums, sums)
 
-        previous, book, through = self.read_with(read)
-        if previous == through:
-            return None
-        return self.record_event(LOTS_CHECKPOINT_ACTION, ENGINE_ACTOR, equities_account,
-                                 checkpoint_details(through, book.checkpoint_lots()))
+        previous_lots, book, through, previous_sums, sums = self.read_with(read)
+        written = []
+        if previous_lots != through:
+            written.append(self.record_event(
+                LOTS_CHECKPOINT_ACTION, ENGINE_ACTOR, equities_account,
+                checkpoint_details(through, book.checkpoint_lots())))
+        if previous_sums is None or previous_sums.through_entry_id != sums.through_entry_id:
+            written.append(self.record_event(BALANCES_ACTION, ENGINE_ACTOR, BALANCES_SUBJECT,
+                                             balances_details(sums)))
+        return written
 
     def read_with(self, function: Callable[[sqlite3.Connection], T]) -> T:
         """`function(connection)` over a short-lived read-only connection."""

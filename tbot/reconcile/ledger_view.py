@@ -28,6 +28,7 @@ from tbot.ledger.amounts import (
     QUANTITY_PLACES,
     from_scaled,
 )
+from tbot.ledger.balances import account_sums
 from tbot.ledger.timestamps import format_utc
 from tbot.reconcile.statuses import BreakKind, RecordStatus
 
@@ -336,26 +337,24 @@ def stored_records(
 def ledger_positions(
     connection: sqlite3.Connection, equities_account: str
 ) -> dict[str, tuple[Decimal, Decimal]]:
-    """(quantity, cost basis) per symbol on the equities account; flat symbols left out."""
+    """(quantity, cost basis) per symbol on the equities account; flat symbols left out.
+    Summed from the newest balance checkpoint (`tbot.ledger.balances`): a check costs the
+    postings since the last end of day, not the ledger's whole history."""
     positions: dict[str, tuple[Decimal, Decimal]] = {}
-    for symbol, quantity, amount in connection.execute(
-        "SELECT symbol, SUM(COALESCE(quantity, 0)), SUM(amount) FROM ledger_postings "
-        "WHERE account_code = ? AND symbol IS NOT NULL GROUP BY symbol",
-        (equities_account,),
-    ):
-        held = from_scaled(int(quantity), QUANTITY_PLACES)
+    for symbol, sums in sorted(account_sums(connection, equities_account).items(),
+                               key=lambda item: item[0] or ""):
+        if symbol is None:
+            continue
+        held = from_scaled(sums.quantity, QUANTITY_PLACES)
         if held != 0:
-            positions[symbol] = (held, _money(amount))
+            positions[symbol] = (held, _money(sums.amount))
     return positions
 
 
 def account_balance(connection: sqlite3.Connection, account: str) -> Decimal:
-    """The balance (debits positive) of `account` over the whole ledger."""
-    (total,) = connection.execute(
-        "SELECT COALESCE(SUM(amount), 0) FROM ledger_postings WHERE account_code = ?",
-        (account,),
-    ).fetchone()
-    return _money(total)
+    """The balance (debits positive) of `account` over the whole ledger (from the newest
+    balance checkpoint, as `ledger_positions`)."""
+    return _money(sum(sums.amount for sums in account_sums(connection, account).values()))
 
 
 BREAK_STATUSES = tuple(status.value for status in RecordStatus if status.is_break)

@@ -64,7 +64,7 @@ def test_lots_from_a_checkpoint_and_the_entries_after_it_equal_the_live_lots(
     book_on(make_fill("buy", "3", "33.333333333", fill_id="B1"))
     book_on(make_fill("buy", "2.5", "401.37", symbol="MSFT", fill_id="M1"))
     book_on(make_fill("buy", "7", "14.285714286", fill_id="B2"))
-    assert on_desk(desk, desk.checkpoint_lots, EQUITIES) is not None
+    assert on_desk(desk, desk.write_checkpoints, EQUITIES)
     # after the checkpoint: a sale across both AAPL lots, a new lot, MSFT closed
     book_on(make_fill("sell", "5", "20", fill_id="S1"))
     book_on(make_fill("buy", "6", "16.5", fill_id="B3"))
@@ -101,10 +101,10 @@ def test_no_new_checkpoint_when_nothing_was_booked_since_the_last(
     book_on: Callable[[BrokerFill], None],
 ) -> None:
     book_on(make_fill("buy", "3", "10", fill_id="B1"))
-    assert on_desk(desk, desk.checkpoint_lots, EQUITIES) is not None
-    assert on_desk(desk, desk.checkpoint_lots, EQUITIES) is None
+    assert len(on_desk(desk, desk.write_checkpoints, EQUITIES)) == 2  # lots and balances
+    assert on_desk(desk, desk.write_checkpoints, EQUITIES) == []
     book_on(make_fill("sell", "3", "11", fill_id="S1"))
-    assert on_desk(desk, desk.checkpoint_lots, EQUITIES) is not None
+    assert len(on_desk(desk, desk.write_checkpoints, EQUITIES)) == 2
     assert len(checkpoints(home)) == 2
 
 
@@ -127,7 +127,7 @@ def test_a_reversal_after_the_checkpoint_withdraws_a_lot_opened_before_it(
 ) -> None:
     book_on(make_fill("buy", "3", "10", fill_id="B1"))
     book_on(make_fill("buy", "2", "10", symbol="MSFT", fill_id="M1"))
-    on_desk(desk, desk.checkpoint_lots, EQUITIES)
+    on_desk(desk, desk.write_checkpoints, EQUITIES)
     desk.close_blocking()
     with LedgerWriter(home.paths, clock, home.backup_policy) as writer:
         writer.reverse("B1", new_fitid="B1-REV", memo="booked in error", actor="test")

@@ -40,6 +40,9 @@ def test_a_simulated_day_trades_books_balanced_entries_and_verifies(home, start_
                                       "WHERE action = 'lots.checkpoint'")
     last_entry = ledger_rows(home, "SELECT MAX(id) FROM ledger_entries")[0][0]
     assert json.loads(checkpoint[0]) == {"through_entry_id": last_entry, "lots": []}
+    (balances,) = ledger_rows(home, "SELECT details FROM audit_trail "
+                                    "WHERE action = 'ledger.balances'")
+    assert json.loads(balances[0])["through_entry_id"] == last_entry
     logs = home / OUTPUT / "logs"
     assert "FILL" in (logs / "open.log").read_text()
     # The template's LOG_FORMAT=json: only that file is written.

@@ -1,0 +1,138 @@
+"""Balance checkpoints: the sums of every account's postings (per symbol) as of an entry,
+kept in the audit trail, so that a balance or a holding is the checkpoint's sum plus the
+postings since, not a sum over the journal's whole history.
+
+Reconciliation checks the positions and the cash every `RECONCILIATION_SYNC_INTERVAL`
+seconds of a session; each check summed a million-entry ledger's equities and cash
+postings (about a second each), which at a fast simulation's pace was the whole run.
+
+The engine writes one at each end of day, beside the lot checkpoint: an audit row, action
+`ledger.balances`, subject `postings`, details
+
+    {"through_entry_id": E, "sums": [[account_code, symbol or null, quantity, amount], ...]}
+
+with quantity and amount the SUMs of the stored (scaled integer) values of every posting up
+to entry E, computed from the previous checkpoint and the postings since, in one read
+transaction. Integers: exact, whatever the number of postings. A checkpoint that cannot be
+read, or that lies past the ledger's end, is not used: the sums are read whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("tbot.ledger.balances")
+
+BALANCES_ACTION = "ledger.balances"
+BALANCES_SUBJECT = "postings"
+
+
+@dataclass(frozen=True, slots=True)
+class PostingSums:
+    """Scaled-integer sums of postings: quantity (NULL counted as 0) and amount."""
+
+    quantity: int
+    amount: int
+
+
+Sums = dict[tuple[str, str | None], PostingSums]
+"""(account_code, symbol) -> the sums of its postings."""
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceCheckpoint:
+    """The sums of every (account, symbol) over the postings of entries up to
+    `through_entry_id`."""
+
+    through_entry_id: int
+    sums: Sums
+
+
+def latest_balances(connection: sqlite3.Connection) -> BalanceCheckpoint | None:
+    """The newest readable balance checkpoint that the ledger on `connection` reaches, or
+    None."""
+    row = connection.execute(
+        "SELECT id, details FROM audit_trail WHERE action = ? AND subject = ? "
+        "ORDER BY id DESC LIMIT 1", (BALANCES_ACTION, BALANCES_SUBJECT)).fetchone()
+    if row is None:
+        return None
+    audit_id, details = row
+    try:
+        checkpoint = _parse(json.loads(details))
+    except (ValueError, TypeError, KeyError) as problem:
+        log.warning("balance checkpoint in audit row %s cannot be read (%s); balances are "
+                    "summed over the whole ledger", audit_id, problem)
+        return None
+    (last_entry,) = connection.execute(
+        "SELECT COALESCE(MAX(id), 0) FROM ledger_entries").fetchone()
+    return checkpoint if checkpoint.through_entry_id <= last_entry else None
+
+
+def account_sums(connection: sqlite3.Connection, account: str) -> dict[str | None, PostingSums]:
+    """Per symbol (None for postings without one), the sums of `account`'s postings over
+    the whole ledger: the newest checkpoint's and those of the entries after it."""
+    checkpoint = latest_balances(connection)
+    after = 0 if checkpoint is None else checkpoint.through_entry_id
+    found: dict[str | None, PostingSums] = {}
+    if checkpoint is not None:
+        found = {symbol: sums for (code, symbol), sums in checkpoint.sums.items()
+                 if code == account}
+    # `+account_code`: the entry_id range narrows the postings (see fifo_lots).
+    for symbol, quantity, amount in connection.execute(
+        "SELECT symbol, SUM(COALESCE(quantity, 0)), SUM(amount) FROM ledger_postings "
+        "WHERE entry_id > ? AND +account_code = ? GROUP BY symbol", (after, account)):
+        _add(found, symbol, int(quantity), int(amount))
+    return found
+
+
+def balance_checkpoint(connection: sqlite3.Connection) -> BalanceCheckpoint:
+    """The checkpoint of the ledger on `connection` as it is now (call inside a read
+    transaction): the newest checkpoint's sums plus the postings after it."""
+    previous = latest_balances(connection)
+    (through,) = connection.execute(
+        "SELECT COALESCE(MAX(id), 0) FROM ledger_entries").fetchone()
+    sums: Sums = dict(previous.sums) if previous is not None else {}
+    after = 0 if previous is None else previous.through_entry_id
+    for code, symbol, quantity, amount in connection.execute(
+        "SELECT account_code, symbol, SUM(COALESCE(quantity, 0)), SUM(amount) "
+        "FROM ledger_postings WHERE entry_id > ? AND entry_id <= ? "
+        "GROUP BY account_code, symbol", (after, through)):
+        old = sums.get((code, symbol), PostingSums(0, 0))
+        sums[(code, symbol)] = PostingSums(old.quantity + int(quantity),
+                                           old.amount + int(amount))
+    return BalanceCheckpoint(through, sums)
+
+
+def balances_details(checkpoint: BalanceCheckpoint) -> dict[str, Any]:
+    """The audit row's details for `checkpoint` (rows sorted: the same sums, same text)."""
+    rows: Iterable[tuple[tuple[str, str | None], PostingSums]] = sorted(
+        checkpoint.sums.items(), key=lambda item: (item[0][0], item[0][1] or ""))
+    return {"through_entry_id": checkpoint.through_entry_id,
+            "sums": [[code, symbol, sums.quantity, sums.amount]
+                     for (code, symbol), sums in rows]}
+
+
+def _add(found: dict[str | None, PostingSums], symbol: str | None, quantity: int,
+         amount: int) -> None:
+    old = found.get(symbol, PostingSums(0, 0))
+    found[symbol] = PostingSums(old.quantity + quantity, old.amount + amount)
+
+
+def _parse(details: Any) -> BalanceCheckpoint:
+    through = details["through_entry_id"]
+    if not isinstance(through, int) or isinstance(through, bool) or through < 0:
+        raise ValueError(f"through_entry_id {through!r} is not an entry id")
+    sums: Sums = {}
+    for item in details["sums"]:
+        code, symbol, quantity, amount = item
+        if not (isinstance(code, str) and (symbol is None or isinstance(symbol, str))
+                and all(isinstance(v, int) and not isinstance(v, bool)
+                        for v in (quantity, amount))):
+            raise TypeError(f"{item!r} is not an account's sums")
+        sums[(code, symbol)] = PostingSums(quantity, amount)
+    return BalanceCheckpoint(through, sums)
