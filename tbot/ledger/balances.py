@@ -9,12 +9,15 @@ postings (about a second each), which at a fast simulation's pace was the whole 
 The engine writes one at each end of day, beside the lot checkpoint: an audit row, action
 `ledger.balances`, subject `postings`, details
 
-    {"through_entry_id": E, "sums": [[account_code, symbol or null, quantity, amount], ...]}
+    {"through_entry_id": E,
+     "sums": [[account_code, symbol or null, quantity, amount, last_moved], ...]}
 
 with quantity and amount the SUMs of the stored (scaled integer) values of every posting up
-to entry E, computed from the previous checkpoint and the postings since, in one read
-transaction. Integers: exact, whatever the number of postings. A checkpoint that cannot be
-read, or that lies past the ledger's end, is not used: the sums are read whole.
+to entry E and last_moved the last entry whose posting there carried a quantity (null:
+none; the FIFO readers of `booking.ledger_results` ask whether it was a reversal), computed
+from the previous checkpoint and the postings since, in one read transaction. Integers:
+exact, whatever the number of postings. A checkpoint that cannot be read, or that lies past
+the ledger's end, is not used: the sums are read whole.
 """
 
 from __future__ import annotations
@@ -29,15 +32,24 @@ from typing import Any
 log = logging.getLogger("tbot.ledger.balances")
 
 BALANCES_ACTION = "ledger.balances"
+_SUMS = ("SUM(COALESCE(quantity, 0)), SUM(amount), "
+         "MAX(CASE WHEN quantity IS NOT NULL THEN entry_id END)")
 BALANCES_SUBJECT = "postings"
 
 
 @dataclass(frozen=True, slots=True)
 class PostingSums:
-    """Scaled-integer sums of postings: quantity (NULL counted as 0) and amount."""
+    """Scaled-integer sums of postings: quantity (NULL counted as 0) and amount, and the
+    last entry whose posting carried a quantity (None: none did)."""
 
     quantity: int
     amount: int
+    last_moved: int | None = None
+
+    def plus(self, quantity: int, amount: int, last_moved: int | None) -> PostingSums:
+        """These sums with later postings' added."""
+        return PostingSums(self.quantity + quantity, self.amount + amount,
+                           self.last_moved if last_moved is None else last_moved)
 
 
 Sums = dict[tuple[str, str | None], PostingSums]
@@ -83,10 +95,11 @@ def account_sums(connection: sqlite3.Connection, account: str) -> dict[str | Non
         found = {symbol: sums for (code, symbol), sums in checkpoint.sums.items()
                  if code == account}
     # `+account_code`: the entry_id range narrows the postings (see fifo_lots).
-    for symbol, quantity, amount in connection.execute(
-        "SELECT symbol, SUM(COALESCE(quantity, 0)), SUM(amount) FROM ledger_postings "
+    for symbol, quantity, amount, last_moved in connection.execute(
+        f"SELECT symbol, {_SUMS} FROM ledger_postings "  # noqa: S608
         "WHERE entry_id > ? AND +account_code = ? GROUP BY symbol", (after, account)):
-        _add(found, symbol, int(quantity), int(amount))
+        found[symbol] = found.get(symbol, PostingSums(0, 0)).plus(
+            int(quantity), int(amount), last_moved)
     return found
 
 
@@ -98,13 +111,12 @@ def balance_checkpoint(connection: sqlite3.Connection) -> BalanceCheckpoint:
         "SELECT COALESCE(MAX(id), 0) FROM ledger_entries").fetchone()
     sums: Sums = dict(previous.sums) if previous is not None else {}
     after = 0 if previous is None else previous.through_entry_id
-    for code, symbol, quantity, amount in connection.execute(
-        "SELECT account_code, symbol, SUM(COALESCE(quantity, 0)), SUM(amount) "
+    for code, symbol, quantity, amount, last_moved in connection.execute(
+        f"SELECT account_code, symbol, {_SUMS} "  # noqa: S608
         "FROM ledger_postings WHERE entry_id > ? AND entry_id <= ? "
         "GROUP BY account_code, symbol", (after, through)):
-        old = sums.get((code, symbol), PostingSums(0, 0))
-        sums[(code, symbol)] = PostingSums(old.quantity + int(quantity),
-                                           old.amount + int(amount))
+        sums[(code, symbol)] = sums.get((code, symbol), PostingSums(0, 0)).plus(
+            int(quantity), int(amount), last_moved)
     return BalanceCheckpoint(through, sums)
 
 
@@ -113,14 +125,8 @@ def balances_details(checkpoint: BalanceCheckpoint) -> dict[str, Any]:
     rows: Iterable[tuple[tuple[str, str | None], PostingSums]] = sorted(
         checkpoint.sums.items(), key=lambda item: (item[0][0], item[0][1] or ""))
     return {"through_entry_id": checkpoint.through_entry_id,
-            "sums": [[code, symbol, sums.quantity, sums.amount]
+            "sums": [[code, symbol, sums.quantity, sums.amount, sums.last_moved]
                      for (code, symbol), sums in rows]}
-
-
-def _add(found: dict[str | None, PostingSums], symbol: str | None, quantity: int,
-         amount: int) -> None:
-    old = found.get(symbol, PostingSums(0, 0))
-    found[symbol] = PostingSums(old.quantity + quantity, old.amount + amount)
 
 
 def _parse(details: Any) -> BalanceCheckpoint:
@@ -129,10 +135,11 @@ def _parse(details: Any) -> BalanceCheckpoint:
         raise ValueError(f"through_entry_id {through!r} is not an entry id")
     sums: Sums = {}
     for item in details["sums"]:
-        code, symbol, quantity, amount = item
+        code, symbol, quantity, amount, last_moved = item
         if not (isinstance(code, str) and (symbol is None or isinstance(symbol, str))
                 and all(isinstance(v, int) and not isinstance(v, bool)
-                        for v in (quantity, amount))):
+                        for v in (quantity, amount))
+                and (last_moved is None or isinstance(last_moved, int))):
             raise TypeError(f"{item!r} is not an account's sums")
-        sums[(code, symbol)] = PostingSums(quantity, amount)
+        sums[(code, symbol)] = PostingSums(quantity, amount, last_moved)
     return BalanceCheckpoint(through, sums)

@@ -33,6 +33,12 @@ from tbot.config.paths import BotPaths
 from tbot.config.setting_types import BrokerName
 from tbot.engine.ledger_desk import LedgerDesk
 from tbot.ledger.amounts import MONEY_PLACES, from_scaled
+from tbot.ledger.balances import (
+    BALANCES_ACTION,
+    BALANCES_SUBJECT,
+    balance_checkpoint,
+    balances_details,
+)
 from tbot.ledger.database import open_reader_connection
 from tbot.ledger.drafts import EntryDraft, PostingDraft
 from tbot.ledger.posting import LedgerWriter
@@ -301,10 +307,13 @@ def test_a_sale_beyond_the_ledger_s_fills_is_an_error_not_a_guess(
 # -- many partial fills over several days ------------------------------------------------
 
 
+@pytest.mark.parametrize("checkpoints", [False, True], ids=["whole", "from-checkpoints"])
 def test_seeded_partial_fills_over_days_agree_with_the_lots_and_the_accounts(
     booker: FillBooker, book: Booking, paths: BotPaths, clock: FrozenClock,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, writer: LedgerWriter, checkpoints: bool,
 ) -> None:
+    """(`from-checkpoints`: a balance checkpoint at each day's end, as the engine writes;
+    the held-overnight positions are then read from it, and nothing may change.)"""
     rng = random.Random(20261120)
     consumed: dict[str, list[tuple[str, Decimal]]] = {}
     entry_fees: dict[str, Decimal] = {}
@@ -333,6 +342,12 @@ def test_seeded_partial_fills_over_days_agree_with_the_lots_and_the_accounts(
             else:
                 entry_fees[fill.fill_id] = fill.fee
             book(fill)
+        if checkpoints:
+            with sqlite3.connect(f"file:{paths.ledger_db}?mode=ro", uri=True) as ledger:
+                ledger.execute("BEGIN")
+                details = balances_details(balance_checkpoint(ledger))
+            writer.record_event(BALANCES_ACTION, actor="engine", subject=BALANCES_SUBJECT,
+                                details=details)
         clock.advance(timedelta(hours=20))
 
     charged: dict[str, Decimal] = {}

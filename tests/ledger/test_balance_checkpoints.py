@@ -26,9 +26,10 @@ from .conftest import EntryFactory
 
 
 def whole_sums(ledger: sqlite3.Connection, account: str) -> dict[str | None, PostingSums]:
-    return {symbol: PostingSums(int(quantity), int(amount))
-            for symbol, quantity, amount in ledger.execute(
-                "SELECT symbol, SUM(COALESCE(quantity, 0)), SUM(amount) FROM ledger_postings "
+    return {symbol: PostingSums(int(quantity), int(amount), last_moved)
+            for symbol, quantity, amount, last_moved in ledger.execute(
+                "SELECT symbol, SUM(COALESCE(quantity, 0)), SUM(amount), "
+                "MAX(CASE WHEN quantity IS NOT NULL THEN entry_id END) FROM ledger_postings "
                 "WHERE account_code = ? GROUP BY symbol", (account,))}
 
 
@@ -98,6 +99,6 @@ def test_what_a_checkpoint_says_stands_for_every_posting_up_to_it(
     """Only the postings after it are summed (a checkpoint written by hand shows it)."""
     writer.post(buy(make_entry, "B1", "AAPL", "3", "100.00"), actor="test")
     writer.record_event(BALANCES_ACTION, actor="engine", subject=BALANCES_SUBJECT,
-                        details={"through_entry_id": 1, "sums": [["1111", "AAPL", 7, 9]]})
+                        details={"through_entry_id": 1, "sums": [["1111", "AAPL", 7, 9, 1]]})
     writer.post(buy(make_entry, "B2", "AAPL", "1", "1.00"), actor="test")
-    assert account_sums(ledger, "1111") == {"AAPL": PostingSums(7 + 10**9, 9 + 10**6)}
+    assert account_sums(ledger, "1111") == {"AAPL": PostingSums(7 + 10**9, 9 + 10**6, 2)}
