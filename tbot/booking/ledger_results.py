@@ -516,8 +516,8 @@ def _held_before(connection: sqlite3.Connection, accounts: BrokerAccounts,
     checkpoint before `low` and the entries between (`tbot.ledger.balances`): summing a
     symbol's whole history took a quarter of a second on a million-entry ledger, for every
     round trip read."""
-    checkpoint = latest_balances(connection)
-    if checkpoint is None or checkpoint.through_entry_id >= low:
+    checkpoint = latest_balances(connection, before_entry_id=low)
+    if checkpoint is None:
         marks = ",".join("?" * len(symbols))
         return {str(symbol): (int(held), bool(after_reversal))
                 for symbol, held, after_reversal in connection.execute(

@@ -65,24 +65,31 @@ class BalanceCheckpoint:
     sums: Sums
 
 
-def latest_balances(connection: sqlite3.Connection) -> BalanceCheckpoint | None:
-    """The newest readable balance checkpoint that the ledger on `connection` reaches, or
-    None."""
-    row = connection.execute(
-        "SELECT id, details FROM audit_trail WHERE action = ? AND subject = ? "
-        "ORDER BY id DESC LIMIT 1", (BALANCES_ACTION, BALANCES_SUBJECT)).fetchone()
-    if row is None:
-        return None
-    audit_id, details = row
-    try:
-        checkpoint = _parse(json.loads(details))
-    except (ValueError, TypeError, KeyError) as problem:
-        log.warning("balance checkpoint in audit row %s cannot be read (%s); balances are "
-                    "summed over the whole ledger", audit_id, problem)
-        return None
+_CHECKPOINTS_LOOKED_AT = 400
+"""How many checkpoints back `latest_balances` looks for one before an entry (more than a
+year of days); past that, summing the history is about as cheap as parsing them."""
+
+
+def latest_balances(connection: sqlite3.Connection, before_entry_id: int | None = None
+                    ) -> BalanceCheckpoint | None:
+    """The newest readable balance checkpoint that the ledger on `connection` reaches (and
+    that ends before entry `before_entry_id`, when given), or None."""
     (last_entry,) = connection.execute(
         "SELECT COALESCE(MAX(id), 0) FROM ledger_entries").fetchone()
-    return checkpoint if checkpoint.through_entry_id <= last_entry else None
+    limit = last_entry + 1 if before_entry_id is None else min(before_entry_id, last_entry + 1)
+    rows = connection.execute(
+        "SELECT id, details FROM audit_trail WHERE action = ? AND subject = ? "
+        "ORDER BY id DESC LIMIT ?", (BALANCES_ACTION, BALANCES_SUBJECT, _CHECKPOINTS_LOOKED_AT))
+    for audit_id, details in rows:
+        try:
+            checkpoint = _parse(json.loads(details))
+        except (ValueError, TypeError, KeyError) as problem:
+            log.warning("balance checkpoint in audit row %s cannot be read (%s); balances "
+                        "are summed over the whole ledger", audit_id, problem)
+            return None
+        if checkpoint.through_entry_id < limit:
+            return checkpoint
+    return None
 
 
 def account_sums(connection: sqlite3.Connection, account: str) -> dict[str | None, PostingSums]:
