@@ -508,6 +508,9 @@ class Engine:
             # A live feed's bars arrive a little after their minute ends.
             due = cursor + MINUTE + (self._live_feed.publish_lag if self._live_feed else ZERO)
             if now >= due:
+                if (self.options.until_close and self.summarized_days
+                        and await self._stop_at_the_close(cursor, cursor.date(), False)):
+                    continue  # a lagging engine closed the session past midnight: stop here
                 try:
                     async with self.trading_lock:
                         await self._process_minute(cursor)

@@ -9,7 +9,7 @@ postings (about a second each), which at a fast simulation's pace was the whole 
 The engine writes one at each end of day, beside the lot checkpoint: an audit row, action
 `ledger.balances`, subject `postings`, details
 
-    {"through_entry_id": E,
+    {"through_entry_id": E, "previous_audit_id": the previous checkpoint's audit row or null,
      "sums": [[account_code, symbol or null, quantity, amount, last_moved], ...]}
 
 with quantity and amount the SUMs of the stored (scaled integer) values of every posting up
@@ -63,6 +63,12 @@ class BalanceCheckpoint:
 
     through_entry_id: int
     sums: Sums
+    previous_audit_id: int | None = None
+    """The audit row of the checkpoint before this one (None: the first, or a checkpoint
+    of a version that did not link them): older checkpoints are found by key, without
+    walking the trail back."""
+    audit_id: int | None = None
+    """The audit row this checkpoint was read from (None: not written yet)."""
 
 
 _CHECKPOINTS_LOOKED_AT = 400
@@ -77,18 +83,29 @@ def latest_balances(connection: sqlite3.Connection, before_entry_id: int | None 
     (last_entry,) = connection.execute(
         "SELECT COALESCE(MAX(id), 0) FROM ledger_entries").fetchone()
     limit = last_entry + 1 if before_entry_id is None else min(before_entry_id, last_entry + 1)
-    rows = connection.execute(
+    # The newest from the end of the trail (LIMIT 1 and fetchone: a cursor reads a row
+    # ahead, and with no second checkpoint that read-ahead walked the whole trail back),
+    # then the older ones by their links.
+    row = connection.execute(
         "SELECT id, details FROM audit_trail WHERE action = ? AND subject = ? "
-        "ORDER BY id DESC LIMIT ?", (BALANCES_ACTION, BALANCES_SUBJECT, _CHECKPOINTS_LOOKED_AT))
-    for audit_id, details in rows:
+        "ORDER BY id DESC LIMIT 1", (BALANCES_ACTION, BALANCES_SUBJECT)).fetchone()
+    for _ in range(_CHECKPOINTS_LOOKED_AT):
+        if row is None:
+            return None
+        audit_id, details = row
         try:
-            checkpoint = _parse(json.loads(details))
+            checkpoint = _parse(json.loads(details), audit_id)
         except (ValueError, TypeError, KeyError) as problem:
             log.warning("balance checkpoint in audit row %s cannot be read (%s); balances "
                         "are summed over the whole ledger", audit_id, problem)
             return None
         if checkpoint.through_entry_id < limit:
             return checkpoint
+        if checkpoint.previous_audit_id is None or checkpoint.previous_audit_id >= audit_id:
+            return None
+        row = connection.execute(
+            "SELECT id, details FROM audit_trail WHERE id = ? AND action = ? AND subject = ?",
+            (checkpoint.previous_audit_id, BALANCES_ACTION, BALANCES_SUBJECT)).fetchone()
     return None
 
 
@@ -124,7 +141,8 @@ def balance_checkpoint(connection: sqlite3.Connection) -> BalanceCheckpoint:
         "GROUP BY account_code, symbol", (after, through)):
         sums[(code, symbol)] = sums.get((code, symbol), PostingSums(0, 0)).plus(
             int(quantity), int(amount), last_moved)
-    return BalanceCheckpoint(through, sums)
+    return BalanceCheckpoint(through, sums,
+                             previous_audit_id=None if previous is None else previous.audit_id)
 
 
 def balances_details(checkpoint: BalanceCheckpoint) -> dict[str, Any]:
@@ -132,11 +150,12 @@ def balances_details(checkpoint: BalanceCheckpoint) -> dict[str, Any]:
     rows: Iterable[tuple[tuple[str, str | None], PostingSums]] = sorted(
         checkpoint.sums.items(), key=lambda item: (item[0][0], item[0][1] or ""))
     return {"through_entry_id": checkpoint.through_entry_id,
+            "previous_audit_id": checkpoint.previous_audit_id,
             "sums": [[code, symbol, sums.quantity, sums.amount, sums.last_moved]
                      for (code, symbol), sums in rows]}
 
 
-def _parse(details: Any) -> BalanceCheckpoint:
+def _parse(details: Any, audit_id: int) -> BalanceCheckpoint:
     through = details["through_entry_id"]
     if not isinstance(through, int) or isinstance(through, bool) or through < 0:
         raise ValueError(f"through_entry_id {through!r} is not an entry id")
@@ -149,4 +168,7 @@ def _parse(details: Any) -> BalanceCheckpoint:
                 and (last_moved is None or isinstance(last_moved, int))):
             raise TypeError(f"{item!r} is not an account's sums")
         sums[(code, symbol)] = PostingSums(quantity, amount, last_moved)
-    return BalanceCheckpoint(through, sums)
+    previous = details.get("previous_audit_id")
+    if previous is not None and (not isinstance(previous, int) or isinstance(previous, bool)):
+        raise TypeError(f"previous_audit_id {previous!r} is not an audit row id")
+    return BalanceCheckpoint(through, sums, previous, audit_id)
