@@ -217,7 +217,6 @@ def ledger_cash_entries(
     them), by broker id. Index lookups only: one per id, and one range per id for its
     corrections (``id~c...``)."""
     wanted = json.dumps(sorted(set(broker_ids)))
-    reversed_ids = reversed_entry_ids(connection)
     found: dict[str, LedgerCash] = {}
     rows = connection.execute(
         "SELECT e.id, e.fitid, e.dtposted, "
@@ -228,15 +227,18 @@ def ledger_cash_entries(
         "      SELECT e.id FROM json_each(:wanted) j "
         "      JOIN ledger_entries e ON e.fitid > j.value || :mark "
         "                           AND e.fitid < j.value || :after) w "
-        "JOIN ledger_entries e ON e.id = w.id "
-        "JOIN ledger_postings p ON p.entry_id = e.id "
-        "WHERE e.reverses_entry_id IS NULL GROUP BY e.id ORDER BY e.id",
+        # CROSS JOIN: the wanted ids drive the query (SQLite otherwise walked every entry
+        # that reverses nothing: the whole journal). Reversed entries are left out by their
+        # reversal's index entry, one lookup each.
+        "CROSS JOIN ledger_entries e ON e.id = w.id "
+        "CROSS JOIN ledger_postings p ON p.entry_id = e.id "
+        "WHERE +e.reverses_entry_id IS NULL AND NOT EXISTS "
+        "  (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.id) "
+        "GROUP BY e.id ORDER BY e.id",
         {"cash": cash_account, "wanted": wanted, "mark": CORRECTION_MARK,
          "after": CORRECTION_MARK[:-1] + chr(ord(CORRECTION_MARK[-1]) + 1)},
     )
     for entry_id, fitid, posted, amount in rows:
-        if entry_id in reversed_ids:
-            continue
         broker_id = base_fitid(fitid)
         found[broker_id] = LedgerCash(entry_id, fitid, broker_id, _utc(posted),
                                       _money(amount))
