@@ -42,6 +42,7 @@ from benchmarks.big_ledger import (  # noqa: E402
     build_big_ledger,
     history_end,
 )
+from tbot.version import current_tag  # noqa: E402
 
 TBOT = Path(sys.executable).with_name("tbot")
 LOOKBACK_DAYS = 30
@@ -76,16 +77,22 @@ def day_entries(home: Path, day: date) -> tuple[str, ...]:
         connection.close()
 
 
+def set_bot_keys(home: Path, **values: str) -> None:
+    """Rewrite `.env_bot` keys of `home` in place."""
+    settings = home / ".env_bot"
+    lines = [next((f"{key}={value}" for key, value in values.items()
+                   if line.startswith(f"{key}=")), line)
+             for line in settings.read_text().splitlines()]
+    settings.write_text("\n".join(lines) + "\n")
+
+
 def fresh_home(path: Path, cash: str) -> Path:
     """`tbot init`'s home, its simulated account funded with `cash`."""
     subprocess.run([str(TBOT), "init", "--home", str(path), "--entity-code",
                     IDENTITY.entity_code, "--jurisdiction-code", IDENTITY.jurisdiction_code,
                     "--broker-code", IDENTITY.broker_code, "--bot-id", IDENTITY.bot_id],
                    check=True, stdout=subprocess.DEVNULL)
-    settings = path / ".env_bot"
-    lines = [f"SIM_STARTING_CASH={cash}" if line.startswith("SIM_STARTING_CASH=") else line
-             for line in settings.read_text().splitlines()]
-    settings.write_text("\n".join(lines) + "\n")
+    set_bot_keys(path, SIM_STARTING_CASH=cash)
     return path
 
 
@@ -158,6 +165,7 @@ def run(entries: int, rounds: int, speed: float, day: date, cache: Path, root: P
         if big.exists():
             shutil.rmtree(big)
         shutil.copytree(cached, big)
+        set_bot_keys(big, VERSION_TAG=current_tag())  # a cache built by an older tbot
         order = [("fresh", fresh), ("big", big)]
         if number % 2 == 0:
             order.reverse()

@@ -122,7 +122,8 @@ def live_entry_ids(
     live: dict[str, int] = {}
     for entry_id, fitid in connection.execute(
         "SELECT id, fitid FROM ledger_entries WHERE dtposted >= ? AND dtposted < ? "
-        "AND reverses_entry_id IS NULL ORDER BY id",
+        # `+`: the day range drives; on the reversal index, "IS NULL" is every entry.
+        "AND +reverses_entry_id IS NULL ORDER BY id",
         (format_utc(since), format_utc(until)),
     ):
         if entry_id not in reversed_ids:
@@ -167,7 +168,7 @@ def _fills(connection: sqlite3.Connection, accounts: BrokerAccounts, where: str,
         "FROM ledger_entries e "
         "JOIN ledger_postings p ON p.entry_id = e.id "
         "LEFT JOIN trades t ON t.entry_id = e.id "
-        f"WHERE {where} AND e.reverses_entry_id IS NULL "
+        f"WHERE {where} AND +e.reverses_entry_id IS NULL "  # `+`: see live_entry_ids
         "GROUP BY e.id ORDER BY e.id",
         {
             "eq": accounts.equities,
