@@ -54,7 +54,7 @@ from pathlib import Path
 from tbot.booking.broker_accounts import BrokerAccounts
 from tbot.booking.correction_ids import base_fitid
 from tbot.ledger.amounts import MONEY_PLACES, PRICE_PLACES, QUANTITY_PLACES, from_scaled, to_scaled
-from tbot.ledger.balances import latest_balances
+from tbot.ledger.balances import BalanceCheckpoint, latest_balances
 from tbot.ledger.database import open_reader_connection
 from tbot.ledger.errors import LedgerError
 from tbot.ledger.timestamps import TIMESTAMP_PATTERN, format_utc, parse_utc
@@ -332,7 +332,8 @@ _WALK_SQL = """
 SELECT e.id, e.reverses_entry_id IS NOT NULL, p.symbol, p.quantity
 FROM ledger_entries e
 JOIN ledger_postings p ON p.entry_id = e.id
-WHERE e.id < ? AND +p.account_code = ? AND p.quantity IS NOT NULL AND p.symbol IN ({marks})
+WHERE e.id < ? AND e.id > ? AND +p.account_code = ? AND p.quantity IS NOT NULL
+  AND p.symbol IN ({marks})
 ORDER BY e.id DESC
 """
 
@@ -498,7 +499,8 @@ def _replay_starts(connection: sqlite3.Connection, accounts: BrokerAccounts,
     reversal and its correction move the same shares), so a point where it is zero, after
     an entry that is not a reversal, has no open lot: what came before cannot be charged
     to what comes after."""
-    before = _held_before(connection, accounts, symbols, low)
+    checkpoint = latest_balances(connection, before_entry_id=low)
+    before = _held_before(connection, accounts, symbols, low, checkpoint)
     starts: dict[str, int] = {}
     held: dict[str, int] = {}  # symbol -> shares held after the move being looked at
     for symbol in symbols:
@@ -507,19 +509,42 @@ def _replay_starts(connection: sqlite3.Connection, accounts: BrokerAccounts,
             starts[symbol] = low  # the usual case: flat overnight
         else:
             held[symbol] = shares
+    flat = _flat_at(connection, accounts, checkpoint, held)
+    if flat:  # the walk back stops at the checkpoint, where they were flat
+        assert checkpoint is not None
+        _walk_back(connection, accounts, low, {s: held.pop(s) for s in flat}, starts,
+                   floor=checkpoint.through_entry_id)
     if held:
         _walk_back(connection, accounts, low, held, starts)
     return starts
 
 
+def _flat_at(connection: sqlite3.Connection, accounts: BrokerAccounts,
+             checkpoint: BalanceCheckpoint | None, symbols: Iterable[str]) -> list[str]:
+    """Which of `symbols` were flat at `checkpoint` (no shares, the last move not a
+    reversal): a flat point, so a walk back need not pass it."""
+    if checkpoint is None:
+        return []
+    found: dict[str, int | None] = {}
+    for symbol in symbols:
+        sums = checkpoint.sums.get((accounts.equities, symbol))
+        if sums is None or sums.quantity == 0:
+            found[symbol] = None if sums is None else sums.last_moved
+    lasts = [last for last in found.values() if last is not None]
+    query = "SELECT id FROM ledger_entries WHERE reverses_entry_id IS NOT NULL AND id IN (%s)"
+    reversals = {int(entry_id) for (entry_id,) in connection.execute(
+        query % ",".join("?" * len(lasts)), lasts)} if lasts else set()
+    return [symbol for symbol, last in found.items() if last not in reversals]
+
+
 def _held_before(connection: sqlite3.Connection, accounts: BrokerAccounts,
-                 symbols: list[str], low: int) -> dict[str, tuple[int, bool]]:
+                 symbols: list[str], low: int, checkpoint: BalanceCheckpoint | None
+                 ) -> dict[str, tuple[int, bool]]:
     """Per symbol that moved before entry `low`: its shares held then (the journal's sum)
     and whether the last entry that moved them is a reversal. From the newest balance
     checkpoint before `low` and the entries between (`tbot.ledger.balances`): summing a
     symbol's whole history took a quarter of a second on a million-entry ledger, for every
     round trip read."""
-    checkpoint = latest_balances(connection, before_entry_id=low)
     if checkpoint is None:
         marks = ",".join("?" * len(symbols))
         return {str(symbol): (int(held), bool(after_reversal))
@@ -544,12 +569,13 @@ def _held_before(connection: sqlite3.Connection, accounts: BrokerAccounts,
 
 
 def _walk_back(connection: sqlite3.Connection, accounts: BrokerAccounts, low: int,
-               held: dict[str, int], starts: dict[str, int]) -> None:
+               held: dict[str, int], starts: dict[str, int], *, floor: int = 0) -> None:
     """Walk the moves of `held`'s symbols back from entry `low` to each one's last flat
-    point; a symbol never flat starts from the first entry."""
+    point, no further back than entry `floor` (a flat point of them all, when not 0); a
+    symbol not flat on the way starts after `floor` (0: from the first entry)."""
     marks = ",".join("?" * len(held))
     cursor = connection.execute(_WALK_SQL.format(marks=marks),
-                                (low, accounts.equities, *held))
+                                (low, floor, accounts.equities, *held))
     try:
         for (entry_id, is_reversal), rows in groupby(cursor, key=lambda row: row[:2]):
             moved: dict[str, int] = {}
@@ -568,7 +594,7 @@ def _walk_back(connection: sqlite3.Connection, accounts: BrokerAccounts, low: in
     finally:
         cursor.close()
     for symbol in held:
-        starts[symbol] = 0
+        starts[symbol] = floor + 1 if floor else 0
 
 
 def _moves(connection: sqlite3.Connection, accounts: BrokerAccounts,
