@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,22 @@ def refuse_sells(engine: Engine) -> None:
     broker.submit = refusing
 
 
+def run_until_it_stops(engine: Engine, prepare: Callable[[], Awaitable[None]]) -> None:
+    """`prepare()`, then the run loop until it stops by itself (at most a minute), then
+    the shutdown; the stop must be --until-close's."""
+
+    async def scenario() -> None:
+        await prepare()
+        await asyncio.wait_for(engine.run(), timeout=60)
+        await engine.shutdown()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        engine.close_blocking()
+    assert engine.stop_reason is not None and "until-close" in engine.stop_reason
+
+
 def test_until_close_stops_at_the_close_with_positions_the_broker_would_not_sell(
     home: Path,
 ) -> None:
@@ -52,14 +69,8 @@ def test_until_close_stops_at_the_close_with_positions_the_broker_would_not_sell
         assert set(engine.book.positions) == {"PFE"}
         refuse_sells(engine)
         engine._cursor = START + 2 * MINUTE
-        await asyncio.wait_for(engine.run(), timeout=60)
-        await engine.shutdown()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        engine.close_blocking()
-    assert engine.stop_reason is not None and "until-close" in engine.stop_reason
+    run_until_it_stops(engine, scenario)
     assert set(engine.book.positions) == {"PFE"}  # kept: CLOSE_POSITIONS_ON_SHUTDOWN=false
     assert engine.clock.now() >= datetime.fromisoformat(f"{TRADING_DAY}T21:00:00+00:00")
     assert TRADING_DAY in {day.isoformat() for day in engine.summarized_days}
@@ -97,12 +108,6 @@ def test_until_close_stops_when_a_lagging_engine_closed_the_day_past_midnight(
         await engine.start()
         await step(engine, saturday)  # the Friday's end of day runs from here
         assert engine.current_day == saturday.date()
-        await asyncio.wait_for(engine.run(), timeout=30)
-        await engine.shutdown()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        engine.close_blocking()
-    assert engine.stop_reason is not None and "until-close" in engine.stop_reason
+    run_until_it_stops(engine, scenario)
     assert engine.clock.now() < saturday + timedelta(hours=1)
