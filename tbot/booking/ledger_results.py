@@ -530,11 +530,17 @@ def _flat_at(connection: sqlite3.Connection, accounts: BrokerAccounts,
         sums = checkpoint.sums.get((accounts.equities, symbol))
         if sums is None or sums.quantity == 0:
             found[symbol] = None if sums is None else sums.last_moved
-    lasts = [last for last in found.values() if last is not None]
-    query = "SELECT id FROM ledger_entries WHERE reverses_entry_id IS NOT NULL AND id IN (%s)"
-    reversals = {int(entry_id) for (entry_id,) in connection.execute(
-        query % ",".join("?" * len(lasts)), lasts)} if lasts else set()
+    reversals = _reversals(connection, [last for last in found.values() if last is not None])
     return [symbol for symbol, last in found.items() if last not in reversals]
+
+
+def _reversals(connection: sqlite3.Connection, entry_ids: list[int]) -> set[int]:
+    """Which of `entry_ids` are reversals (one primary-key lookup each)."""
+    if not entry_ids:
+        return set()
+    query = "SELECT id FROM ledger_entries WHERE reverses_entry_id IS NOT NULL AND id IN (%s)"
+    return {int(entry_id) for (entry_id,) in connection.execute(
+        query % ",".join("?" * len(entry_ids)), entry_ids)}
 
 
 def _held_before(connection: sqlite3.Connection, accounts: BrokerAccounts,
@@ -561,10 +567,7 @@ def _held_before(connection: sqlite3.Connection, accounts: BrokerAccounts,
             (checkpoint.through_entry_id, low, accounts.equities, *symbols)):
         shares = held.get(str(symbol), (0, None))[0]
         held[str(symbol)] = (shares + int(quantity), int(last))
-    lasts = [last for _, last in held.values()]
-    found = "SELECT id FROM ledger_entries WHERE reverses_entry_id IS NOT NULL AND id IN (%s)"
-    reversals = {int(entry_id) for (entry_id,) in connection.execute(
-        found % ",".join("?" * len(lasts)), lasts)} if lasts else set()
+    reversals = _reversals(connection, [last for _, last in held.values() if last is not None])
     return {symbol: (shares, last in reversals) for symbol, (shares, last) in held.items()}
 
 
