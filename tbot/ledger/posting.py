@@ -8,12 +8,21 @@ Every write (`post`, `post_batch`, `reverse`, `commit_batch`, `record_event`) go
    the COA's postable accounts cached), refuses FITIDs duplicated in the batch or
    already in the file, and (`post_batch`, `reverse`) builds the rows: ids assigned in
    Python (we are the only writer, under `WriterLock`) and the audit hash chain, all in
-   memory; nothing is written until both are done;
+   memory;
 2. in ONE ``BEGIN IMMEDIATE`` transaction: check that the file still ends where the rows
    were built on (it does, unless another program wrote around the lock: then they are
    built again), and insert them with one `executemany` per table on the underlying
    sqlite3 connection;
-3. commit, or roll everything back.
+3. wait for the backup, then commit; a failed backup or anything SQLite refuses rolls
+   everything back.
+
+The backup reads in its own read transaction, which under WAL sees only committed rows:
+the write's rows going in meanwhile are not in it, and until the COMMIT (after the
+increment is fsynced) they exist neither for a reader nor for crash recovery. Inserting
+while the backup finishes is what keeps the backup off the write's path: each SQLite step
+of the insert releases the GIL, so the backup's thread is not held up, as it is while the
+main thread runs Python (each of its returns from SQLite, zlib or a system call would wait
+for the interpreter's switch interval).
 
 (Inserting on the helper thread while Python builds the next rows was tried and measured:
 no gain, because a thread stepping SQLite must win the GIL back for every row.)
@@ -36,8 +45,9 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -251,8 +261,7 @@ class LedgerWriter:
         except BaseException:
             wait((backup,))  # the refusal is what the caller needs to see
             raise
-        self._finish_backup(backup)
-        return self._write(database, rows)
+        return self._write(database, rows, backup)
 
     def reverse(
         self,
@@ -269,12 +278,16 @@ class LedgerWriter:
         _require_text("actor", actor)
         draft = ReversalDraft(fitid=fitid, new_fitid=new_fitid, memo=memo,
                               dtposted=dtposted if dtposted is not None else self._clock.now())
-        compiled = self._compile_reversal(database.connection(), compiler, draft, {})
-        self._refuse_duplicates(database, [compiled])
-        rows = self._build_rows([compiled], actor, {compiled.reverses_entry_id: fitid},
-                                _journal_tail(database.connection()))
-        self._finish_backup(self._start_backup())
-        return self._write(database, rows)[0]
+        backup = self._start_backup()
+        try:
+            compiled = self._compile_reversal(database.connection(), compiler, draft, {})
+            self._refuse_duplicates(database, [compiled])
+            rows = self._build_rows([compiled], actor, {compiled.reverses_entry_id: fitid},
+                                    _journal_tail(database.connection()))
+        except BaseException:
+            wait((backup,))
+            raise
+        return self._write(database, rows, backup)[0]
 
     def commit_batch(
         self,
@@ -319,25 +332,20 @@ class LedgerWriter:
         except BaseException:
             wait((backup,))  # the refusal is what the caller needs to see
             raise
-        self._finish_backup(backup)
-        connection = database.connection()
-        try:
-            with database.atomic("IMMEDIATE"):
-                rows = self._build_rows(compiled, actor, originals, _journal_tail(connection))
-                posted = _insert_rows(connection, rows)
-                created = rows.created
-                entry_ids = [entry.entry_id for entry in posted]
-                row_ids, written = insert_rows(connection, prepared, entry_ids)
-                batch_details = {
-                    **details,
-                    "entry_ids": entry_ids,
-                    "row_ids": row_ids,
-                    "recon_digest": sha256_hex(recon_rows_text(written)),
-                }
-                audit_id = _append_audit(connection, created, actor, action, subject,
-                                         canonical_details(batch_details))
-        except sqlite3.DatabaseError as problem:
-            raise LedgerError(f"the ledger refused the write: {problem}") from None
+        with self._transaction(database, backup, "the write") as connection:
+            rows = self._build_rows(compiled, actor, originals, _journal_tail(connection))
+            posted = _insert_rows(connection, rows)
+            created = rows.created
+            entry_ids = [entry.entry_id for entry in posted]
+            row_ids, written = insert_rows(connection, prepared, entry_ids)
+            batch_details = {
+                **details,
+                "entry_ids": entry_ids,
+                "row_ids": row_ids,
+                "recon_digest": sha256_hex(recon_rows_text(written)),
+            }
+            audit_id = _append_audit(connection, created, actor, action, subject,
+                                     canonical_details(batch_details))
         if len(posted) + sum(len(ids) for ids in row_ids.values()) >= TRAILING_BACKUP_ROWS:
             self._trail_backup()
         return BatchResult(posted, row_ids, audit_id)
@@ -353,13 +361,8 @@ class LedgerWriter:
         _require_text("subject", subject)
         details_text = canonical_details(details)
         created = format_utc(self._clock.now())
-        self._finish_backup(self._start_backup())
-        connection = database.connection()
-        try:
-            with database.atomic("IMMEDIATE"):
-                return _append_audit(connection, created, actor, action, subject, details_text)
-        except sqlite3.DatabaseError as problem:
-            raise LedgerError(f"the ledger refused the audit row: {problem}") from None
+        with self._transaction(database, self._start_backup(), "the audit row") as connection:
+            return _append_audit(connection, created, actor, action, subject, details_text)
 
     # -- internals ------------------------------------------------------------------------
     def _require_open(self) -> tuple[SqliteDatabase, DraftCompiler]:
@@ -548,18 +551,34 @@ class LedgerWriter:
         except (OSError, sqlite3.Error, BackupSetError) as problem:
             raise LedgerError(f"the pre-write backup of the ledger failed: {problem}") from None
 
-    def _write(self, database: SqliteDatabase, rows: JournalRows) -> list[PostedEntry]:
-        """Insert `rows` in one transaction; built again first if the file no longer ends
-        where they were built on."""
+    @contextmanager
+    def _transaction(
+        self, database: SqliteDatabase, backup: Future[float], what: str
+    ) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction that commits only once the pre-write
+        `backup` is durable (see the module's docstring): the block inserts while the backup
+        finishes. A failed backup rolls the block's rows back (LedgerError); so does
+        anything SQLite refuses (LedgerError naming `what`), after the backup has ended."""
         connection = database.connection()
         try:
             with database.atomic("IMMEDIATE"):
-                tail = _journal_tail(connection)
-                if tail != rows.tail:  # only if something wrote around the writer lock
-                    rows = self._build_rows(rows.compiled, rows.actor, rows.originals, tail)
-                posted = _insert_rows(connection, rows)
+                yield connection
+                self._finish_backup(backup)
         except sqlite3.DatabaseError as problem:
-            raise LedgerError(f"the ledger refused the write: {problem}") from None
+            raise LedgerError(f"the ledger refused {what}: {problem}") from None
+        finally:
+            wait((backup,))  # a refused write still lets its backup end before returning
+
+    def _write(
+        self, database: SqliteDatabase, rows: JournalRows, backup: Future[float]
+    ) -> list[PostedEntry]:
+        """Insert `rows` in one transaction that commits after `backup`; built again first
+        if the file no longer ends where they were built on."""
+        with self._transaction(database, backup, "the write") as connection:
+            tail = _journal_tail(connection)
+            if tail != rows.tail:  # only if something wrote around the writer lock
+                rows = self._build_rows(rows.compiled, rows.actor, rows.originals, tail)
+            posted = _insert_rows(connection, rows)
         if len(rows.compiled) >= TRAILING_BACKUP_ROWS:
             self._trail_backup()
         return posted

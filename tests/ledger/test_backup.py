@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -61,6 +62,29 @@ def test_each_write_is_preceded_by_an_increment_of_what_was_committed_before_it(
     assert two["head_before"] == one["head_after"]
     assert (one["taken_at_utc"], two["taken_at_utc"]) == (
         "2026-03-02T14:30:01.000000Z", "2026-03-02T14:30:02.000000Z")
+
+
+def test_a_write_is_committed_only_once_its_pre_write_backup_is_durable(
+    writer: LedgerWriter, make_entry: EntryFactory, ledger_paths: BotPaths, clock: FrozenClock
+) -> None:
+    """The rows go in while the backup finishes, but nobody sees them (nor would a
+    restart) before the increment is on disk; the increment holds only what came before."""
+    take_snapshot(ledger_paths, clock.now())
+    writer.post(make_entry("FIT-1"), actor="engine")
+    reader = sqlite3.connect(f"file:{ledger_paths.ledger_db}?mode=ro", uri=True)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with BackupSets(ledger_paths).locked():  # the pre-write backup of FIT-2 waits here
+            second = pool.submit(writer.post, make_entry("FIT-2"), actor="engine")
+            time.sleep(0.3)
+            assert not second.done()
+            assert reader.execute("SELECT fitid FROM ledger_entries").fetchall() == [("FIT-1",)]
+            assert increment_files(newest_set(ledger_paths)) == []
+        posted = second.result(timeout=30)
+    assert reader.execute("SELECT id FROM ledger_entries WHERE fitid = 'FIT-2'").fetchone() == (
+        posted.entry_id,)
+    reader.close()
+    (increment,) = increment_files(newest_set(ledger_paths))
+    assert increment_header(increment)["marks_after"]["ledger_entries"] == 1  # FIT-1 only
 
 
 def test_an_increment_costs_what_was_written_not_what_the_ledger_holds(

@@ -16,7 +16,6 @@ from peewee import SqliteDatabase
 from tbot.clock import FrozenClock
 from tbot.config.paths import BotPaths
 from tbot.ledger.audit_chain import GENESIS_HASH, audit_row_hash
-from tbot.ledger.backups import BackupSets
 from tbot.ledger.database import bound, open_reader_database
 from tbot.ledger.errors import (
     AlreadyReversedError,
@@ -459,25 +458,27 @@ def _fields(trade: TradeDraft) -> dict[str, object]:
     return {name: getattr(trade, name) for name in TradeDraft.__dataclass_fields__}
 
 
-def test_rows_built_while_the_backup_runs_follow_a_write_made_around_the_lock(
+def test_rows_built_before_the_transaction_follow_a_write_made_around_the_lock(
     writer: LedgerWriter, ledger_paths: BotPaths, make_entry: EntryFactory,
     tamper: sqlite3.Connection,
 ) -> None:
-    """The writer builds a batch's rows (ids, hash chain) while its pre-write backup runs;
-    if the file moved on meanwhile (a program writing around the writer lock), the rows
-    are built again on the new end: the chain stays whole and nothing collides."""
+    """The writer builds a batch's rows (ids, hash chain) while its pre-write backup runs,
+    before its transaction; if the file moved on meanwhile (a program writing around the
+    writer lock), the rows are built again on the new end: the chain stays whole and
+    nothing collides."""
     writer.post(make_entry("FIRST"), actor="test")
-    assert writer.wait_for_backups(timeout=30)  # the set exists: the next backup locks it
+    assert writer.wait_for_backups(timeout=30)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        with BackupSets(ledger_paths).locked():  # the next pre-write backup waits here
-            second = pool.submit(writer.post, make_entry("SECOND"), actor="test")
-            time.sleep(0.3)  # its rows are built on the file as it is now
-            last_id, last_hash = tamper.execute(
-                "SELECT id, row_hash FROM audit_trail ORDER BY id DESC LIMIT 1").fetchone()
-            row = (last_id + 1, "2026-03-02T15:00:00.000000Z", "intruder", "note.added",
-                   "around the lock", "{}", last_hash)
-            tamper.execute("INSERT INTO audit_trail VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           (*row, audit_row_hash(row)))
+        tamper.execute("BEGIN IMMEDIATE")  # the writer's transaction waits for this one
+        second = pool.submit(writer.post, make_entry("SECOND"), actor="test")
+        time.sleep(0.3)  # its rows are built on the file as it is now
+        last_id, last_hash = tamper.execute(
+            "SELECT id, row_hash FROM audit_trail ORDER BY id DESC LIMIT 1").fetchone()
+        row = (last_id + 1, "2026-03-02T15:00:00.000000Z", "intruder", "note.added",
+               "around the lock", "{}", last_hash)
+        tamper.execute("INSERT INTO audit_trail VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (*row, audit_row_hash(row)))
+        tamper.execute("COMMIT")
         posted = second.result(timeout=30)
     assert posted.audit_id == last_id + 2
     report = verify_ledger(ledger_paths.ledger_db, ledger_paths.coa_db())

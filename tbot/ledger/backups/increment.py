@@ -49,6 +49,7 @@ INCREMENT_FORMAT = "tbot-ledger-increment"
 INCREMENT_VERSION = 1
 _NAME = re.compile(r"^inc-(\d{8})\.jsonl\.gz$")
 _COMPRESS_LEVEL = 1  # a few times faster than 6 and about as small on these rows
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib writes the gzip header and trailer itself
 
 
 class BackupSetError(LedgerError):
@@ -202,9 +203,12 @@ def collect_increment(
     if (state.marks == previous.marks and state.whole == previous.whole
             and state.schema_digest == previous.schema_digest):
         return CollectedIncrement(None, None, state)
-    body = bytearray()
+    # The body stays a list of pieces, hashed and compressed piece by piece: hashlib and
+    # zlib release the GIL on large pieces, joining megabytes of rows would not, and this
+    # runs beside the writer's thread (see `_appended_json`).
+    body: list[bytes] = []
     if state.schema_digest != previous.schema_digest:
-        body += _line({"schema": [list(item) for item in schema]})
+        body.append(_line({"schema": [list(item) for item in schema]}))
     count = 0
     appended = _appended_json(connection, layouts, previous, state)
     for layout in layouts:
@@ -214,22 +218,32 @@ def collect_increment(
             if added:
                 count += added
                 body += (b'{"table":' + _json(layout.name) + b',"mode":"append","columns":'
-                         + _json(list(layout.columns)) + b',"rows":' + rows_text + b"}\n")
+                         + _json(list(layout.columns)) + b',"rows":[', rows_text, b"]}\n")
             continue
         rows = _changed_rows(connection, layout, previous, state)
         if rows is None:
             continue
         count += len(rows)
-        body += _line({"table": layout.name, "mode": "append" if layout.append_only else
-                       "replace", "columns": list(layout.columns),
-                       "rows": rows})
+        body.append(_line({"table": layout.name, "mode": "append" if layout.append_only else
+                           "replace", "columns": list(layout.columns),
+                           "rows": rows}))
+    digest = hashlib.sha256()
+    for piece in body:
+        digest.update(piece)
     header = IncrementHeader(
         set_name, sequence, taken_at_utc, previous.head, state.head, dict(previous.marks),
-        dict(state.marks), dict(state.whole), state.schema_digest, count, len(body),
-        hashlib.sha256(body).hexdigest())
-    data = gzip.compress(_line(header.as_json()) + bytes(body), compresslevel=_COMPRESS_LEVEL,
-                         mtime=0)
-    return CollectedIncrement(data, header, state)
+        dict(state.marks), dict(state.whole), state.schema_digest, count,
+        sum(map(len, body)), digest.hexdigest())
+    return CollectedIncrement(_gzip([_line(header.as_json()), *body]), header, state)
+
+
+def _gzip(pieces: list[bytes]) -> bytes:
+    """`pieces` joined, as one gzip member (what `gzip.decompress` reads; the header's
+    mtime is 0, so the same rows give the same file)."""
+    compressor = zlib.compressobj(_COMPRESS_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+    compressed = [compressor.compress(piece) for piece in pieces]
+    compressed.append(compressor.flush())
+    return b"".join(compressed)
 
 
 def _json(value: Any) -> bytes:
@@ -238,8 +252,9 @@ def _json(value: Any) -> bytes:
 
 def _appended_json(connection: sqlite3.Connection, layouts: list[TableLayout],
                    previous: LedgerState, state: LedgerState) -> dict[str, tuple[int, bytes]]:
-    """The new rows of the append-only tables as the JSON array text of their increment
-    lines, by table: (0, b"") for a table that did not change. Tables this path does not
+    """The new rows of the append-only tables as the text of their increment lines'
+    JSON arrays without the brackets (UTF-8), by table: (0, b"") for a table that did not
+    change. Tables this path does not
     serve (not append-only, new in this increment, or holding a value JSON cannot: a BLOB)
     are left out, for `_changed_rows`.
 
@@ -263,13 +278,17 @@ def _appended_json(connection: sqlite3.Connection, layouts: list[TableLayout],
         + f") AS encoded FROM {quote_identifier(layout.name)} WHERE rowid > ? ORDER BY rowid))"
         for layout in changed)
     marks = [previous.marks[layout.name] for layout in changed for _ in range(2)]
+    factory = connection.text_factory
+    connection.text_factory = bytes  # SQLite's UTF-8 as it is: no decoding and encoding
     try:
         values = connection.execute(f"SELECT {selects}", marks).fetchone()
     except sqlite3.OperationalError:  # "JSON cannot hold BLOB values": the Python path
         return found
+    finally:
+        connection.text_factory = factory
     for index, layout in enumerate(changed):
         count, text = values[2 * index], values[2 * index + 1]
-        found[layout.name] = (int(count), b"[" + (text or "").encode("utf-8") + b"]")
+        found[layout.name] = (int(count), text or b"")
     return found
 
 
