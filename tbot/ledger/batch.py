@@ -34,7 +34,7 @@ from tbot.ledger.fields import (
 )
 from tbot.ledger.models import LedgerEntry
 from tbot.ledger.recon_models import RECON_MODELS, RECON_SCHEMA_VERSION, RECON_TABLES
-from tbot.ledger.schema import insert_statement
+from tbot.ledger.schema import insert_rows_in_bulk, insert_statement
 
 BATCH_DETAIL_KEYS = frozenset({"entry_ids", "row_ids", "recon_digest"})
 """Keys the writer adds to a batch's audit `details` (refused in the caller's details)."""
@@ -477,11 +477,11 @@ def insert_rows(
                 elif type(value) is EntryRef or type(value) is _RefList:
                     stored[position + 1] = _resolve(value, ids, entry_ids)
             stored_rows.append(stored)
-        # One executemany per table; only when SQLite refuses a row is the table inserted
-        # again row by row, so the refusal names its row.
+        # In bulk; only when SQLite refuses a row is the table inserted again row by row,
+        # so the refusal names its row.
         connection.execute("SAVEPOINT batch_rows")
         try:
-            connection.executemany(table.insert_sql, stored_rows)
+            insert_rows_in_bulk(connection, table.insert_sql, stored_rows)
         except sqlite3.IntegrityError:
             connection.execute("ROLLBACK TO batch_rows")
             for index, stored in enumerate(stored_rows):

@@ -11,8 +11,8 @@ Every write (`post`, `post_batch`, `reverse`, `commit_batch`, `record_event`) go
    memory;
 2. in ONE ``BEGIN IMMEDIATE`` transaction: check that the file still ends where the rows
    were built on (it does, unless another program wrote around the lock: then they are
-   built again), and insert them with one `executemany` per table on the underlying
-   sqlite3 connection;
+   built again), and insert them table by table, a hundred rows to an INSERT
+   (`schema.insert_rows_in_bulk`), on the underlying sqlite3 connection;
 3. wait for the backup, then commit; a failed backup or anything SQLite refuses rolls
    everything back.
 
@@ -99,7 +99,7 @@ from tbot.ledger.migration import (
     find_recon_gaps,
 )
 from tbot.ledger.models import LEDGER_MODELS, AuditRow, LedgerEntry, LedgerPosting, Trade
-from tbot.ledger.schema import insert_statement, require_layout
+from tbot.ledger.schema import insert_rows_in_bulk, insert_statement, require_layout
 from tbot.ledger.timestamps import format_utc
 from tbot.ledger.validation import CompiledEntry, DraftCompiler, is_clean_text
 from tbot.ledger.writer_lock import WriterLock
@@ -686,11 +686,10 @@ def _insert_rows(connection: sqlite3.Connection, rows: JournalRows) -> list[Post
     foreign keys are checked row by row."""
     if not rows.posted:
         return []
-    connection.executemany(_INSERT_AUDIT, rows.audit)
-    connection.executemany(_INSERT_ENTRY, rows.entries)
-    connection.executemany(_INSERT_POSTING, rows.postings)
-    if rows.trades:
-        connection.executemany(_INSERT_TRADE, rows.trades)
+    insert_rows_in_bulk(connection, _INSERT_AUDIT, rows.audit)
+    insert_rows_in_bulk(connection, _INSERT_ENTRY, rows.entries)
+    insert_rows_in_bulk(connection, _INSERT_POSTING, rows.postings)
+    insert_rows_in_bulk(connection, _INSERT_TRADE, rows.trades)
     return rows.posted
 
 

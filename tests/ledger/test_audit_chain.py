@@ -79,6 +79,11 @@ def test_row_text_is_what_sqlite_json_array_prints() -> None:
     assert row_text(values) == from_sqlite
 
 
+def test_row_text_refuses_a_value_that_is_not_a_stored_one() -> None:
+    with pytest.raises(TypeError, match="Decimal"):
+        row_text((1, Decimal("1.5")))
+
+
 def test_entry_details_is_canonical_details() -> None:
     digest = "ab" * 32
     assert entry_details(digest, 12, 'F"1') == canonical_details(
